@@ -1,0 +1,115 @@
+"""Lazy readers for TIFF, image sequences, NIfTI and zarr; no Qt, no napari.
+
+Every reader returns napari layer data, a list of ``(data, kwargs, layer_type)`` tuples
+whose data are dask arrays (a list of them for multiscale), so the same result feeds
+drag-and-drop, ``viewer.add_image(data, **kwargs)`` and plain scripts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io import nifti, sequence, zarr_store
+from napari_bigvol.io._paths import PathLike, is_glob, require_exists
+
+LayerData = tuple[Any, dict[str, Any], str]
+Reader = Callable[[PathLike | Sequence[PathLike]], list[LayerData]]
+
+# Most specific first: a folder ending in .zarr is a store, not a folder of slices.
+_FORMATS = (zarr_store, nifti, sequence)
+
+__all__ = ["LayerData", "read", "reader_for"]
+
+
+def _format_for(path: str) -> Any | None:
+    for module in _FORMATS:
+        if module.accepts(path):
+            return module
+    return None
+
+
+def reader_for(path: PathLike | Sequence[PathLike]) -> Reader | None:
+    """Return :func:`read` if napari-bigvol can open ``path``, else None. Never raises.
+
+    The check looks only at names and, for folders, at a directory listing; it reads no
+    pixel data.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or sequence of them
+        What napari hands a reader: one path (file, folder or glob) or several.
+
+    Returns
+    -------
+    callable or None
+        :func:`read`, or None for paths this plugin does not handle.
+
+    Examples
+    --------
+    >>> reader_for("notes.txt") is None
+    True
+    """
+    try:
+        paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+        if not paths:
+            return None
+        if all(_format_for(os.fspath(p)) is not None for p in paths):
+            return read
+    except Exception:  # napari asks every plugin; a reader must never raise here
+        return None
+    return None
+
+
+def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """Open a volume lazily and return napari layer data.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or sequence of them
+        A file (TIFF, OME-TIFF, NIfTI, PNG/JPEG), a folder of slices, a zarr or
+        OME-Zarr store, a glob pattern such as ``"/data/Axial_*.tiff"``, or a list of
+        files (slices of one volume, or several NIfTI files).
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, layer_type)`` tuples, exactly what drag-and-drop produces; the
+        data are dask arrays, or lists of them for multiscale images.
+
+    Raises
+    ------
+    ReadError
+        If a path is missing or empty, a file is corrupt, slices disagree in shape or
+        dtype, or a header claims an impossible size. The message names the file.
+
+    Examples
+    --------
+    >>> import napari_bigvol
+    >>> layers = napari_bigvol.read("/data/Synthesized_FLASH25_Axial_*.tiff")  # doctest: +SKIP
+    >>> data, kwargs, layer_type = layers[0]  # doctest: +SKIP
+    >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
+    """
+    if isinstance(path, str | os.PathLike):
+        return _read_one(os.fspath(path))
+    paths = [os.fspath(p) for p in path]
+    if not paths:
+        raise ReadError("<empty list>", "no paths were given")
+    formats = {_format_for(p) for p in paths}
+    if formats == {sequence}:
+        # Several image files dropped together are the slices of one volume.
+        for p in paths:
+            require_exists(p)
+        return sequence.read(paths)
+    return [layer for p in paths for layer in _read_one(p)]
+
+
+def _read_one(path: str) -> list[LayerData]:
+    if not is_glob(path):
+        require_exists(path)
+    module = _format_for(path)
+    if module is None:
+        raise ReadError(path, "napari-bigvol cannot read this kind of file")
+    return module.read(path)

@@ -1,0 +1,247 @@
+"""Streaming whole-volume computation: block by block, with progress, cancel and a cluster.
+
+Every whole-volume operation (histogram, masked-volume counts, export) runs through
+:func:`stream_blocks`. It computes one dask block at a time per worker, hands each
+result back as soon as it is ready and keeps only a bounded number of blocks in flight,
+so memory stays at a few chunks per thread however large the volume is. Between blocks
+it reports progress and checks for cancellation.
+
+When a ``dask.distributed`` scheduler is configured (:func:`set_scheduler` or the
+``NAPARI_BIGVOL_SCHEDULER`` environment variable), the same blocks run on the cluster
+instead of local threads; nothing else changes for the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import reduce
+from itertools import product
+from typing import Any, TypeVar
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.optimization import cull
+
+from napari_bigvol.errors import Cancelled
+
+T = TypeVar("T")
+BlockIndex = tuple[int, ...]
+BlockKernel = Callable[[np.ndarray, BlockIndex], T]
+ProgressCallback = Callable[[int, int], None]
+StopCheck = Callable[[], bool]
+
+SCHEDULER_ENV = "NAPARI_BIGVOL_SCHEDULER"
+_settings: dict[str, str | None] = {"scheduler": None}
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def set_scheduler(address: str | None) -> None:
+    """Run whole-volume work on the ``dask.distributed`` scheduler at ``address``.
+
+    Parameters
+    ----------
+    address : str or None
+        A scheduler address such as ``"tcp://10.0.0.5:8786"``; None returns to the
+        ``NAPARI_BIGVOL_SCHEDULER`` environment variable, or to local threads when that is
+        unset too.
+
+    Examples
+    --------
+    >>> set_scheduler(None)
+    >>> scheduler_address() is None or isinstance(scheduler_address(), str)
+    True
+    """
+    _settings["scheduler"] = address
+
+
+def scheduler_address() -> str | None:
+    """The configured scheduler address: the setting first, then the environment."""
+    return _settings["scheduler"] or os.environ.get(SCHEDULER_ENV) or None
+
+
+def get_client() -> Any | None:
+    """A ``distributed.Client`` for the configured scheduler, or None to run locally.
+
+    Clients are created once per address and reused.
+    """
+    address = scheduler_address()
+    if not address:
+        return None
+    with _clients_lock:
+        client = _clients.get(address)
+        if client is None or client.status in ("closed", "closing"):
+            from distributed import Client  # only needed when a cluster is configured
+
+            client = Client(address, set_as_default=False)
+            _clients[address] = client
+        return client
+
+
+def _block_indices(array: da.Array) -> list[BlockIndex]:
+    return list(product(*(range(n) for n in array.numblocks)))
+
+
+def _run_block(graph: dict, key: tuple, kernel: BlockKernel, index: BlockIndex) -> Any:
+    # cull from one key walks only that block's dependencies, not the whole graph.
+    subgraph, _ = cull(graph, [key])
+    block = dask.get(subgraph, key)
+    return kernel(np.asarray(block), index)
+
+
+def _kernel_task(kernel: BlockKernel, index: BlockIndex, block: np.ndarray) -> Any:
+    return kernel(np.asarray(block), index)
+
+
+def stream_blocks(
+    array: da.Array,
+    kernel: BlockKernel[T],
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    max_in_flight: int | None = None,
+) -> Iterator[tuple[BlockIndex, T]]:
+    """Apply ``kernel`` to every block of ``array`` and yield results as they finish.
+
+    Parameters
+    ----------
+    array : dask.array.Array
+        The input; it is never materialised as a whole.
+    kernel : callable
+        ``kernel(block, index)`` receives one block as a numpy array and its block index,
+        and returns a (small) result. It must pickle when a cluster is configured.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each block.
+    should_stop : callable, optional
+        Polled between blocks; when it returns True, pending blocks are abandoned and
+        :class:`~napari_bigvol.errors.Cancelled` is raised.
+    max_in_flight : int, optional
+        Blocks computed concurrently; defaults to twice the worker count. This bounds
+        memory to about that many chunks.
+
+    Yields
+    ------
+    tuple
+        ``(block_index, kernel_result)`` in completion order.
+
+    Raises
+    ------
+    Cancelled
+        If ``should_stop`` returned True.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> x = da.arange(10, chunks=4)
+    >>> sorted(r for _, r in stream_blocks(x, lambda b, i: int(b.sum())))
+    [6, 22, 17]
+    """
+    indices = _block_indices(array)
+    total = len(indices)
+    name = array.name
+    client = get_client()
+    if client is not None:
+        submit = _cluster_submitter(client, array, kernel)
+        workers = max(1, sum(client.nthreads().values()))
+        waiter = _wait_distributed
+    else:
+        (optimized,) = dask.optimize(array)
+        graph = dict(optimized.__dask_graph__())
+        name = optimized.name
+        workers = os.cpu_count() or 1
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="bigvol-block")
+
+        def submit(index: BlockIndex) -> Future:
+            return pool.submit(_run_block, graph, (name, *index), kernel, index)
+
+        waiter = _wait_local
+    limit = max_in_flight or 2 * workers
+    pending: dict[Any, BlockIndex] = {}
+    queue = iter(indices)
+    done_count = 0
+    try:
+        while True:
+            while len(pending) < limit:
+                index = next(queue, None)
+                if index is None:
+                    break
+                pending[submit(index)] = index
+            if not pending:
+                break
+            finished = waiter(list(pending))
+            for future in finished:
+                index = pending.pop(future)
+                result = future.result()
+                done_count += 1
+                if progress is not None:
+                    progress(done_count, total)
+                yield index, result
+            if should_stop is not None and should_stop():
+                raise Cancelled("cancelled by the user")
+    finally:
+        for future in pending:
+            future.cancel()
+        if client is None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def reduce_blocks(
+    array: da.Array,
+    kernel: BlockKernel[T],
+    combine: Callable[[T, T], T],
+    **stream_options: Any,
+) -> T:
+    """Stream ``kernel`` over the blocks of ``array`` and fold the results with ``combine``.
+
+    Parameters
+    ----------
+    array : dask.array.Array
+        The input.
+    kernel : callable
+        ``kernel(block, index)`` returns a partial result for one block.
+    combine : callable
+        ``combine(a, b)`` merges two partial results; it must be associative and
+        commutative because blocks finish in any order.
+    **stream_options
+        ``progress``, ``should_stop`` and ``max_in_flight``, as for :func:`stream_blocks`.
+
+    Returns
+    -------
+    object
+        The combined result.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import operator
+    >>> reduce_blocks(da.ones(10, chunks=3), lambda b, i: b.sum(), operator.add)
+    10.0
+    """
+    results = (result for _, result in stream_blocks(array, kernel, **stream_options))
+    return reduce(combine, results)
+
+
+def _cluster_submitter(client: Any, array: da.Array, kernel: BlockKernel) -> Callable:
+    blocks = array.to_delayed(optimize_graph=True)
+    delayed_kernel = dask.delayed(_kernel_task, pure=True)
+
+    def submit(index: BlockIndex) -> Any:
+        return client.compute(delayed_kernel(kernel, index, blocks[index]))
+
+    return submit
+
+
+def _wait_local(futures: list[Future]) -> set[Future]:
+    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+    return done
+
+
+def _wait_distributed(futures: list[Any]) -> set[Any]:
+    from distributed import wait as distributed_wait
+
+    done, _ = distributed_wait(futures, return_when="FIRST_COMPLETED")
+    return done

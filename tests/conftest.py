@@ -1,0 +1,79 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+class OpenCounter:
+    """Counts files opened below a folder, through Python's ``open`` audit event.
+
+    This is how laziness is tested: not by timing, but by counting which files a
+    reader actually opens. Every pure-Python file open (``open``, ``io.open``,
+    ``Path.read_bytes``, tifffile, zarr's LocalStore, nibabel's uncompressed files) raises
+    the event.
+    """
+
+    def __init__(self) -> None:
+        self.root: str | None = None
+        self.opened: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _hook(self, event: str, args: tuple) -> None:
+        if event != "open" or self.root is None or not args:
+            return
+        target = args[0]
+        if isinstance(target, int):  # os.fdopen on an existing descriptor
+            return
+        path = os.fspath(target) if isinstance(target, str | bytes | os.PathLike) else None
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if path and os.path.abspath(path).startswith(self.root):
+            with self._lock:
+                self.opened[os.path.abspath(path)] += 1
+
+    @contextmanager
+    def watch(self, root: str | os.PathLike) -> Iterator[Counter[str]]:
+        """Count opens below ``root`` inside the ``with`` block; yields the counter."""
+        self.opened = Counter()
+        self.root = os.path.abspath(os.fspath(root))
+        try:
+            yield self.opened
+        finally:
+            self.root = None
+
+
+_COUNTER = OpenCounter()
+# Audit hooks cannot be removed, so one hook serves the whole session and is idle
+# unless a test is inside ``watch``.
+sys.addaudithook(_COUNTER._hook)
+
+
+@pytest.fixture
+def open_counter() -> OpenCounter:
+    """The session's :class:`OpenCounter`; use ``with open_counter.watch(tmp_path) as c:``."""
+    return _COUNTER
+
+
+@pytest.fixture
+def nibabel_data() -> Path:
+    """Folder of the real NIfTI files nibabel ships with its tests."""
+    import nibabel.tests
+
+    return Path(nibabel.tests.__file__).parent / "data"
+
+
+@pytest.fixture
+def skimage_data() -> Path:
+    """Folder of the real images scikit-image ships (``ihc.png``, ``astronaut.png``, ...)."""
+    import skimage.data
+
+    return Path(skimage.data.__file__).parent
