@@ -1,0 +1,34 @@
+"""The pure core imports neither Qt nor napari, so it scripts and tests without a viewer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PURE_MODULES = [
+    "napari_bigvol",
+    "napari_bigvol.io",
+    "napari_bigvol.ops.compute",
+    "napari_bigvol.ops.scope",
+    "napari_bigvol.ops.threshold",
+    "napari_bigvol.ops.channels",
+    "napari_bigvol.ops.histogram",
+    "napari_bigvol.ops.export",
+    "napari_bigvol._napari._reader",
+]
+
+
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_module_imports_neither_qt_nor_napari(module):
+    probe = (
+        f"import sys, {module}\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'magicgui', 'vispy'})\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "", f"{module} pulls in {result.stdout.strip()}"
