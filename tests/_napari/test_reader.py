@@ -1,0 +1,109 @@
+"""The npe2 reader contribution inside a real napari viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+
+from napari_bigvol._napari._reader import napari_get_reader
+
+
+@pytest.fixture
+def tiff_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "Synthesized_FLASH25_100um_TIFF_Axial_Images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(12):
+        plane = rng.integers(0, 4000, size=(48, 40), dtype=np.uint16)
+        tifffile.imwrite(folder / f"Synthesized_FLASH25_Axial_{index + 1}.tiff", plane)
+    return folder
+
+
+def _expected_stack(folder: Path) -> np.ndarray:
+    files = sorted(folder.glob("*.tiff"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    return np.stack([tifffile.imread(f) for f in files])
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["notes.txt", "image.czi", "", "/no/such/dir/volume.xyz", ["a.txt", "b.nii"], []],
+)
+def test_get_reader_returns_none_for_paths_it_does_not_take(path):
+    assert napari_get_reader(path) is None
+
+
+@pytest.mark.parametrize("garbage", [None, 42, object(), [None], ["\0bad"]])
+def test_get_reader_never_raises(garbage):
+    assert napari_get_reader(garbage) is None
+
+
+def test_get_reader_takes_a_folder_a_glob_and_a_list(tiff_folder):
+    files = sorted(str(p) for p in tiff_folder.iterdir())
+    for path in (str(tiff_folder), str(tiff_folder / "*.tiff"), files):
+        assert callable(napari_get_reader(path))
+
+
+def test_open_folder_in_viewer_gives_a_lazy_layer(make_napari_viewer, tiff_folder):
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(tiff_folder), plugin="napari-bigvol")
+    assert len(layers) == 1
+    layer = layers[0]
+    assert isinstance(layer.data, da.Array)
+    np.testing.assert_array_equal(layer.data.compute(), _expected_stack(tiff_folder))
+    assert layer.name
+
+
+def test_open_glob_in_viewer(make_napari_viewer, tiff_folder):
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(tiff_folder / "Synthesized_FLASH25_Axial_*.tiff"), plugin="napari-bigvol")
+    assert layer.data.shape == (12, 48, 40)
+    np.testing.assert_array_equal(np.asarray(layer.data[9]), _expected_stack(tiff_folder)[9])
+
+
+def test_bad_input_becomes_a_notification_not_a_crash(make_napari_viewer, tmp_path, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer()
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    with pytest.raises(Exception, match="empty_folder") as excinfo:
+        viewer.open(str(empty), plugin="napari-bigvol")
+    # napari wraps reader errors; the message the user sees names the folder and the problem.
+    assert "no image files" in str(excinfo.value) or "no image files" in str(
+        excinfo.value.__cause__
+    )
+    assert len(viewer.layers) == 0
+    # The viewer is still usable afterwards.
+    viewer.add_image(np.zeros((4, 4)))
+    assert len(viewer.layers) == 1
+    assert notification_manager is not None
+
+
+def test_drop_a_folder_onto_the_canvas(make_napari_viewer, tiff_folder, qtbot):
+    from napari.settings import get_settings
+    from qtpy.QtCore import QMimeData, QPointF, Qt, QUrl
+    from qtpy.QtGui import QDropEvent
+
+    # What a user does once in napari's "choose reader" dialog with "remember" ticked.
+    get_settings().plugins.extension2reader = {f"{tiff_folder}{Path('/')}": "napari-bigvol"}
+    viewer = make_napari_viewer()
+    qt_viewer = viewer.window._qt_viewer
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tiff_folder))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    qt_viewer.dropEvent(event)
+    qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=10_000)
+    layer = viewer.layers[0]
+    assert isinstance(layer.data, da.Array)
+    assert layer.data.shape == (12, 48, 40)
+    np.testing.assert_array_equal(np.asarray(layer.data[0]), _expected_stack(tiff_folder)[0])
