@@ -7,10 +7,11 @@ function of its physical position, so any block of the dask array is computed on
 from its coordinates alone: nothing is precomputed, nothing is cached, the same block is
 bit-identical on every run and on every ``dask.distributed`` worker.
 
-Axes follow the NIfTI reader's display convention: axis 0 runs inferior to superior,
-axis 1 anterior to posterior (the nose is at the top of an axial slice) and axis 2 from
-the patient's right to left, so an axial slice is shown radiologically (patient's left on
-the viewer's right).
+Axes follow the NIfTI reader's convention (:mod:`napari_bigvol.io.nifti`): axis 0 (``z``)
+runs inferior to superior, axis 1 (``y``) anterior to posterior (the nose is at the top of
+an axial slice) and axis 2 (``x``) from the patient's right to left, so an axial slice is
+shown radiologically. World coordinates are LPS millimetres centred on the field of view,
+exactly what the NIfTI reader reports for a file written by :func:`write_nifti`.
 
 The writers turn a generated volume into real files plane by plane (a folder of axial
 TIFFs, a NIfTI file) for tutorials and benchmarks. They write into a temporary sibling and
@@ -49,8 +50,8 @@ BRAIN_FIELD_OF_VIEW_MM = 204.8
 """Edge of the cubic field of view, in millimetres (1024 voxels of 0.2 mm)."""
 BRAIN_CONTRAST_LIMITS = (0.0, 2200.0)
 """Display range of the synthetic brain: known from the model, never computed from data."""
-BRAIN_AXIS_LABELS = ("S", "P", "L")
-"""Axis 0 increases towards superior, axis 1 towards posterior, axis 2 towards left."""
+BRAIN_AXIS_LABELS = ("z", "y", "x")
+"""napari axis labels, as the NIfTI reader gives them: z = superior, y = posterior, x = left."""
 _DEFAULT_SHAPE = (1024, 1024, 1024)
 
 # Tissue intensities of a T1-weighted scan (arbitrary units, uint16 friendly).
@@ -404,9 +405,14 @@ def brain_layer(
     ((3.2, 3.2, 3.2), True, 'image')
     """
     pyramid = brain_pyramid(shape, levels=levels, seed=seed)
+    shape = pyramid[0].shape
+    voxel_size = brain_voxel_size(shape)
     kwargs = {
         "name": "synthetic brain",
-        "scale": brain_voxel_size(pyramid[0].shape),
+        "scale": voxel_size,
+        # LPS millimetres with the centre of the field of view at 0, as the NIfTI reader
+        # reports for the same volume written by write_nifti.
+        "translate": tuple(-step * (n - 1) / 2 for step, n in zip(voxel_size, shape, strict=True)),
         "axis_labels": BRAIN_AXIS_LABELS,
         "units": ("mm", "mm", "mm"),
         "contrast_limits": BRAIN_CONTRAST_LIMITS,
@@ -415,7 +421,7 @@ def brain_layer(
         "metadata": {
             "bigvol": {
                 "source": "napari_bigvol.sample.brain_volume",
-                "shape": pyramid[0].shape,
+                "shape": shape,
                 "seed": seed,
             }
         },
