@@ -1,12 +1,523 @@
-"""Reader placeholder while this module is being written; accepts nothing yet."""
+"""Lazy NIfTI-1 / NIfTI-2 reader (``.nii``, ``.nii.gz``) with scanner-millimetre world coordinates.
+
+Voxels are read one plane at a time through a nibabel :class:`~nibabel.arrayproxy.ArrayProxy`,
+never ``get_fdata()``; ``scl_slope``/``scl_inter`` are applied to each plane as it is read.
+
+Orientation convention
+----------------------
+World coordinates are the scanner millimetres of the image affine (sform if set, else
+qform), expressed in the LPS patient convention of DICOM and ITK:
+
+* napari world ``z`` = +S (superior) mm, ``y`` = +P (posterior) mm = -A, ``x`` = +L (left)
+  mm = -R. Converting a napari world point ``(z, y, x)`` to nibabel's RAS+ is therefore
+  ``(R, A, S) = (-x, -y, z)``.
+* The voxel array is reoriented lazily, by axis permutation and flips only (numpy views,
+  no resampling, chosen with :func:`nibabel.orientations.io_orientation` and
+  :func:`~nibabel.orientations.ornt_transform`), so its axes are (S, P, L) and napari's
+  axis labels are ``("z", "y", "x")``, with ``"t"`` first for 4-D series (then ``"u"``,
+  ``"v"``, ``"w"`` for the rare 5-7-D files; non-spatial axes of length 1 are dropped).
+* With napari's y axis pointing down and x to the right, an axial plane then shows
+  anterior at the top and the subject's right on the screen's left: the radiological
+  convention of clinical viewers and FreeSurfer's freeview.
+* ``scale`` holds the voxel sizes along the reoriented axes and ``translate`` the LPS
+  position of reoriented voxel (0, 0, 0), so the layer's data-to-world map reproduces
+  ``nibabel.affines.apply_affine(img.affine, ijk)`` after the LPS-to-RAS sign change.
+* Oblique affines (a rotation that is not a pure permutation and flip) keep their
+  residual rotation exactly: the data are reoriented to the closest axes, ``scale`` still
+  holds the voxel sizes, and a napari ``affine`` carries the residual rotation (direction
+  cosines) and the translation; ``translate`` is then zero for the spatial axes.
+* Units come from ``xyzt_units`` ("mm" when unknown, as the NIfTI standard assumes);
+  the time axis uses ``pixdim[4]`` as scale, ``toffset`` as translate and the header's
+  time unit ("pixel" when the header does not say).
+
+``metadata["bigvol"]`` records the source path, the original affine and its axis codes,
+the axis mapping used, and a summary of the header.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from dask.base import tokenize
+from nibabel.arrayproxy import ArrayProxy
+from nibabel.filebasedimages import ImageFileError
+from nibabel.openers import ImageOpener
+from nibabel.orientations import (
+    aff2axcodes,
+    axcodes2ornt,
+    inv_ornt_aff,
+    io_orientation,
+    ornt_transform,
+)
+from nibabel.spatialimages import HeaderDataError, HeaderTypeError
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
+from napari_bigvol.io._planes import stack_planes
+
+__all__ = ["accepts", "read"]
+
+SUFFIXES = (".nii", ".nii.gz")
+# Deflate cannot compress better than about 1032:1, so a .nii.gz whose header claims more
+# voxel bytes than this many times its own size is lying.
+_MAX_GZIP_RATIO = 1032
+# napari world axes (z, y, x) = (S, P, L) as nibabel axis codes of the reoriented array.
+_NAPARI_AXCODES = ("S", "P", "L")
+# Rows of RAS+ mm rearranged into napari's LPS world order (z, y, x) = (S, -A, -R).
+_RAS_TO_NAPARI_WORLD = np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]])
+_EXTRA_AXIS_LABELS = ("t", "u", "v", "w")
+# NIfTI unit labels (nibabel's spelling) as units napari (pint) understands.
+_UNITS = {
+    "meter": "m",
+    "mm": "mm",
+    "micron": "micrometer",
+    "sec": "s",
+    "msec": "ms",
+    "usec": "us",
+    "hz": "Hz",
+    "ppm": "ppm",
+    "rads": "rad",
+}
+_OBLIQUE_TOLERANCE = 1e-6
+
 
 def accepts(path: str) -> bool:
-    """Whether this reader takes ``path``."""
-    return False
+    """Whether ``path`` names a NIfTI file (``.nii`` or ``.nii.gz``, any case). Never raises.
+
+    Parameters
+    ----------
+    path : str
+        A file name, path or glob pattern; only the name is looked at.
+
+    Returns
+    -------
+    bool
+        True for names ending in ``.nii`` or ``.nii.gz``.
+
+    Examples
+    --------
+    >>> accepts("/data/T1w.NII.GZ"), accepts("/data/T1w.nii"), accepts("/data/T1w.mgz")
+    (True, True, False)
+    """
+    try:
+        return os.fspath(path).lower().endswith(SUFFIXES)
+    except TypeError:
+        return False
 
 
-def read(path):  # noqa: D103
-    raise NotImplementedError
+def read(path: PathLike | Sequence[PathLike]) -> list[tuple[Any, dict[str, Any], str]]:
+    """Open NIfTI files lazily as napari image layer data, one layer per file.
+
+    Opening reads the header and one plane (the middle one, which napari shows first)
+    when contrast limits must be sampled; every displayed plane then reads one plane.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or sequence of them
+        A ``.nii``/``.nii.gz`` file, a glob pattern matching such files, or a list of them.
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, "image")`` per file. ``data`` is a dask array in napari axis order
+        ``(z, y, x)`` or ``(t, z, y, x)``; ``kwargs`` holds name, scale, translate (and
+        ``affine`` for oblique files), axis_labels, units, contrast_limits, rgb and
+        metadata, ready for ``viewer.add_image(data, **kwargs)``.
+
+    Raises
+    ------
+    ReadError
+        For a missing, unreadable, truncated or corrupt file, or a header that claims
+        an impossible size; the message names the file and the problem.
+
+    Examples
+    --------
+    >>> import napari_bigvol.io.nifti as nifti
+    >>> [(data, kwargs, kind)] = nifti.read("/data/T1w.nii.gz")  # doctest: +SKIP
+    >>> data.shape, kwargs["axis_labels"], kwargs["units"]  # doctest: +SKIP
+    ((256, 256, 176), ('z', 'y', 'x'), ('mm', 'mm', 'mm'))
+    >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
+    """
+    if isinstance(path, str | os.PathLike):
+        text = os.fspath(path)
+        paths = expand_glob(text) if is_glob(text) else [text]
+    else:
+        paths = [os.fspath(p) for p in path]
+    return [_read_file(p) for p in paths]
+
+
+class _PlaneLoader:
+    """Reads napari plane ``i`` of a NIfTI file; small, picklable and thread-safe.
+
+    The file is opened on first use and kept open (one handle per loader, so a
+    ``.nii.gz`` keeps its indexed_gzip seek points between planes); the handle is dropped
+    on pickling and re-opened lazily after unpickling, e.g. on a dask.distributed worker.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        disk_shape: tuple[int, ...],
+        disk_dtype: np.dtype,
+        offset: int,
+        scaling: tuple[float, float] | None,
+        layout: _Layout,
+    ) -> None:
+        self.path = path
+        self.disk_shape = disk_shape
+        self.disk_dtype = disk_dtype
+        self.offset = offset
+        self.scaling = scaling
+        self.layout = layout
+        self.dtype = _output_dtype(disk_dtype, scaling)
+        self._lock = threading.Lock()
+        self._proxy: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"], state["_proxy"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._proxy = None
+
+    def _array_proxy(self) -> Any:
+        # The same ImageOpener nibabel's ArrayProxy(keep_file_open=True) would create,
+        # opened here under our lock so concurrent first reads cannot open it twice.
+        # For .gz it is an indexed_gzip file holding the seek points; the proxy's own
+        # lock serialises each seek+read.
+        with self._lock:
+            if self._proxy is None:
+                opener = ImageOpener(self.path, keep_open=True)
+                weakref.finalize(self, opener.close_if_mine)
+                spec = (self.disk_shape, self.disk_dtype, self.offset, 1.0, 0.0)
+                self._proxy = ArrayProxy(opener, spec, mmap=False, order="F")
+            return self._proxy
+
+    def __call__(self, index: int) -> np.ndarray:
+        """Return napari plane ``index`` (counted over the leading axes) as ``(y, x)``."""
+        slicer, transpose, flips = self.layout.plane_read(index)
+        try:
+            raw = self._array_proxy()[slicer]
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
+            raise ReadError(self.path, f"cannot read plane {index}: {exc}") from exc
+        plane = raw.T if transpose else raw
+        plane = plane[flips]
+        if self.scaling is None:
+            # vispy and most numpy code want native byte order (anatomical.nii is >i2).
+            return plane.astype(self.dtype, copy=False)
+        slope, inter = self.scaling
+        scaled = plane.astype(self.dtype)
+        scaled *= self.dtype.type(slope)
+        scaled += self.dtype.type(inter)
+        return scaled
+
+
+class _Layout:
+    """How the on-disk voxel axes map to napari's ``(*leading, z, y, x)`` axes.
+
+    Parameters
+    ----------
+    spatial_axis : tuple of int
+        Disk axis (0, 1 or 2) that becomes napari z, y and x respectively.
+    spatial_flip : tuple of bool
+        Whether napari z, y and x run against their disk axis.
+    disk_shape : tuple of int
+        The on-disk shape (at least 3 axes); axes from 3 on are non-spatial.
+    """
+
+    def __init__(
+        self,
+        spatial_axis: tuple[int, int, int],
+        spatial_flip: tuple[bool, bool, bool],
+        disk_shape: tuple[int, ...],
+    ) -> None:
+        self.spatial_axis = spatial_axis
+        self.spatial_flip = spatial_flip
+        self.disk_shape = disk_shape
+        # Non-spatial disk axes kept as leading napari axes; singletons are dropped.
+        self.leading_axes = tuple(a for a in range(3, len(disk_shape)) if disk_shape[a] > 1)
+
+    @property
+    def leading_shape(self) -> tuple[int, ...]:
+        return tuple(self.disk_shape[a] for a in self.leading_axes)
+
+    @property
+    def spatial_shape(self) -> tuple[int, int, int]:
+        z, y, x = (self.disk_shape[a] for a in self.spatial_axis)
+        return z, y, x
+
+    @property
+    def napari_shape(self) -> tuple[int, ...]:
+        return (*self.leading_shape, *self.spatial_shape)
+
+    @property
+    def plane_count(self) -> int:
+        return int(np.prod(self.napari_shape[:-2]))
+
+    def plane_read(self, index: int) -> tuple[tuple[Any, ...], bool, tuple[slice, slice]]:
+        """Disk slicer for napari plane ``index``, whether to transpose, and the flips."""
+        *leading, z = np.unravel_index(index, self.napari_shape[:-2])
+        slicer: list[Any] = [0] * len(self.disk_shape)
+        for axis, position in zip(self.leading_axes, leading, strict=True):
+            slicer[axis] = int(position)
+        z_axis, y_axis, x_axis = self.spatial_axis
+        nz = self.disk_shape[z_axis]
+        slicer[z_axis] = int(nz - 1 - z if self.spatial_flip[0] else z)
+        slicer[y_axis] = slice(None)
+        slicer[x_axis] = slice(None)
+        # The read plane keeps the disk order of its two axes; napari wants (y, x).
+        transpose = y_axis > x_axis
+        flips = tuple(slice(None, None, -1 if flip else None) for flip in self.spatial_flip[1:])
+        return tuple(slicer), transpose, flips  # type: ignore[return-value]
+
+    def describe(self) -> dict[str, Any]:
+        """Summary for metadata: which disk axis and direction each napari axis uses."""
+        spatial = {
+            label: {"disk_axis": axis, "flipped": flip}
+            for label, axis, flip in zip(
+                ("z", "y", "x"), self.spatial_axis, self.spatial_flip, strict=True
+            )
+        }
+        leading = {
+            _EXTRA_AXIS_LABELS[axis - 3]: {"disk_axis": axis, "flipped": False}
+            for axis in self.leading_axes
+        }
+        return {**leading, **spatial}
+
+
+def _output_dtype(disk_dtype: np.dtype, scaling: tuple[float, float] | None) -> np.dtype:
+    """Native-order disk dtype, or the smallest float holding every scaled value."""
+    native = disk_dtype.newbyteorder("=")
+    if native.kind == "f" and native.itemsize > 8:
+        return np.dtype(np.float64)  # napari cannot show long doubles
+    if scaling is None:
+        return native
+    # float32 for (u)int8/16 and float32; float64 where float32 would lose precision.
+    return np.promote_types(native, np.float32)
+
+
+def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
+    image = _load_header(path)
+    header = image.header
+    disk_shape = tuple(int(n) for n in header.get_data_shape())
+    disk_shape = disk_shape + (1,) * (3 - len(disk_shape))
+    if len(disk_shape) > 3 + len(_EXTRA_AXIS_LABELS):
+        raise ReadError(path, f"the header claims {len(disk_shape)} dimensions (at most 7)")
+    if min(disk_shape) < 1:
+        raise ReadError(path, f"the header describes an empty volume of shape {disk_shape}")
+    disk_dtype = np.dtype(header.get_data_dtype())
+    if disk_dtype.kind not in "uif":
+        raise ReadError(
+            path, f"voxels of type {header.get_value_label('datatype')} cannot be displayed"
+        )
+    # nibabel moves the offset and scale factors from the loaded header to the proxy.
+    proxy = image.dataobj
+    offset = int(proxy.offset)
+    _check_size(path, disk_shape, disk_dtype, offset)
+    slope, inter = float(proxy.slope), float(proxy.inter)
+    scaling = None if (slope, inter) == (1.0, 0.0) else (slope, inter)
+    affine, affine_note = _usable_affine(image.affine, header)
+    layout, reoriented = _reorient(affine, disk_shape)
+    loader = _PlaneLoader(path, disk_shape, disk_dtype, offset, scaling, layout)
+    stat = os.stat(path)
+    token = tokenize(path, stat.st_mtime_ns, stat.st_size, layout.describe())
+    planes = stack_planes(
+        loader,
+        layout.plane_count,
+        layout.spatial_shape[1:],
+        loader.dtype,
+        name=f"nifti-{token}",
+    )
+    data = planes.reshape(layout.napari_shape)
+
+    contrast_limits, limits_source = _contrast_limits(header, loader, layout)
+    kwargs = {
+        "name": _layer_name(path),
+        **_world_transform(reoriented, header, layout),
+        "axis_labels": (*(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes), "z", "y", "x"),
+        "units": _units(header, layout),
+        "contrast_limits": contrast_limits,
+        "rgb": False,  # a volume 3 or 4 voxels wide must not be mistaken for colour
+        "multiscale": False,
+        "metadata": {
+            "bigvol": {
+                "source": path,
+                "format": "NIfTI-2" if isinstance(image, nib.Nifti2Image) else "NIfTI-1",
+                "compressed": path.lower().endswith(".gz"),
+                "affine": image.affine.tolist(),
+                "axcodes": list(aff2axcodes(image.affine)),
+                "affine_note": affine_note,
+                "axes": layout.describe(),
+                "contrast_limits_from": limits_source,
+                "header": _header_summary(header, disk_shape, offset, scaling),
+            }
+        },
+    }
+    return data, kwargs, "image"
+
+
+def _load_header(path: str) -> Any:
+    if not os.path.exists(path):
+        raise ReadError(path, "no such file or folder")
+    if os.path.isdir(path):
+        raise ReadError(path, "is a folder, not a NIfTI file")
+    try:
+        image = nib.load(path, mmap=False, keep_file_open=False)
+    except (ImageFileError, HeaderDataError, HeaderTypeError) as exc:
+        raise ReadError(path, f"not a readable NIfTI file: {exc}") from exc
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise ReadError(path, f"the NIfTI header cannot be read: {exc}") from exc
+    if not isinstance(image, nib.Nifti1Image):  # nib.load returns Cifti2Image for CIFTI-2
+        raise ReadError(
+            path, f"{type(image).__name__} files are not image volumes; napari-bigvol reads NIfTI"
+        )
+    return image
+
+
+def _check_size(path: str, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> None:
+    """Refuse headers whose claimed voxel data cannot be in the file, before any allocation."""
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize  # object: no int64 overflow
+    file_size = os.path.getsize(path)
+    claim = (
+        f"the header claims {' x '.join(map(str, shape))} {dtype.name} voxels "
+        f"({_human_bytes(nbytes)}) from byte {offset}"
+    )
+    if path.lower().endswith(".gz"):
+        if offset + nbytes > _MAX_GZIP_RATIO * file_size:
+            raise ReadError(
+                path,
+                f"{claim}, more than a {_human_bytes(file_size)} gzip file can hold: "
+                "the header is corrupt",
+            )
+    elif offset + nbytes > file_size:
+        raise ReadError(
+            path,
+            f"{claim}, but the file has only {file_size} bytes: it is truncated "
+            "or its header is corrupt",
+        )
+
+
+def _human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.3g} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _usable_affine(affine: np.ndarray, header: Any) -> tuple[np.ndarray, str | None]:
+    """Return the image affine, or a diagonal one from the voxel sizes if it is degenerate."""
+    linear = affine[:3, :3]
+    if np.all(np.isfinite(affine)) and np.linalg.matrix_rank(linear) == 3:
+        return affine, None
+    zooms = [float(z) if z > 0 else 1.0 for z in header.get_zooms()[:3]]
+    zooms += [1.0] * (3 - len(zooms))
+    return np.diag([*zooms, 1.0]), "the affine is degenerate; used voxel sizes, no orientation"
+
+
+def _reorient(affine: np.ndarray, disk_shape: tuple[int, ...]) -> tuple[_Layout, np.ndarray]:
+    """Axis mapping to (S, P, L) and the affine from reoriented voxels to RAS+ mm."""
+    transform = ornt_transform(io_orientation(affine), axcodes2ornt(_NAPARI_AXCODES))
+    # transform[disk_axis] = (napari spatial axis, +1 or -1)
+    spatial_axis = [0, 0, 0]
+    spatial_flip = [False, False, False]
+    for disk_axis, (napari_axis, direction) in enumerate(transform):
+        spatial_axis[int(napari_axis)] = disk_axis
+        spatial_flip[int(napari_axis)] = bool(direction < 0)
+    layout = _Layout(tuple(spatial_axis), tuple(spatial_flip), disk_shape)  # type: ignore[arg-type]
+    return layout, affine @ inv_ornt_aff(transform, disk_shape[:3])
+
+
+def _world_transform(reoriented: np.ndarray, header: Any, layout: _Layout) -> dict[str, Any]:
+    """Return napari scale/translate (and affine if oblique) for the reoriented axes."""
+    linear = _RAS_TO_NAPARI_WORLD @ reoriented[:3, :3]
+    origin = _RAS_TO_NAPARI_WORLD @ reoriented[:3, 3]
+    voxel_sizes = np.linalg.norm(linear, axis=0)
+    directions = linear / voxel_sizes
+    zooms = header.get_zooms()
+    leading_scale = [float(zooms[a]) if zooms[a] > 0 else 1.0 for a in layout.leading_axes]
+    leading_translate = [float(header["toffset"]) if a == 3 else 0.0 for a in layout.leading_axes]
+    scale = (*leading_scale, *map(float, voxel_sizes))
+    if np.allclose(directions, np.eye(3), atol=_OBLIQUE_TOLERANCE):
+        return {"scale": scale, "translate": (*leading_translate, *map(float, origin))}
+    ndim = len(scale)
+    napari_affine = np.eye(ndim + 1)
+    napari_affine[-4:-1, -4:-1] = directions
+    napari_affine[-4:-1, -1] = origin
+    return {
+        "scale": scale,
+        "translate": (*leading_translate, 0.0, 0.0, 0.0),
+        "affine": napari_affine,
+    }
+
+
+def _units(header: Any, layout: _Layout) -> tuple[str, ...]:
+    space, time = header.get_xyzt_units()
+    leading = [_UNITS.get(time, "pixel") if axis == 3 else "pixel" for axis in layout.leading_axes]
+    return (*leading, *[_UNITS.get(space, "mm")] * 3)
+
+
+def _contrast_limits(
+    header: Any, loader: _PlaneLoader, layout: _Layout
+) -> tuple[tuple[float, float], str]:
+    """Header cal_min/cal_max when set, else the range of the plane napari shows first."""
+    cal_min, cal_max = float(header["cal_min"]), float(header["cal_max"])
+    if np.isfinite(cal_min) and np.isfinite(cal_max) and cal_max > cal_min:
+        return (cal_min, cal_max), "header cal_min/cal_max"
+    # napari opens at the middle step of every slider; that plane is read anyway.
+    middle = tuple((n - 1) // 2 for n in layout.napari_shape[:-2])
+    plane = loader(int(np.ravel_multi_index(middle, layout.napari_shape[:-2])))
+    values = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane
+    where = ", ".join(
+        f"{label}={i}"
+        for label, i in zip(
+            (*(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes), "z"), middle, strict=True
+        )
+    )
+    source = f"range of the middle plane ({where})"
+    if values.size == 0:
+        return (0.0, 1.0), source
+    low, high = float(values.min()), float(values.max())
+    return (low, high if high > low else low + 1.0), source
+
+
+def _layer_name(path: str) -> str:
+    name = os.path.basename(path)
+    for suffix in (".nii.gz", ".nii"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _header_summary(
+    header: Any, disk_shape: tuple[int, ...], offset: int, scaling: tuple[float, float] | None
+) -> dict[str, Any]:
+    """Plain-Python facts from the header, for metadata and a layer-info panel."""
+    space, time = header.get_xyzt_units()
+    return {
+        "shape": list(disk_shape),
+        "datatype": str(header.get_value_label("datatype")),
+        "zooms": [float(z) for z in header.get_zooms()],
+        "xyzt_units": [space, time],
+        "scl_slope": None if scaling is None else scaling[0],
+        "scl_inter": None if scaling is None else scaling[1],
+        "cal_min": float(header["cal_min"]),
+        "cal_max": float(header["cal_max"]),
+        "qform_code": int(header["qform_code"]),
+        "sform_code": int(header["sform_code"]),
+        "intent": str(header.get_intent()[0]),
+        "descrip": header["descrip"].item().decode("latin-1").rstrip("\x00"),
+        "toffset": float(header["toffset"]),
+        "vox_offset": offset,
+    }
