@@ -1,0 +1,1091 @@
+"""Export a volume (or napari layers) to OME-Zarr with a pyramid, streamed and safely.
+
+The export reads the source once. The source is cut into work units, blocks whose edges
+line up with the chunks of every pyramid level (see :mod:`._pyramid`). Each unit is read,
+written as level 0, halved in memory and written to level 1, and so on, all in the same
+task. Units run in parallel through :func:`~napari_bigvol.ops.compute.stream_blocks`, on
+local threads or a configured ``dask.distributed`` cluster, so memory stays at about one
+unit per worker.
+
+Nothing is written at the target path until the export has succeeded. The store is built
+in a hidden sibling folder (``.NAME.partial-HOST-PID-RANDOM``). Its image metadata is
+written last, and the folder is renamed into place at the end. An existing target is
+replaced only with ``overwrite=True``: it is moved aside first, and deleted only once the
+new store is in place.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dask.array as da
+import numcodecs
+import numpy as np
+import psutil
+import zarr
+from zarr.codecs import BloscCodec
+
+from napari_bigvol.errors import BigVolError, Cancelled, OperationError
+from napari_bigvol.ops import _ngff_write as ngff
+from napari_bigvol.ops._pyramid import (
+    WorkPlan,
+    downsample_mean,
+    downsample_mode,
+    level_factors,
+    plan_work,
+)
+from napari_bigvol.ops.compute import ProgressCallback, StopCheck, stream_blocks
+
+COMPRESSORS = ("zstd", "lz4", None)
+ZARR_FORMATS = (2, 3)
+# 64-voxel cubes: an XY and an XZ plane cost the same (64 planes' worth of chunks),
+# instead of whole-plane chunks, where XY is cheap and XZ reads the whole volume.
+# docs/performance/export.md has the measurements behind this choice.
+DEFAULT_CHUNK_3D = 64
+DEFAULT_CHUNK_2D = 512
+_PARTIAL = ".partial-"
+_RGB_NAMES = ("red", "green", "blue", "alpha")
+_RGB_COLORS = ("FF0000", "00FF00", "0000FF", "FFFFFF")
+# napari's own defaults when it splits channels: magenta/green for two, else CMYRGB.
+_TWO_CHANNEL_COLORS = ("FF00FF", "00FF00")
+_CHANNEL_COLORS = ("00FFFF", "FF00FF", "FFFF00", "FF0000", "00FF00", "0000FF")
+_NAMED_COLORS = {
+    "red": "FF0000",
+    "green": "00FF00",
+    "blue": "0000FF",
+    "magenta": "FF00FF",
+    "cyan": "00FFFF",
+    "yellow": "FFFF00",
+    "gray": "FFFFFF",
+    "grey": "FFFFFF",
+    "white": "FFFFFF",
+    "gray_r": "FFFFFF",
+}
+
+__all__ = ["COMPRESSORS", "ExportOptions", "Volume", "export_layers", "export_zarr", "volume"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to write the store.
+
+    Attributes
+    ----------
+    chunks : tuple of int or None
+        Level-0 chunk shape of the spatial axes (``z, y, x`` or ``y, x``); time and
+        channel axes are chunked by 1. None picks 64-voxel cubes (512 x 512 tiles in 2D).
+        Deeper levels may get shallower chunks so that one pass can write them.
+    compressor : str or None
+        ``"zstd"`` (Blosc zstd, level 3, bit shuffle: small files, still fast), ``"lz4"``
+        (Blosc lz4, byte shuffle: fastest) or None (raw chunks).
+    pyramid : bool
+        Write downsampled levels until the smallest fits in about 512 pixels.
+    zarr_format : int
+        2 (NGFF 0.4, read by the most tools) or 3 (NGFF 0.5).
+    sharding : bool
+        zarr v3 only: pack the chunks of each work unit into one shard file per level.
+    """
+
+    chunks: tuple[int, ...] | None = None
+    compressor: str | None = "zstd"
+    pyramid: bool = True
+    zarr_format: int = 2
+    sharding: bool = False
+
+    def __post_init__(self) -> None:
+        compressor = None if self.compressor in (None, "none", "None", "") else self.compressor
+        object.__setattr__(self, "compressor", compressor)
+        if compressor not in COMPRESSORS:
+            raise OperationError(
+                f"unknown compressor {self.compressor!r}; choose zstd, lz4 or none"
+            )
+        if self.zarr_format not in ZARR_FORMATS:
+            raise OperationError(f"zarr_format must be 2 or 3, not {self.zarr_format!r}")
+        if self.sharding and self.zarr_format != 3:
+            raise OperationError("sharding needs zarr_format=3 (zarr v2 has no shards)")
+        if self.chunks is not None:
+            chunks = tuple(int(c) for c in self.chunks)
+            if not chunks or min(chunks) < 1:
+                raise OperationError(f"chunk sizes must be positive integers, not {self.chunks}")
+            object.__setattr__(self, "chunks", chunks)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A source normalised for OME-Zarr: NGFF axis order and everything the metadata needs.
+
+    Attributes
+    ----------
+    data : dask.array.Array
+        Level 0, axes ordered time, channel, space (z, y, x).
+    axes : tuple of Axis
+        Name, type and unit of every axis.
+    scale, translate : tuple of float
+        Voxel size and origin per axis (1 and 0 on the channel axis).
+    name : str
+        Image (or label) name.
+    channel_names, channel_colors : tuple of str
+        One per channel (a single entry when there is no channel axis).
+    contrast_limits : tuple or None
+        Display window ``(start, end)`` per channel, or None to use the data range.
+    is_labels : bool
+        Integer labels: downsampled by mode and stored as an NGFF label image.
+    slicing_is_free : bool
+        The data are in memory, so a work unit need not align with its chunks.
+    """
+
+    data: da.Array
+    axes: tuple[ngff.Axis, ...]
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    name: str
+    channel_names: tuple[str, ...]
+    channel_colors: tuple[str, ...]
+    contrast_limits: tuple[tuple[float, float], ...] | None
+    is_labels: bool
+    slicing_is_free: bool = False
+
+    @property
+    def channel_axis(self) -> int | None:
+        """Index of the channel axis, or None."""
+        kinds = [axis.type for axis in self.axes]
+        return kinds.index("channel") if "channel" in kinds else None
+
+    @property
+    def spatial_axes(self) -> tuple[int, ...]:
+        """Indices of the space axes."""
+        return tuple(i for i, axis in enumerate(self.axes) if axis.type == "space")
+
+
+def _is_layer(source: Any) -> bool:
+    return hasattr(source, "data") and hasattr(source, "scale") and hasattr(source, "name")
+
+
+def _is_labels_layer(layer: Any) -> bool:
+    return any(cls.__name__ == "Labels" for cls in type(layer).__mro__)
+
+
+def _hex_color(color: Any) -> str | None:
+    """``RRGGBB`` for a colour name, ``#hex`` string, RGB(A) sequence or napari colormap."""
+    if color is None:
+        return None
+    if isinstance(color, dict):
+        return _hex_color(color.get("colors")) or _hex_color(color.get("name"))
+    if hasattr(color, "colors"):  # a napari Colormap: its brightest (last) colour
+        return _hex_color(color.colors)
+    if isinstance(color, str):
+        text = color.strip().lstrip("#")
+        if len(text) in (6, 8) and all(ch in "0123456789abcdefABCDEF" for ch in text):
+            return text[:6].upper()
+        return _NAMED_COLORS.get(color.strip().lower())
+    values = np.asarray(color, dtype=float)
+    if values.ndim == 2 and len(values):
+        values = values[-1]
+    if values.ndim != 1 or values.size < 3:
+        return None
+    if values.max() <= 1.0:
+        values = values * 255
+    return "".join(f"{round(v):02X}" for v in np.clip(values[:3], 0, 255))
+
+
+def _source_keywords(source: Any) -> dict[str, Any]:
+    # What a napari layer says about itself, as export_zarr keywords.
+    bigvol = (getattr(source, "metadata", None) or {}).get("bigvol", {})
+    is_labels = _is_labels_layer(source)
+    keywords: dict[str, Any] = {
+        "scale": tuple(source.scale),
+        "translate": tuple(source.translate),
+        "axis_labels": tuple(getattr(source, "axis_labels", ()) or ()) or None,
+        "units": tuple(getattr(source, "units", ()) or ()) or None,
+        "name": source.name,
+        "is_labels": is_labels,
+        "rgb": bool(getattr(source, "rgb", False)),
+        "channel_axis": bigvol.get("channel_axis"),
+        "channel_names": bigvol.get("channel_names"),
+    }
+    if not is_labels:
+        keywords["contrast_limits"] = getattr(source, "contrast_limits", None)
+        keywords["channel_colors"] = [_hex_color(getattr(source, "colormap", None))]
+    return keywords
+
+
+def _level_zero(data: Any) -> Any:
+    if isinstance(data, list | tuple) and data and hasattr(data[0], "shape"):
+        return data[0]
+    return data
+
+
+def _as_dask(data: Any) -> tuple[da.Array, bool]:
+    if isinstance(data, da.Array):
+        return data, False
+    if isinstance(data, np.ndarray):
+        return da.from_array(data, chunks=data.shape), True
+    chunks = getattr(data, "chunks", None)
+    if isinstance(chunks, tuple) and all(isinstance(c, int) for c in chunks):
+        return da.from_array(data, chunks=chunks), False
+    return da.from_array(np.asarray(data), chunks=-1), True
+
+
+def _per_axis(values: Any, count: int, full: int, drop: int | None, what: str) -> list | None:
+    # napari passes one value per layer axis; with a channel axis that may or may not
+    # include it. Accept both and return one value per non-channel axis.
+    if values is None:
+        return None
+    if isinstance(values, str | int | float):
+        return [values] * count
+    values = list(values)
+    if len(values) == count:
+        return values
+    if drop is not None and len(values) == full:
+        return [v for i, v in enumerate(values) if i != drop]
+    raise OperationError(
+        f"{what} has {len(values)} values but the data have {count} non-channel axes"
+    )
+
+
+def _default_names(count: int, first_is_time: bool) -> list[str]:
+    spatial = ["z", "y", "x"][-(count - first_is_time) :]
+    return (["t"] if first_is_time else []) + spatial
+
+
+def _axis_names(labels: list | None, count: int) -> tuple[list[str], bool]:
+    def is_default(label: str) -> bool:
+        return label.lstrip("-").isdigit()
+
+    if labels and not any(is_default(str(label)) for label in labels):
+        names = [str(label) for label in labels]
+        first_is_time = count == 4 or names[0].lower() in ("t", "time")
+        if len(set(names)) == count and "c" not in names:
+            return names, first_is_time
+    first_is_time = count == 4
+    return _default_names(count, first_is_time), first_is_time
+
+
+def volume(source: Any, **keywords: Any) -> Volume:
+    """Normalise a layer or array (plus keywords) into a :class:`Volume`.
+
+    Parameters
+    ----------
+    source : napari layer, numpy array, dask array or list of arrays
+        A layer supplies its own scale, translate, axis labels, units, name, colormap,
+        contrast limits and RGB flag; a multiscale layer or list gives its level 0.
+    **keywords
+        ``scale``, ``translate``, ``axis_labels``, ``units``, ``name``, ``channel_axis``,
+        ``channel_names``, ``channel_colors``, ``contrast_limits``, ``rgb`` and
+        ``is_labels``. Explicit keywords override what a layer says.
+
+    Returns
+    -------
+    Volume
+        The data with axes in NGFF order (time, channel, space).
+
+    Raises
+    ------
+    OperationError
+        If the data cannot be described as 2 or 3 spatial axes with optional time and
+        channel axes, labels are not integers, or lists do not match the axis count.
+
+    Examples
+    --------
+    >>> vol = volume(np.zeros((4, 5, 6, 3), np.uint8), rgb=True, scale=(2, 1, 1))
+    >>> [axis.name for axis in vol.axes], vol.data.shape, vol.channel_names
+    (['c', 'z', 'y', 'x'], (3, 4, 5, 6), ('red', 'green', 'blue'))
+    """
+    if _is_layer(source):
+        layer_keywords = _source_keywords(source)
+        layer_keywords.update({k: v for k, v in keywords.items() if v is not None})
+        return volume(_level_zero(source.data), **layer_keywords)
+    unknown = set(keywords) - {
+        "scale",
+        "translate",
+        "axis_labels",
+        "units",
+        "name",
+        "channel_axis",
+        "channel_names",
+        "channel_colors",
+        "contrast_limits",
+        "rgb",
+        "is_labels",
+    }
+    if unknown:
+        raise OperationError(f"unknown export keyword(s): {', '.join(sorted(unknown))}")
+    data, free = _as_dask(_level_zero(source))
+    name = str(keywords.get("name") or "image")
+    is_labels = bool(keywords.get("is_labels"))
+    channel_axis = keywords.get("channel_axis")
+    rgb = bool(keywords.get("rgb"))
+    if rgb:
+        if data.shape[-1] not in (3, 4):
+            raise OperationError(f"{name}: an RGB layer needs 3 or 4 colours on its last axis")
+        channel_axis = data.ndim - 1
+    if channel_axis is not None:
+        channel_axis = int(channel_axis) % data.ndim
+    if is_labels and (channel_axis is not None or data.dtype.kind not in "uib"):
+        raise OperationError(
+            f"{name}: labels must be integers without a channel axis, not {data.dtype}"
+            + (" with channels" if channel_axis is not None else "")
+        )
+    others = [axis for axis in range(data.ndim) if axis != channel_axis]
+    count = len(others)
+    if not 2 <= count <= 4:
+        raise OperationError(
+            f"{name}: OME-Zarr holds 2 or 3 spatial axes plus optional time and channel; "
+            f"these data have {count} non-channel axes (shape {data.shape})"
+        )
+    full = data.ndim
+    scale = _per_axis(keywords.get("scale"), count, full, channel_axis, "scale") or [1.0] * count
+    translate = _per_axis(keywords.get("translate"), count, full, channel_axis, "translate")
+    translate = translate or [0.0] * count
+    labels = _per_axis(keywords.get("axis_labels"), count, full, channel_axis, "axis_labels")
+    units = _per_axis(keywords.get("units"), count, full, channel_axis, "units") or [None] * count
+    names, first_is_time = _axis_names(labels, count)
+    axes = [
+        ngff.Axis(n, kind, ngff.ngff_unit(unit, kind))
+        for i, (n, unit) in enumerate(zip(names, units, strict=True))
+        for kind in ["time" if (i == 0 and first_is_time) else "space"]
+    ]
+    time_part = others[:1] if first_is_time else []
+    space_part = others[1:] if first_is_time else others
+    order = time_part + ([channel_axis] if channel_axis is not None else []) + space_part
+    data = data.transpose(order) if order != list(range(data.ndim)) else data
+    if channel_axis is not None:
+        insert = len(time_part)
+        axes.insert(insert, ngff.Axis("c", "channel"))
+        scale.insert(insert, 1.0)
+        translate.insert(insert, 0.0)
+        n_channels = data.shape[insert]
+    else:
+        n_channels = 1
+    channel_names, channel_colors = _channel_descriptions(keywords, name, n_channels, rgb)
+    contrast = _contrast_limits(keywords.get("contrast_limits"), n_channels, data.dtype, rgb)
+    return Volume(
+        data=data,
+        axes=tuple(axes),
+        scale=tuple(float(s) for s in scale),
+        translate=tuple(float(t) for t in translate),
+        name=name,
+        channel_names=channel_names,
+        channel_colors=channel_colors,
+        contrast_limits=contrast,
+        is_labels=is_labels,
+        slicing_is_free=free,
+    )
+
+
+def _channel_descriptions(
+    keywords: dict[str, Any], name: str, n_channels: int, rgb: bool
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if rgb:
+        names = list(_RGB_NAMES[:n_channels])
+        colors = list(_RGB_COLORS[:n_channels])
+    else:
+        names = [name] if n_channels == 1 else [f"{name} [{i}]" for i in range(n_channels)]
+        palette = (
+            ("FFFFFF",) if n_channels == 1 else _TWO_CHANNEL_COLORS if n_channels == 2 else None
+        )
+        colors = [
+            (palette or _CHANNEL_COLORS)[i % len(palette or _CHANNEL_COLORS)]
+            for i in range(n_channels)
+        ]
+    given_names = keywords.get("channel_names")
+    if given_names is not None:
+        if len(given_names) != n_channels:
+            raise OperationError(
+                f"{name}: {len(given_names)} channel names for {n_channels} channels"
+            )
+        names = [str(n) for n in given_names]
+    given_colors = keywords.get("channel_colors")
+    if given_colors is not None and not rgb:
+        if len(given_colors) != n_channels:
+            raise OperationError(
+                f"{name}: {len(given_colors)} channel colours for {n_channels} channels"
+            )
+        colors = [
+            _hex_color(c) or default for c, default in zip(given_colors, colors, strict=True)
+        ]
+    return tuple(names), tuple(colors)
+
+
+def _contrast_limits(
+    limits: Any, n_channels: int, dtype: np.dtype, rgb: bool
+) -> tuple[tuple[float, float], ...] | None:
+    if limits is None:
+        if rgb and dtype == np.uint8:
+            return ((0.0, 255.0),) * n_channels
+        return None
+    values = np.asarray(limits, dtype=float)
+    if values.shape == (2,):
+        return ((float(values[0]), float(values[1])),) * n_channels
+    if values.shape == (n_channels, 2):
+        return tuple((float(a), float(b)) for a, b in values)
+    raise OperationError(f"contrast limits {limits!r} do not match {n_channels} channel(s)")
+
+
+def _default_chunks(volume: Volume, requested: tuple[int, ...] | None) -> tuple[int, ...]:
+    spatial = volume.spatial_axes
+    if requested is not None:
+        if len(requested) == len(spatial):
+            per_space = dict(zip(spatial, requested, strict=True))
+            return tuple(per_space.get(a, 1) for a in range(volume.data.ndim))
+        if len(requested) == volume.data.ndim:
+            return requested
+        raise OperationError(
+            f"{volume.name}: chunks {requested} should have {len(spatial)} values "
+            f"(one per spatial axis) or {volume.data.ndim}"
+        )
+    edge = DEFAULT_CHUNK_3D if len(spatial) == 3 else DEFAULT_CHUNK_2D
+    return tuple(edge if a in spatial else 1 for a in range(volume.data.ndim))
+
+
+def _source_chunks(volume: Volume) -> tuple[int, ...]:
+    if volume.slicing_is_free:
+        return (1,) * volume.data.ndim
+    # Irregular chunks cannot all align with a unit; aligning with the largest keeps
+    # re-reads to the few chunks that straddle a unit edge.
+    return tuple(max(sizes) for sizes in volume.data.chunks)
+
+
+def _compressor(name: str | None, zarr_format: int) -> Any:
+    if name is None:
+        return None
+    if zarr_format == 2:
+        shuffle = numcodecs.Blosc.BITSHUFFLE if name == "zstd" else numcodecs.Blosc.SHUFFLE
+        return numcodecs.Blosc(cname=name, clevel=3 if name == "zstd" else 5, shuffle=shuffle)
+    shuffle = "bitshuffle" if name == "zstd" else "shuffle"
+    return BloscCodec(cname=name, clevel=3 if name == "zstd" else 5, shuffle=shuffle)
+
+
+class _UnitWriter:
+    """Block kernel: write one work unit to every level; returns per-channel min and max.
+
+    A plain class (not a closure) so it pickles for a ``dask.distributed`` cluster; it
+    holds only paths and shapes and opens the arrays where it runs.
+    """
+
+    def __init__(
+        self, level_paths: list[str], plan: WorkPlan, is_labels: bool, channel_axis: int | None
+    ) -> None:
+        self.level_paths = level_paths
+        self.plan = plan
+        self.is_labels = is_labels
+        self.channel_axis = channel_axis
+
+    def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
+        downsample = downsample_mode if self.is_labels else downsample_mean
+        offset = [i * u for i, u in zip(index, self.plan.unit, strict=True)]
+        data = block
+        for level, path in enumerate(self.level_paths):
+            if level:
+                data = downsample(data, self.plan.steps[level - 1])
+            start = [o // f for o, f in zip(offset, self.plan.cumulative[level], strict=True)]
+            region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
+            zarr.open_array(path, mode="r+")[region] = data
+        return _channel_range(block, self.channel_axis)
+
+
+def _channel_range(block: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    # (channels, 2) of min and max; fmin/fmax skip NaN without an all-NaN warning.
+    moved = block if channel_axis is None else np.moveaxis(block, channel_axis, 0)
+    flat = moved.reshape(1 if channel_axis is None else moved.shape[0], -1)
+    low = np.fmin.reduce(flat, axis=1) if flat.dtype.kind == "f" else flat.min(axis=1)
+    high = np.fmax.reduce(flat, axis=1) if flat.dtype.kind == "f" else flat.max(axis=1)
+    return np.stack([low, high], axis=1).astype(float)
+
+
+def _merge_ranges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.stack([np.fmin(a[:, 0], b[:, 0]), np.fmax(a[:, 1], b[:, 1])], axis=1)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One multiscale image (or label image) to write inside the store."""
+
+    volume: Volume
+    group_path: str
+    plan: WorkPlan
+
+    @property
+    def units(self) -> int:
+        return math.prod(
+            math.ceil(n / u) for n, u in zip(self.volume.data.shape, self.plan.unit, strict=True)
+        )
+
+
+def _plan(volume: Volume, options: ExportOptions) -> WorkPlan:
+    shape = volume.data.shape
+    steps = level_factors(shape, volume.scale, volume.spatial_axes) if options.pyramid else []
+    return plan_work(
+        shape,
+        volume.data.dtype.itemsize,
+        _default_chunks(volume, options.chunks),
+        _source_chunks(volume),
+        steps,
+    )
+
+
+def _create_arrays(root: str, group: zarr.Group, job: _Job, options: ExportOptions) -> list[str]:
+    paths = []
+    compressor = _compressor(options.compressor, options.zarr_format)
+    names = [axis.name for axis in job.volume.axes]
+    for level, (shape, chunks) in enumerate(
+        zip(job.plan.level_shapes, job.plan.level_chunks, strict=True)
+    ):
+        extra: dict[str, Any] = {"compressors": compressor}
+        if options.zarr_format == 2:
+            extra["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        else:
+            extra["dimension_names"] = names
+            if options.sharding:
+                extra["shards"] = _shard_shape(job.plan, level)
+        array = group.create_array(
+            str(level),
+            shape=shape,
+            chunks=chunks,
+            dtype=job.volume.data.dtype,
+            fill_value=0,
+            **extra,
+        )
+        paths.append(os.path.join(root, job.group_path, array.basename))
+    return paths
+
+
+def _shard_shape(plan: WorkPlan, level: int) -> tuple[int, ...]:
+    # One shard per work unit and level: a unit is the only writer of its shard.
+    return tuple(
+        c * math.ceil(math.ceil(u / f) / c)
+        for u, f, c in zip(
+            plan.unit, plan.cumulative[level], plan.level_chunks[level], strict=True
+        )
+    )
+
+
+def _image_attributes(job: _Job, ranges: np.ndarray, zarr_format: int) -> dict[str, Any]:
+    vol = job.volume
+    attributes: dict[str, Any] = {
+        "multiscales": [
+            ngff.multiscales(
+                name=vol.name,
+                axes=vol.axes,
+                scale=vol.scale,
+                translate=vol.translate,
+                cumulative=job.plan.cumulative,
+                method="mode" if vol.is_labels else "mean",
+                zarr_format=zarr_format,
+            )
+        ]
+    }
+    windows = []
+    for i, (low, high) in enumerate(ranges):
+        low, high = (0.0, 0.0) if np.isnan(low) else (float(low), float(high))
+        start, end = vol.contrast_limits[i] if vol.contrast_limits else (low, high)
+        windows.append((min(low, start), max(high, end), start, end))
+    attributes["omero"] = ngff.omero(
+        name=vol.name,
+        labels=vol.channel_names,
+        colors=vol.channel_colors,
+        windows=windows,
+        zarr_format=zarr_format,
+    )
+    return attributes
+
+
+def _label_attributes(job: _Job, zarr_format: int) -> dict[str, Any]:
+    vol = job.volume
+    return {
+        "multiscales": [
+            ngff.multiscales(
+                name=vol.name,
+                axes=vol.axes,
+                scale=vol.scale,
+                translate=vol.translate,
+                cumulative=job.plan.cumulative,
+                method="mode",
+                zarr_format=zarr_format,
+            )
+        ],
+        "image-label": ngff.image_label(zarr_format),
+    }
+
+
+def _label_name(name: str, taken: set[str]) -> str:
+    base = (
+        "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "labels"
+    )
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}_{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def _check_labels_fit(image: Volume, labels: Volume) -> None:
+    image_shape = [
+        n for n, a in zip(image.data.shape, image.axes, strict=True) if a.type != "channel"
+    ]
+    if list(labels.data.shape) != image_shape:
+        raise OperationError(
+            f"labels {labels.name!r} have shape {labels.data.shape} but image {image.name!r} "
+            f"has {tuple(image_shape)} without channels; OME-Zarr labels must match their image"
+        )
+
+
+def _stream(
+    jobs: list[_Job],
+    progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+    paths: list[list[str]],
+) -> list[np.ndarray]:
+    total = sum(job.units for job in jobs)
+    done_before = 0
+    ranges = []
+    for job, level_paths in zip(jobs, paths, strict=True):
+        vol = job.volume
+        kernel = _UnitWriter(level_paths, job.plan, vol.is_labels, vol.channel_axis)
+
+        def report(done: int, _total: int, before: int = done_before) -> None:
+            if progress is not None:
+                progress(before + done, total)
+
+        merged: np.ndarray | None = None
+        work = vol.data.rechunk(job.plan.unit)
+        for _, result in stream_blocks(work, kernel, progress=report, should_stop=should_stop):
+            merged = result if merged is None else _merge_ranges(merged, result)
+        ranges.append(merged)
+        done_before += job.units
+    return ranges
+
+
+def _check_target(target: str, overwrite: bool, sources: Sequence[str]) -> None:
+    parent = os.path.dirname(target)
+    for source in sources:
+        source = os.path.abspath(source)
+        if (
+            source == target
+            or source.startswith(target + os.sep)
+            or target.startswith(source + os.sep)
+        ):
+            raise OperationError(
+                f"{target}: refusing to write over or inside the source {source}; "
+                "choose another path"
+            )
+    if os.path.lexists(target) and not overwrite:
+        raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
+    if not os.path.isdir(parent):
+        raise OperationError(f"{target}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OperationError(f"{target}: permission denied, cannot write in {parent}")
+
+
+def _partial_prefix(target: str) -> str:
+    return os.path.join(os.path.dirname(target), "." + os.path.basename(target) + _PARTIAL)
+
+
+def _remove_stale_partials(target: str) -> None:
+    # Leftovers of a killed export of the same target on this host, whose process is gone.
+    prefix = _partial_prefix(target)
+    folder, stem = os.path.split(prefix)
+    host = socket.gethostname()
+    for entry in os.listdir(folder):
+        if not entry.startswith(stem):
+            continue
+        parts = entry[len(stem) :].rsplit("-", 2)
+        if (
+            len(parts) == 3
+            and parts[0] == host
+            and parts[1].isdigit()
+            and not psutil.pid_exists(int(parts[1]))
+        ):
+            shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
+
+
+def _move_into_place(temporary: str, target: str, overwrite: bool) -> None:
+    if not os.path.lexists(target):
+        os.rename(temporary, target)
+        return
+    if not overwrite:
+        raise OperationError(
+            f"{target}: appeared while exporting; the export is kept at {temporary}"
+        )
+    aside = _partial_prefix(target).replace(_PARTIAL, f".old-{uuid.uuid4().hex[:8]}-")
+    os.rename(target, aside)
+    try:
+        os.rename(temporary, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    if os.path.isdir(aside) and not os.path.islink(aside):
+        shutil.rmtree(aside)
+    else:
+        os.remove(aside)
+
+
+def _source_paths(source: Any) -> list[str]:
+    paths = []
+    layer_source = getattr(source, "source", None)
+    if getattr(layer_source, "path", None):
+        paths.append(os.fspath(layer_source.path))
+    bigvol = (getattr(source, "metadata", None) or {}).get("bigvol", {})
+    for key in ("source", "path", "paths"):
+        value = bigvol.get(key)
+        if isinstance(value, str | os.PathLike):
+            paths.append(os.fspath(value))
+        elif isinstance(value, list | tuple):
+            paths.extend(os.fspath(v) for v in value if isinstance(v, str | os.PathLike))
+    return paths
+
+
+def _write_store(
+    target: str,
+    image: Volume,
+    labels: Sequence[Volume],
+    options: ExportOptions,
+    *,
+    overwrite: bool,
+    sources: Sequence[str],
+    progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+) -> str:
+    target = os.path.abspath(os.path.expanduser(os.fspath(target)))
+    _check_target(target, overwrite, sources)
+    _remove_stale_partials(target)
+    temporary = (
+        f"{_partial_prefix(target)}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
+        jobs = [_Job(image, "", _plan(image, options))]
+        names: list[str] = []
+        taken: set[str] = set()
+        label_root = root.create_group("labels") if labels else None
+        for vol in labels:
+            _check_labels_fit(image, vol)
+            name = _label_name(vol.name, taken)
+            names.append(name)
+            jobs.append(_Job(vol, f"labels/{name}", _plan(vol, options)))
+        groups = [root] + [label_root.create_group(name) for name in names]
+        paths = [
+            _create_arrays(temporary, group, job, options)
+            for group, job in zip(groups, jobs, strict=True)
+        ]
+        ranges = _stream(jobs, progress, should_stop, paths)
+        # Metadata last: until here, the temporary store is not a valid image.
+        for group, job in zip(groups[1:], jobs[1:], strict=True):
+            ngff.write_attributes(
+                group, _label_attributes(job, options.zarr_format), options.zarr_format
+            )
+        if label_root is not None:
+            ngff.write_attributes(label_root, {"labels": names}, options.zarr_format)
+        ngff.write_attributes(
+            root, _image_attributes(jobs[0], ranges[0], options.zarr_format), options.zarr_format
+        )
+        _move_into_place(temporary, target, overwrite)
+    except (BigVolError, Cancelled):
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        reason = error.strerror or str(error)
+        raise OperationError(
+            f"{target}: export failed: {reason} ({error.filename or target})"
+        ) from error
+    except Exception as error:
+        # Anything else (a source read failing mid-way, a codec error) is reported with
+        # the target named; the cause stays chained for the traceback.
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise OperationError(
+            f"{target}: export failed: {type(error).__name__}: {error}"
+        ) from error
+    except BaseException:  # KeyboardInterrupt: leave nothing behind, then stop
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return target
+
+
+def export_zarr(
+    source: Any,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    chunks: Sequence[int] | None = None,
+    compressor: str | None = "zstd",
+    pyramid: bool = True,
+    zarr_format: int = 2,
+    sharding: bool = False,
+    labels: Sequence[Any] = (),
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    **source_keywords: Any,
+) -> str:
+    """Write ``source`` to an OME-Zarr store at ``path`` with a pyramid, streamed and safely.
+
+    Parameters
+    ----------
+    source : napari layer, numpy array, dask array or list of arrays
+        A layer supplies its scale, translate, axis labels, units, name, colormap,
+        contrast limits and RGB flag; a Labels layer is written as labels (mode pyramid)
+        with an image of its values at the root and an NGFF label image under
+        ``labels/``. A multiscale layer or list exports its level 0.
+    path : str or os.PathLike
+        The store to create, usually ending in ``.zarr`` or ``.ome.zarr``.
+    overwrite : bool, optional
+        Replace an existing ``path``. Without it, an existing path raises and is left
+        alone. Even with it, the old store is only removed once the new one is complete.
+    chunks : sequence of int, optional
+        Level-0 chunks of the spatial axes; default 64-voxel cubes (512 x 512 in 2D).
+    compressor : {"zstd", "lz4", None}, optional
+        Blosc zstd level 3 with bit shuffle (default), Blosc lz4, or no compression.
+    pyramid : bool, optional
+        Write downsampled levels (mean for images, mode for labels) down to about 512
+        pixels per axis.
+    zarr_format : {2, 3}, optional
+        2 writes NGFF 0.4 (the widest support), 3 writes NGFF 0.5.
+    sharding : bool, optional
+        zarr v3 only: one shard file per work unit and level instead of one file per chunk.
+    labels : sequence, optional
+        Further Labels layers (or integer arrays) stored as NGFF labels of this image.
+    progress : callable, optional
+        ``progress(done, total)`` after each work unit.
+    should_stop : callable, optional
+        Polled between work units; True cancels (raises :class:`Cancelled`).
+    **source_keywords
+        For arrays (or to override a layer): ``scale``, ``translate``, ``axis_labels``,
+        ``units``, ``name``, ``channel_axis``, ``channel_names``, ``channel_colors``,
+        ``contrast_limits``, ``rgb``, ``is_labels``.
+
+    Returns
+    -------
+    str
+        The absolute path written.
+
+    Raises
+    ------
+    OperationError
+        If ``path`` exists without ``overwrite``, cannot be written (permission, disk
+        full), is the source itself, or the source fails while being read. Nothing is
+        left at ``path`` in that case, and an existing store there is untouched.
+    Cancelled
+        If ``should_stop`` returned True; the partial store is removed.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> volume = da.random.randint(0, 4000, (300, 1024, 1024), chunks=(1, 1024, 1024))
+    >>> export_zarr(volume, "scan.ome.zarr", scale=(2.0, 0.5, 0.5),
+    ...             units="micrometer")  # doctest: +SKIP
+    '/home/me/scan.ome.zarr'
+    >>> export_zarr(viewer.layers["mask"], "mask.zarr", zarr_format=3)  # doctest: +SKIP
+    """
+    options = ExportOptions(
+        chunks=tuple(chunks) if chunks is not None else None,
+        compressor=compressor,
+        pyramid=pyramid,
+        zarr_format=zarr_format,
+        sharding=sharding,
+    )
+    image = volume(source, **source_keywords)
+    label_volumes = [volume(item, **_labels_defaults(item, image)) for item in labels]
+    return _write_store(
+        os.fspath(path),
+        image,
+        label_volumes,
+        options,
+        overwrite=overwrite,
+        sources=_source_paths(source) + [p for item in labels for p in _source_paths(item)],
+        progress=progress,
+        should_stop=should_stop,
+    )
+
+
+def _labels_defaults(item: Any, image: Volume) -> dict[str, Any]:
+    # Arrays given as labels take the image's geometry; layers bring their own.
+    if _is_layer(item):
+        return {"is_labels": True}
+    spatial = [i for i, a in enumerate(image.axes) if a.type != "channel"]
+    return {
+        "is_labels": True,
+        "scale": [image.scale[i] for i in spatial],
+        "translate": [image.translate[i] for i in spatial],
+        "axis_labels": [image.axes[i].name for i in spatial],
+        "units": [image.axes[i].unit for i in spatial],
+        "name": "labels",
+    }
+
+
+def _meta_keywords(meta: dict[str, Any], layer_type: str) -> dict[str, Any]:
+    # napari layer-data tuples (the writer's input, the readers' output) as keywords.
+    bigvol = (meta.get("metadata") or {}).get("bigvol", {})
+    is_labels = layer_type.startswith("labels")
+    names = meta.get("name")
+    channel_axis = meta.get("channel_axis", bigvol.get("channel_axis"))
+    keywords: dict[str, Any] = {
+        "scale": meta.get("scale"),
+        "translate": meta.get("translate"),
+        "axis_labels": meta.get("axis_labels"),
+        "units": meta.get("units"),
+        "is_labels": is_labels,
+        "rgb": bool(meta.get("rgb")),
+        "channel_axis": channel_axis,
+        "channel_names": bigvol.get("channel_names"),
+    }
+    if isinstance(names, list | tuple):
+        keywords["channel_names"] = keywords["channel_names"] or list(names)
+        keywords["name"] = bigvol.get("name") or _common_prefix([str(n) for n in names]) or "image"
+    else:
+        keywords["name"] = names
+    if not is_labels:
+        colormap = meta.get("colormap")
+        colormaps = (
+            colormap
+            if isinstance(colormap, list | tuple) and channel_axis is not None
+            else [colormap]
+        )
+        if channel_axis is not None or colormap is not None:
+            hex_colors = [_hex_color(c) for c in colormaps]
+            if channel_axis is None or len(hex_colors) > 1:
+                keywords["channel_colors"] = hex_colors
+        limits = meta.get("contrast_limits")
+        keywords["contrast_limits"] = limits
+    return keywords
+
+
+def _common_prefix(names: list[str]) -> str:
+    prefix = ""
+    for letters in zip(*names, strict=False):
+        if len(set(letters)) > 1:
+            break
+        prefix += letters[0]
+    return prefix.strip(" -_[")
+
+
+def export_layers(
+    path: str | os.PathLike,
+    layer_data: Sequence[tuple[Any, dict[str, Any], str]],
+    *,
+    overwrite: bool = False,
+    **options: Any,
+) -> str:
+    """Write napari layer data (``(data, meta, layer_type)`` tuples) to one OME-Zarr store.
+
+    Image layers become the image: one layer as it is, several layers of the same shape
+    and dtype as the channels of one image (named after the layers). Labels layers become
+    NGFF labels of that image. Labels alone are written as an image of their values plus
+    the same data as NGFF labels, so both image viewers and label-aware readers show them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store to create.
+    layer_data : sequence of tuple
+        What napari hands a writer, or what :func:`napari_bigvol.read` returns.
+    overwrite : bool, optional
+        As for :func:`export_zarr`.
+    **options
+        ``chunks``, ``compressor``, ``pyramid``, ``zarr_format``, ``sharding``,
+        ``progress``, ``should_stop``, as for :func:`export_zarr`.
+
+    Returns
+    -------
+    str
+        The absolute path written.
+
+    Raises
+    ------
+    OperationError
+        If the layers cannot share one store (image layers of different shapes, labels
+        that do not match the image), or for any reason :func:`export_zarr` gives.
+
+    Examples
+    --------
+    >>> export_layers("out.zarr", viewer.layers[0].as_layer_data_tuple()[:1])  # doctest: +SKIP
+    """
+    images = [(d, m) for d, m, t in layer_data if not t.startswith("labels")]
+    labels = [(d, m) for d, m, t in layer_data if t.startswith("labels")]
+    unsupported = [t for _, _, t in layer_data if not t.startswith(("image", "labels"))]
+    if unsupported:
+        raise OperationError(f"cannot write {', '.join(unsupported)} layers to OME-Zarr")
+    if not images and not labels:
+        raise OperationError("no image or labels layer to write")
+    label_volumes = [volume(_level_zero(d), **_meta_keywords(m, "labels")) for d, m in labels]
+    if len(images) == 1:
+        data, meta = images[0]
+        image = volume(_level_zero(data), **_meta_keywords(meta, "image"))
+    elif images:
+        image = _stack_images(images)
+    else:
+        image = label_volumes[0]
+    sources = [p for _, m, _ in layer_data for p in _meta_source_paths(m)]
+    return _write_store(
+        os.fspath(path),
+        image,
+        label_volumes,
+        _options(options),
+        overwrite=overwrite,
+        sources=sources,
+        progress=options.get("progress"),
+        should_stop=options.get("should_stop"),
+    )
+
+
+def _options(options: dict[str, Any]) -> ExportOptions:
+    known = {"chunks", "compressor", "pyramid", "zarr_format", "sharding"}
+    unknown = set(options) - known - {"progress", "should_stop"}
+    if unknown:
+        raise OperationError(f"unknown export option(s): {', '.join(sorted(unknown))}")
+    return ExportOptions(**{k: v for k, v in options.items() if k in known})
+
+
+def _meta_source_paths(meta: dict[str, Any]) -> list[str]:
+    bigvol = (meta.get("metadata") or {}).get("bigvol", {})
+    value = bigvol.get("source")
+    return [os.fspath(value)] if isinstance(value, str | os.PathLike) else []
+
+
+def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
+    # Several image layers (for example split channels) become the channels of one image.
+    volumes = [volume(_level_zero(d), **_meta_keywords(m, "image")) for d, m in images]
+    first = volumes[0]
+    for other in volumes[1:]:
+        if (
+            other.data.shape != first.data.shape
+            or other.data.dtype != first.data.dtype
+            or other.channel_axis is not None
+            or first.channel_axis is not None
+        ):
+            raise OperationError(
+                f"cannot save image layers {first.name!r} {first.data.shape} {first.data.dtype} "
+                f"and {other.name!r} {other.data.shape} {other.data.dtype} as one OME-Zarr: "
+                "only single-channel layers of one shape and dtype become channels; "
+                "save them one at a time"
+            )
+    position = 1 if first.axes[0].type == "time" else 0
+    axes = list(first.axes)
+    axes.insert(position, ngff.Axis("c", "channel"))
+    scale = list(first.scale)
+    scale.insert(position, 1.0)
+    translate = list(first.translate)
+    translate.insert(position, 0.0)
+    limits = [v.contrast_limits[0] if v.contrast_limits else None for v in volumes]
+    return Volume(
+        data=da.stack([v.data for v in volumes], axis=position),
+        axes=tuple(axes),
+        scale=tuple(scale),
+        translate=tuple(translate),
+        name=first.name,
+        channel_names=tuple(v.name for v in volumes),
+        channel_colors=tuple(
+            v.channel_colors[0] if v.channel_colors[0] != "FFFFFF" else _CHANNEL_COLORS[i % 6]
+            for i, v in enumerate(volumes)
+        ),
+        contrast_limits=tuple(limits) if all(limits) else None,
+        is_labels=False,
+        slicing_is_free=all(v.slicing_is_free for v in volumes),
+    )
