@@ -1,12 +1,406 @@
-"""Reader placeholder while this module is being written; accepts nothing yet."""
+"""Reader for TIFF files and for stacks of 2-D images: folders, globs, dropped lists.
+
+What the dispatcher hands :func:`read`, and what comes back:
+
+* **one TIFF file** (multi-page, ImageJ hyperstack, OME-TIFF): its series, with axes,
+  voxel size and channel names from its metadata (:func:`.tiff.read_tiff_file`);
+* **one PNG or JPEG**: a 2-D (or RGB) image layer;
+* **a folder, a glob such as** ``"/data/Axial_*.tiff"`` **or a list of files**: one
+  volume, files in natural order (``slice_2`` before ``slice_10``), stacked along a new
+  leading axis (``z`` for 2-D files, ``t`` for files that are z-stacks themselves).
+
+Opening a stack reads the first file's header only (shape, dtype, resolution tags)
+plus, for dtypes wider than 8 bits, the one plane napari displays first, to set the
+contrast limits. Every other file is assumed to match and is checked when its plane is
+read: a mismatched slice raises a :class:`ReadError` naming that file and the expected
+and actual shape and dtype. Each displayed plane reads one file (one page of it).
+
+**Light-sheet file grids.** When every file name carries ``ch<i>`` and/or ``stack<j>``
+tokens (separated by ``_``, ``-``, ``.`` or a space; the naming of the dask blog's
+light-sheet data, ``ex6-2_CamA_ch1_CAM1_stack0000_560nm_..._0000t.tif``) and the names
+form a complete grid with more than one value of at least one token, the files are
+assembled into a ``(t, c, *file_axes)`` array: ``stack`` becomes the time axis and
+``ch`` the channel axis (split into one layer per channel, named after the channel and
+its ``<n>nm`` wavelength token when the names carry one). Axes with a single value are
+dropped. Incomplete grids (a missing file) fall back to one plain natural-order stack,
+so a partial acquisition still opens.
+
+PNG and JPEG files are probed with Pillow, which parses only the header; each plane is
+decoded when napari shows it. A folder mixing formats opens its most common format;
+the skipped files are listed in ``metadata["bigvol"]["skipped"]``.
+"""
 
 from __future__ import annotations
 
+import glob
+import itertools
+import os
+import re
+import struct
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from dask.base import tokenize
+from PIL import Image, UnidentifiedImageError
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io import tiff
+from napari_bigvol.io._paths import expand_glob, is_glob, list_folder, natural_sorted
+from napari_bigvol.io._planes import stack_planes
+
+PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = tiff.TIFF_SUFFIXES + PIL_SUFFIXES
+
+_GRID_TOKEN = re.compile(r"(?:^|[_\-. ])(ch|stack)(\d+)(?=[_\-. ]|$)", re.IGNORECASE)
+_WAVELENGTH = re.compile(r"(?:^|[_\-. ])(\d+)nm(?=[_\-. ]|$)", re.IGNORECASE)
+_PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error)
+# Pillow modes napari cannot show as they are, converted on decode.
+_PIL_CONVERT = {"P": "RGB", "PA": "RGBA", "LA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB"}
+_PIL_DTYPES = {
+    "1": np.bool_,
+    "L": np.uint8,
+    "RGB": np.uint8,
+    "RGBA": np.uint8,
+    "I;16": np.uint16,
+    "I;16L": np.uint16,
+    "I;16B": np.uint16,
+    "I": np.int32,
+    "F": np.float32,
+}
+_PIL_SAMPLES = {"RGB": 3, "RGBA": 4}
+LayerData = tuple[Any, dict[str, Any], str]
+
+__all__ = ["IMAGE_SUFFIXES", "accepts", "read"]
+
+
+def _is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
 
 def accepts(path: str) -> bool:
-    """Whether this reader takes ``path``."""
-    return False
+    """Whether this reader takes ``path``: an image file, a folder or glob of them.
+
+    Cheap and never raises: it looks at the name, and for a folder or a glob at one
+    directory listing, stopping at the first image file.
+
+    Parameters
+    ----------
+    path : str
+        A file, folder or glob pattern.
+
+    Returns
+    -------
+    bool
+        True for ``.tif``/``.tiff``/``.png``/``.jpg``/``.jpeg`` files, folders holding
+        such files, and globs matching them.
+
+    Examples
+    --------
+    >>> accepts("slice_0001.tif"), accepts("notes.txt")
+    (True, False)
+    """
+    try:
+        if is_glob(path):
+            matches = itertools.islice(glob.iglob(os.path.expanduser(path)), 10_000)
+            return _is_image_name(path) or any(_is_image_name(m) for m in matches)
+        if os.path.isdir(path):
+            with os.scandir(path) as entries:
+                return any(_is_image_name(e.name) and not e.name.startswith(".") for e in entries)
+        return _is_image_name(path)
+    except (OSError, ValueError):
+        return False
 
 
-def read(path):  # noqa: D103
-    raise NotImplementedError
+def read(path_or_paths: str | Sequence[str]) -> list[LayerData]:
+    """Open a TIFF/PNG/JPEG file, a folder or glob of slices, or a list of files lazily.
+
+    Parameters
+    ----------
+    path_or_paths : str or sequence of str
+        One file, folder or glob pattern, or the files dropped together.
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, "image")`` tuples whose data are dask arrays.
+
+    Raises
+    ------
+    ReadError
+        For a missing path, an empty folder, a glob matching nothing, a file that is
+        not a readable image, or slices that disagree in shape or dtype. The message
+        names the file.
+
+    Examples
+    --------
+    >>> layers = read("/data/Synthesized_FLASH25_Axial_*.tiff")  # doctest: +SKIP
+    >>> data, kwargs, kind = layers[0]  # doctest: +SKIP
+    >>> data.shape, kwargs["axis_labels"]  # doctest: +SKIP
+    ((1500, 768, 768), ('z', 'y', 'x'))
+    """
+    if isinstance(path_or_paths, str | os.PathLike):
+        text = os.fspath(path_or_paths)
+        if is_glob(text):
+            files, name = expand_glob(text), os.path.basename(text)
+        elif os.path.isdir(text):
+            files = list_folder(text, IMAGE_SUFFIXES)
+            name = os.path.basename(os.path.normpath(text))
+        elif os.path.isfile(text):
+            files, name = [text], os.path.basename(text)
+        else:
+            raise ReadError(text, "no such file or folder")
+        source = {"source": text}
+    else:
+        files = natural_sorted(os.fspath(p) for p in path_or_paths)
+        if not files:
+            raise ReadError("<empty list>", "no files were given")
+        for file in files:
+            if not os.path.isfile(file):
+                raise ReadError(file, "not a file; drop either one folder or image files")
+        name = _common_name(files)
+        source = {"source": files[0] if len(files) == 1 else files}
+    files, skipped = _one_format(files)
+    if skipped:
+        source["skipped"] = skipped
+    if len(files) == 1 and files[0].lower().endswith(tiff.TIFF_SUFFIXES):
+        return tiff.read_tiff_file(files[0])
+    return [_read_stack(files, name, source)]
+
+
+def _common_name(files: Sequence[str]) -> str:
+    """Name dropped files by their shared name prefix, or else by their folder."""
+    names = [os.path.basename(f) for f in files]
+    if len(names) == 1:
+        return names[0]
+    # Character-wise on purpose: these are file names, not paths.
+    prefix = os.path.commonprefix(names).rstrip("_-. 0123456789")  # noqa: RUF071
+    return prefix or os.path.basename(os.path.dirname(os.path.abspath(files[0])))
+
+
+def _format_of(path: str) -> str:
+    return "tiff" if path.lower().endswith(tiff.TIFF_SUFFIXES) else "pil"
+
+
+def _one_format(files: list[str]) -> tuple[list[str], list[str]]:
+    """Keep the most common format family; a stack cannot mix TIFF and PNG decoders."""
+    counts = Counter(_format_of(f) for f in files)
+    if len(counts) == 1:
+        return files, []
+    family = counts.most_common(1)[0][0]
+    return [f for f in files if _format_of(f) == family], [
+        f for f in files if _format_of(f) != family
+    ]
+
+
+@dataclass(frozen=True)
+class FileGrid:
+    """Files arranged on a (stack, channel) grid parsed from their names.
+
+    Attributes
+    ----------
+    files : tuple of str
+        The files, stack-major then channel.
+    shape : tuple of int
+        Grid shape, for the axes in ``axes``.
+    axes : str
+        ``"TC"``, ``"T"`` or ``"C"``: the grid axes with more than one value.
+    channel_names : tuple of str
+        ``ch<i>`` names (with wavelength, when the names carry one), if ``C`` is an axis.
+    """
+
+    files: tuple[str, ...]
+    shape: tuple[int, ...]
+    axes: str
+    channel_names: tuple[str, ...]
+
+
+def parse_grid(files: Sequence[str]) -> FileGrid | None:
+    """Arrange files named ``..._ch<i>_..._stack<j>_...`` into a (t, c) grid.
+
+    Parameters
+    ----------
+    files : sequence of str
+        Candidate files.
+
+    Returns
+    -------
+    FileGrid or None
+        The grid, or None if some name lacks the tokens the others have, if a
+        (stack, channel) pair is missing or repeated, or if every token has one value.
+
+    Examples
+    --------
+    >>> names = [f"cam_ch{c}_stack{s:04d}_560nm.tif" for s in range(3) for c in (1, 2)]
+    >>> grid = parse_grid(names)
+    >>> grid.axes, grid.shape, grid.channel_names
+    ('TC', (3, 2), ('ch1', 'ch2'))
+    """
+    keys = []
+    for path in files:
+        tokens = {k.lower(): int(v) for k, v in _GRID_TOKEN.findall(os.path.basename(path))}
+        keys.append((tokens.get("stack"), tokens.get("ch")))
+    if not keys or any(
+        (s is None, c is None) != (keys[0][0] is None, keys[0][1] is None) for s, c in keys
+    ):
+        return None
+    stacks = sorted({s for s, _ in keys if s is not None}) or [None]
+    channels = sorted({c for _, c in keys if c is not None}) or [None]
+    by_key = dict(zip(keys, files, strict=True))
+    if len(by_key) != len(files) or len(files) != len(stacks) * len(channels):
+        return None  # repeated or missing (stack, channel) pairs
+    if len(stacks) == 1 and len(channels) == 1:
+        return None
+    ordered = tuple(by_key[(s, c)] for s in stacks for c in channels)
+    axes = ("T" if len(stacks) > 1 else "") + ("C" if len(channels) > 1 else "")
+    shape = tuple(n for n in (len(stacks), len(channels)) if n > 1)
+    names: tuple[str, ...] = ()
+    if len(channels) > 1:
+        names = tuple(_channel_name(c, [by_key[(s, c)] for s in stacks]) for c in channels)
+    return FileGrid(ordered, shape, axes, names)
+
+
+def _channel_name(channel: int, files: Sequence[str]) -> str:
+    wavelengths = {tuple(_WAVELENGTH.findall(os.path.basename(f))) for f in files}
+    if len(wavelengths) == 1 and len(wavelength := wavelengths.pop()) == 1:
+        return f"ch{channel} {wavelength[0]}nm"
+    return f"ch{channel}"
+
+
+@dataclass(frozen=True)
+class _PilLayout:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    convert: str | None
+
+
+def _pil_layout(image: Image.Image, path: str) -> _PilLayout:
+    convert = _PIL_CONVERT.get(image.mode)
+    if image.mode == "P" and "transparency" in image.info:
+        convert = "RGBA"
+    mode = convert or image.mode
+    if mode not in _PIL_DTYPES:
+        raise ReadError(path, f"unsupported image mode {image.mode!r}")
+    width, height = image.size
+    samples = _PIL_SAMPLES.get(mode)
+    shape = (height, width, samples) if samples else (height, width)
+    return _PilLayout(shape, np.dtype(_PIL_DTYPES[mode]), convert)
+
+
+def _open_pil(path: str) -> Image.Image:
+    try:
+        return Image.open(path)
+    except _PIL_ERRORS as exc:
+        raise ReadError(path, f"not a readable image file ({exc})") from exc
+
+
+def _pil_spacing(image: Image.Image) -> tuple[dict[str, float], str | None]:
+    """Pixel size from the PNG pHYs / JPEG density, ignoring screen defaults."""
+    dpi = image.info.get("dpi")
+    if not dpi or not all(dpi) or any(round(float(v)) in (72, 96) for v in dpi):
+        return {}, None
+    return {"X": 25.4 / float(dpi[0]), "Y": 25.4 / float(dpi[1])}, "millimeter"
+
+
+class PilPlanes:
+    """Picklable loader of plane ``i`` = file ``i`` decoded by Pillow (PNG, JPEG).
+
+    Each file is checked against the first one: another size, mode or bit depth raises
+    a :class:`ReadError` naming the file.
+
+    Parameters
+    ----------
+    files : sequence of str
+        The files, in stack order.
+    plane_shape : tuple of int
+        Expected shape, ``(y, x)`` or ``(y, x, 3|4)``.
+    dtype : numpy dtype
+        Expected pixel type.
+
+    Examples
+    --------
+    >>> load = PilPlanes(["a.png", "b.png"], (512, 512, 3), "uint8")  # doctest: +SKIP
+    >>> load(1).shape  # doctest: +SKIP
+    (512, 512, 3)
+    """
+
+    def __init__(
+        self, files: Sequence[str], plane_shape: Sequence[int], dtype: np.dtype | str
+    ) -> None:
+        self.files = tuple(files)
+        self.plane_shape = tuple(plane_shape)
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, index: int) -> np.ndarray:
+        """Return plane ``index`` (file ``index`` decoded) as a numpy array."""
+        path = self.files[index]
+        with _open_pil(path) as image:
+            layout = _pil_layout(image, path)
+            if layout.shape != self.plane_shape or layout.dtype != self.dtype:
+                raise ReadError(
+                    path,
+                    f"this slice has shape {layout.shape} and dtype {layout.dtype}, but "
+                    f"{os.path.basename(self.files[0])} (the first file) has shape "
+                    f"{self.plane_shape} and dtype {self.dtype}; every file of a stack "
+                    "must match",
+                )
+            try:
+                decoded = image.convert(layout.convert) if layout.convert else image
+                plane = np.asarray(decoded)
+            except _PIL_ERRORS as exc:
+                raise ReadError(path, f"cannot decode the image ({exc})") from exc
+        return plane.astype(self.dtype, copy=False).reshape(self.plane_shape)
+
+
+def _leading_axis(file_axes: str) -> str:
+    """Axis letter for the file index: z for 2-D slices, t for files that are z-stacks."""
+    has_z = any(letter in file_axes for letter in "ZIQ")
+    if not has_z:
+        return "Z"
+    return "T" if "T" not in file_axes else "Q"
+
+
+def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> LayerData:
+    grid = parse_grid(files) if len(files) > 1 else None
+    ordered = list(grid.files) if grid else files
+    first = ordered[0]
+    stamp = tiff.file_stamp(first)
+    if _format_of(first) == "tiff":
+        header = tiff.probe_tiff(first)
+        stack = tiff.tiff_stack(ordered, header, stamp=stamp)
+        file_axes, rgb = header.axes, header.rgb
+        spacing, unit = header.spacing, header.unit
+        file_shape = header.shape
+    else:
+        with _open_pil(first) as image:
+            layout = _pil_layout(image, first)
+            spacing, unit = _pil_spacing(image)
+        loader = PilPlanes(ordered, layout.shape, layout.dtype)
+        token = tokenize(tuple(ordered), layout.shape, layout.dtype.str, stamp)
+        stack = stack_planes(
+            loader, len(ordered), layout.shape, layout.dtype, name=f"bigvol-image-{token}"
+        )
+        rgb = len(layout.shape) == 3
+        file_axes = "YXS" if rgb else "YX"
+        file_shape = layout.shape
+        if len(ordered) == 1:
+            stack = stack[0]
+    if grid:
+        stack = stack.reshape((*grid.shape, *file_shape))
+        axes = grid.axes + file_axes
+    elif len(ordered) == 1:
+        axes = file_axes
+    else:
+        axes = _leading_axis(file_axes) + file_axes
+    return tiff.layer_data(
+        [stack],
+        axes,
+        rgb=rgb,
+        spacing=spacing,
+        unit=unit,
+        channel_names=grid.channel_names if grid else (),
+        name=name,
+        source={**source, "files": len(ordered), "first_file": first},
+    )

@@ -1,0 +1,798 @@
+"""TIFF specifics: header probes, per-plane loaders and the single-file reader.
+
+A TIFF holds one or more *series* (tifffile's word for an n-D image made of pages).
+Everything here reads through tifffile's page index, one page at a time, so a plane
+shown in napari costs one page read and opening a file costs one header parse:
+
+* :func:`probe_tiff` parses a file's header and metadata (axes, shape, dtype, voxel
+  size, channel names) without touching pixel data.
+* :class:`TiffPlanes` is the picklable per-plane loader behind every TIFF dask array,
+  for one multi-page file as well as for a folder of slices. It checks every file it
+  opens against the first file's header and raises a :class:`ReadError` naming the
+  file when a slice does not match.
+* :func:`read_tiff_file` opens a single file (multi-page, ImageJ hyperstack, OME-TIFF,
+  pyramidal OME-TIFF) as napari layer data.
+
+Voxel size comes from, in order of preference, OME ``PhysicalSize{X,Y,Z}``, ImageJ's
+``spacing``/``unit`` plus the resolution tags, then the ``XResolution``/``YResolution``
+tags with ``ResolutionUnit`` (inch or centimetre, converted to millimetres). The 72 and
+96 dpi inch values that desktop software writes by default describe a screen, not a
+specimen, and are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import tifffile
+from dask.base import tokenize
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io._planes import stack_planes
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+# What tifffile raises for files that are not TIFF, are truncated or hold garbage.
+_BROKEN_FILE_ERRORS = (tifffile.TiffFileError, ValueError, OSError, struct.error, EOFError)
+_SCREEN_DPI = (72.0, 96.0)
+# Planes are read whole; one this big is a sign of a corrupt header or of a file that
+# needs converting to a chunked format first, not something to allocate.
+MAX_PLANE_BYTES = 2**31
+_MM_PER_RESOLUTION_UNIT = {2: 25.4, 3: 10.0}  # TIFF ResolutionUnit INCH, CENTIMETER
+_RGB_PHOTOMETRICS = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
+
+# Unit spellings found in ImageJ and OME metadata, mapped to names pint (napari) knows.
+_UNIT_NAMES = {
+    "nm": "nanometer",
+    "nanometer": "nanometer",
+    "um": "micrometer",
+    "µm": "micrometer",  # MICRO SIGN, as ImageJ and OME write it
+    "μm": "micrometer",  # GREEK SMALL LETTER MU, also seen in files
+    "micron": "micrometer",
+    "microns": "micrometer",
+    "micrometer": "micrometer",
+    "\\u00b5m": "micrometer",  # ImageJ escapes the micro sign in its description
+    "mm": "millimeter",
+    "millimeter": "millimeter",
+    "cm": "centimeter",
+    "centimeter": "centimeter",
+    "m": "meter",
+    "meter": "meter",
+    "inch": "inch",
+}
+
+
+def physical_unit(name: str | None) -> str | None:
+    """Map a unit as written in ImageJ/OME metadata to a name napari understands.
+
+    Parameters
+    ----------
+    name : str or None
+        For example ``"micron"``, ``"µm"`` or ``"mm"``.
+
+    Returns
+    -------
+    str or None
+        A pint unit name such as ``"micrometer"``, or None for unknown or pixel units.
+
+    Examples
+    --------
+    >>> physical_unit("micron"), physical_unit("pixel")
+    ('micrometer', None)
+    """
+    if not name:
+        return None
+    return _UNIT_NAMES.get(name.strip().lower())
+
+
+@dataclass(frozen=True)
+class TiffHeader:
+    """What one TIFF's header says about its image; read without touching pixels.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    series : int
+        Index of the series described (0 unless a caller asks for another).
+    shape : tuple of int
+        Shape of the whole series as napari will see it: planes first, then the plane,
+        with RGB samples moved last.
+    axes : str
+        One tifffile axis letter per entry of ``shape`` (``T``, ``Z``, ``C``, ``Y``,
+        ``X``, ``S`` for RGB samples, ``I``/``Q`` for unnamed page axes).
+    plane_shape : tuple of int
+        Shape of one plane (one page, RGB samples last).
+    dtype : numpy.dtype
+        Pixel type.
+    rgb : bool
+        True if the samples axis is an RGB(A) colour axis.
+    spacing : dict
+        Physical size per axis letter (``"X"``, ``"Y"``, ``"Z"``) where known.
+    unit : str or None
+        pint unit name of ``spacing``, or None if the file gives sizes without unit.
+    channel_names : tuple of str
+        Channel names from OME metadata, empty if unknown.
+    level_shapes : tuple of tuple of int
+        Shapes of the pyramid levels after the first (pyramidal OME-TIFF), largest first.
+    """
+
+    path: str
+    series: int
+    shape: tuple[int, ...]
+    axes: str
+    plane_shape: tuple[int, ...]
+    dtype: np.dtype
+    rgb: bool
+    spacing: dict[str, float] = field(default_factory=dict)
+    unit: str | None = None
+    channel_names: tuple[str, ...] = ()
+    level_shapes: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def planes(self) -> int:
+        """Number of planes in the series."""
+        return _planes_in_shape(self.shape, self.plane_shape)
+
+
+def _open_tiff(path: str) -> tifffile.TiffFile:
+    try:
+        return tifffile.TiffFile(path)
+    except _BROKEN_FILE_ERRORS as exc:
+        raise ReadError(path, f"not a readable TIFF file ({exc})") from exc
+
+
+def _page_layout(page: Any) -> tuple[tuple[int, ...], bool, bool]:
+    """Plane shape (samples last), whether it is RGB, and whether samples come first."""
+    shape = tuple(int(n) for n in page.shape)
+    axes = page.axes
+    samples_first = axes.startswith("S") and len(shape) == 3
+    rgb = page.photometric in _RGB_PHOTOMETRICS and "S" in axes and page.samplesperpixel in (3, 4)
+    if samples_first and rgb:
+        shape = (*shape[1:], shape[0])
+    return shape, rgb, samples_first and rgb
+
+
+def _series_axes(series: Any, page_rgb: bool) -> tuple[tuple[int, ...], str]:
+    """Series shape and axes with RGB samples moved last (napari's rgb layout)."""
+    shape = tuple(int(n) for n in series.shape)
+    axes = series.axes
+    if page_rgb and "S" in axes and not axes.endswith("S"):
+        at = axes.index("S")
+        shape = (*shape[:at], *shape[at + 1 :], shape[at])
+        axes = axes[:at] + axes[at + 1 :] + "S"
+    return shape, axes
+
+
+def _check_page_data(page: Any, path: str) -> None:
+    """Refuse a page whose pixel data would lie past the end of its file."""
+    size = page.parent.filehandle.size
+    end = max(
+        (o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)), default=0
+    )
+    if end > size:
+        raise ReadError(
+            path,
+            f"the file is truncated: pixel data of page {page.index} ends at byte {end} "
+            f"but the file has only {size} bytes",
+        )
+
+
+def _planes_in_shape(shape: Sequence[int], plane_shape: Sequence[int]) -> int:
+    return math.prod(shape) // max(math.prod(plane_shape), 1)
+
+
+def _planes_in(series: Any, plane_shape: tuple[int, ...]) -> int:
+    return _planes_in_shape(series.shape, plane_shape)
+
+
+def _resolution_spacing(page: Any) -> tuple[dict[str, float], str | None]:
+    """Pixel size from the X/YResolution tags; empty if absent or a screen default."""
+    tags = page.tags
+    unit_code = int(tags.valueof("ResolutionUnit", 1))
+    spacing: dict[str, float] = {}
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        value = tags.valueof(tag)
+        if not value or not value[0] or not value[1]:
+            continue
+        pixels_per_unit = value[0] / value[1]
+        if pixels_per_unit == 1 or (unit_code == 2 and pixels_per_unit in _SCREEN_DPI):
+            continue
+        spacing[axis] = _MM_PER_RESOLUTION_UNIT.get(unit_code, 1.0) / pixels_per_unit
+    unit = "millimeter" if unit_code in _MM_PER_RESOLUTION_UNIT and spacing else None
+    return spacing, unit
+
+
+def _ome_image(tif: tifffile.TiffFile, series_index: int) -> dict[str, Any] | None:
+    if not tif.is_ome or not tif.ome_metadata:
+        return None
+    images = tifffile.xml2dict(tif.ome_metadata).get("OME", {}).get("Image", [])
+    images = images if isinstance(images, list) else [images]
+    return images[series_index] if series_index < len(images) else None
+
+
+def _ome_metadata(image: dict[str, Any]) -> tuple[dict[str, float], str | None, tuple[str, ...]]:
+    pixels = image.get("Pixels", {})
+    spacing: dict[str, float] = {}
+    units: set[str | None] = set()
+    for axis in "XYZ":
+        size = pixels.get(f"PhysicalSize{axis}")
+        if size:
+            spacing[axis] = float(size)
+            # OME's default unit is the micrometre.
+            units.add(physical_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm")))
+    channels = pixels.get("Channel", [])
+    channels = channels if isinstance(channels, list) else [channels]
+    names = tuple(str(c.get("Name", "")) for c in channels if isinstance(c, dict))
+    # One unit for all axes or none: mixed units would need per-axis conversion.
+    unit = units.pop() if len(units) == 1 else None
+    return spacing, unit, names if all(names) else ()
+
+
+def _imagej_metadata(
+    tif: tifffile.TiffFile, page: Any
+) -> tuple[dict[str, float], str | None] | None:
+    meta = tif.imagej_metadata
+    if not meta:
+        return None
+    tags = page.tags
+    spacing: dict[str, float] = {}
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        value = tags.valueof(tag)
+        if value and value[0] and value[1] and value[0] != value[1]:
+            spacing[axis] = value[1] / value[0]
+    # ImageJ's voxel depth defaults to 1 unit when the file does not say.
+    spacing["Z"] = float(meta.get("spacing") or 1.0)
+    return spacing, physical_unit(meta.get("unit"))
+
+
+def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> TiffHeader:
+    """Describe series ``series_index`` of an open TIFF without reading pixel data.
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        The open file.
+    path : str
+        Its path, for error messages.
+    series_index : int, optional
+        Which series; the first by default.
+
+    Returns
+    -------
+    TiffHeader
+        Shape, axes, dtype, RGB flag, voxel size and channel names.
+
+    Raises
+    ------
+    ReadError
+        If the file holds no image or the series does not exist.
+
+    Examples
+    --------
+    >>> import tifffile  # doctest: +SKIP
+    >>> with tifffile.TiffFile("stack.tif") as tif:  # doctest: +SKIP
+    ...     header_from(tif, "stack.tif").shape
+    (40, 512, 512)
+    """
+    try:
+        all_series = tif.series
+        if series_index >= len(all_series):
+            raise ReadError(path, f"the file holds no image series {series_index}")
+        series = all_series[series_index]
+        page = series.keyframe
+        plane_shape, rgb, _ = _page_layout(page)
+        shape, axes = _series_axes(series, rgb)
+        levels = tuple(_series_axes(level, rgb)[0] for level in series.levels[1:])
+        spacing, unit = _resolution_spacing(page)
+        channel_names: tuple[str, ...] = ()
+        ome_image = _ome_image(tif, series_index)
+        imagej = _imagej_metadata(tif, page)
+        if ome_image is not None:
+            spacing, unit, channel_names = _ome_metadata(ome_image)
+        elif imagej is not None:
+            spacing, unit = imagej
+        dtype = np.dtype(series.dtype)
+    except ReadError:
+        raise
+    except _BROKEN_FILE_ERRORS as exc:
+        raise ReadError(path, f"not a readable TIFF file ({exc})") from exc
+    if math.prod(plane_shape) == 0 or len(plane_shape) < 2:
+        raise ReadError(path, f"the TIFF holds no 2-D image (page shape {plane_shape})")
+    plane_bytes = math.prod(plane_shape) * dtype.itemsize
+    if plane_bytes > MAX_PLANE_BYTES:
+        raise ReadError(
+            path,
+            f"one plane of shape {plane_shape} would take {plane_bytes / 2**30:.1f} GiB; "
+            "napari-bigvol reads TIFFs plane by plane and refuses planes over "
+            f"{MAX_PLANE_BYTES / 2**30:.0f} GiB (convert the file to zarr first)",
+        )
+    _check_page_data(page, path)
+    return TiffHeader(
+        path=path,
+        series=series_index,
+        shape=shape,
+        axes=axes,
+        plane_shape=plane_shape,
+        dtype=dtype,
+        rgb=rgb,
+        spacing=spacing,
+        unit=unit,
+        channel_names=channel_names,
+        level_shapes=levels,
+    )
+
+
+def probe_tiff(path: str, series_index: int = 0) -> TiffHeader:
+    """Read the header of one TIFF: shape, axes, dtype, voxel size; no pixel data.
+
+    Parameters
+    ----------
+    path : str
+        A TIFF, OME-TIFF or ImageJ TIFF file.
+    series_index : int, optional
+        Which image series to describe.
+
+    Returns
+    -------
+    TiffHeader
+        The description.
+
+    Raises
+    ------
+    ReadError
+        If the file is missing, not a TIFF, or corrupt.
+
+    Examples
+    --------
+    >>> probe_tiff("/data/slice_0001.tif").plane_shape  # doctest: +SKIP
+    (512, 512)
+    """
+    with _open_tiff(path) as tif:
+        return header_from(tif, path, series_index)
+
+
+class _HandleCache:
+    """A few open multi-page TIFFs per process, so paging through one file parses it once.
+
+    Keys include the modification time and size, so a file rewritten on disk is
+    reopened (and checked again) rather than read through a stale page index.
+    """
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, int, int], tuple[Any, threading.Lock]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> tuple[Any, threading.Lock]:
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
+        entry = (_open_tiff(path), threading.Lock())
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self.capacity:
+                _, (old, old_lock) = self._entries.popitem(last=False)
+                with old_lock:
+                    old.close()
+        return entry
+
+
+_HANDLES = _HandleCache()
+
+
+class TiffPlanes:
+    """Picklable loader of plane ``i`` from a list of TIFFs with equal page layout.
+
+    Plane ``i`` is page ``i % planes_per_file`` of series ``series`` (pyramid level
+    ``level``) of file ``i // planes_per_file``. Every file is checked against the first
+    file's header when it is read: a different plane shape, dtype or plane count raises
+    a :class:`ReadError` naming the file.
+
+    Parameters
+    ----------
+    files : sequence of str
+        The files, in stack order.
+    planes_per_file : int
+        Planes in each file's series (1 for a folder of single-page slices).
+    plane_shape : tuple of int
+        Expected plane shape, RGB samples last.
+    dtype : numpy dtype
+        Expected pixel type.
+    series : int, optional
+        Series index inside each file.
+    level : int, optional
+        Pyramid level of that series.
+
+    Examples
+    --------
+    >>> load = TiffPlanes(["a.tif", "b.tif"], 1, (512, 512), "uint16")  # doctest: +SKIP
+    >>> load(1).shape  # doctest: +SKIP
+    (512, 512)
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str],
+        planes_per_file: int,
+        plane_shape: Sequence[int],
+        dtype: np.dtype | str,
+        *,
+        series: int = 0,
+        level: int = 0,
+    ) -> None:
+        self.files = tuple(files)
+        self.planes_per_file = planes_per_file
+        self.plane_shape = tuple(plane_shape)
+        self.dtype = np.dtype(dtype)
+        self.series = series
+        self.level = level
+
+    def __call__(self, index: int) -> np.ndarray:
+        """Return plane ``index`` of the stack as a numpy array."""
+        file_index, page_index = divmod(index, self.planes_per_file)
+        path = self.files[file_index]
+        try:
+            if self.planes_per_file == 1 and self.series == 0 and self.level == 0:
+                # One page per file (a folder of slices): open, read, close.
+                with _open_tiff(path) as tif:
+                    return self._read(tif, path, 0)
+            tif, lock = _HANDLES.get(path)
+            with lock:
+                return self._read(tif, path, page_index)
+        except ReadError:  # already names the file and the problem
+            raise
+        except FileNotFoundError as exc:
+            raise ReadError(path, "the file has disappeared since the stack was opened") from exc
+        except _BROKEN_FILE_ERRORS as exc:
+            raise ReadError(path, f"cannot read plane {page_index}: {exc}") from exc
+
+    def _mismatch(self, path: str, shape: tuple[int, ...], dtype: np.dtype, planes: int) -> str:
+        return (
+            f"this slice holds {planes} plane(s) of shape {shape} and dtype {dtype}, but "
+            f"{os.path.basename(self.files[0])} (the first file) holds {self.planes_per_file} "
+            f"plane(s) of shape {self.plane_shape} and dtype {self.dtype}; every file of "
+            "a stack must match"
+        )
+
+    def _read(self, tif: tifffile.TiffFile, path: str, page_index: int) -> np.ndarray:
+        if self.planes_per_file == 1 and self.series == 0 and self.level == 0:
+            # Fast path for a folder of slices: the first page, without parsing series
+            # unless the file unexpectedly holds more pages.
+            page = tif.pages.first
+            shape, _, samples_first = _page_layout(page)
+            dtype = np.dtype(page.dtype)
+            planes = 1 if len(tif.pages) == 1 else _planes_in(tif.series[0], shape)
+            if shape != self.plane_shape or dtype != self.dtype or planes != 1:
+                raise ReadError(path, self._mismatch(path, shape, dtype, planes))
+            _check_page_data(page, path)
+            return self._finish(page.asarray(), samples_first)
+        if self.series >= len(tif.series):
+            raise ReadError(path, f"the file holds no image series {self.series}")
+        series = tif.series[self.series].levels[self.level]
+        keyframe = series.keyframe
+        shape, _, samples_first = _page_layout(keyframe)
+        dtype = np.dtype(series.dtype)
+        planes = _planes_in(series, shape)
+        if shape != self.plane_shape or dtype != self.dtype or planes != self.planes_per_file:
+            raise ReadError(path, self._mismatch(path, shape, dtype, planes))
+        page_shape = tuple(int(n) for n in keyframe.shape)
+        if len(series) == planes:
+            page = series[page_index]
+            if page is None:  # OME-TIFF may leave planes out; they read as zeros
+                return np.zeros(self.plane_shape, self.dtype)
+            _check_page_data(page, path)
+            return self._finish(page.asarray(), samples_first)
+        # Contiguous uncompressed data described by a single page (ImageJ > 4 GB, or
+        # files written with truncate=True): plane k sits at a fixed offset.
+        offset = series.dataoffset
+        if offset is None:
+            raise ReadError(path, "the pages of this series are not stored in a readable layout")
+        count = math.prod(page_shape)
+        start = offset + page_index * count * dtype.itemsize
+        if start + count * dtype.itemsize > tif.filehandle.size:
+            raise ReadError(path, f"the file is truncated: plane {page_index} lies past its end")
+        raw = tif.filehandle.read_array(tif.byteorder + dtype.char, count, start)
+        return self._finish(raw.reshape(page_shape), samples_first)
+
+    def _finish(self, plane: np.ndarray, samples_first: bool) -> np.ndarray:
+        if samples_first:
+            plane = np.moveaxis(plane, 0, -1)
+        # tifffile squeezes length-1 axes from a page; the stack wants the exact plane shape.
+        return plane.reshape(self.plane_shape).astype(self.dtype, copy=False)
+
+
+def tiff_stack(
+    files: Sequence[str],
+    header: TiffHeader,
+    *,
+    level: int = 0,
+    stamp: tuple[Any, ...] = (),
+) -> da.Array:
+    """Lazy dask array of ``files`` stacked along new leading axes, one task per plane.
+
+    Parameters
+    ----------
+    files : sequence of str
+        Files that all match ``header`` (checked when each plane is read).
+    header : TiffHeader
+        Header of the first file.
+    level : int, optional
+        Pyramid level to read.
+    stamp : tuple, optional
+        Extra values (such as the first file's mtime and size) that make the dask key
+        change when the files change.
+
+    Returns
+    -------
+    dask.array.Array
+        Shape ``(len(files), *series_shape)`` for several files, ``series_shape`` for one.
+
+    Examples
+    --------
+    >>> header = probe_tiff("/data/slice_0001.tif")  # doctest: +SKIP
+    >>> files = ["/data/slice_0001.tif", "/data/slice_0002.tif"]  # doctest: +SKIP
+    >>> tiff_stack(files, header).shape  # doctest: +SKIP
+    (2, 512, 512)
+    """
+    shape = header.shape if level == 0 else header.level_shapes[level - 1]
+    # A pyramid level keeps the plane's rank; its size is the tail of the level's shape.
+    plane_shape = shape[len(shape) - len(header.plane_shape) :] if level else header.plane_shape
+    planes = _planes_in_shape(shape, plane_shape)
+    loader = TiffPlanes(
+        files, planes, plane_shape, header.dtype, series=header.series, level=level
+    )
+    name = "bigvol-tiff-" + tokenize(
+        tuple(files), planes, plane_shape, header.dtype.str, header.series, level, stamp
+    )
+    stack = stack_planes(loader, len(files) * planes, plane_shape, header.dtype, name=name)
+    full_shape = shape if len(files) == 1 else (len(files), *shape)
+    return stack.reshape(full_shape) if stack.shape != full_shape else stack
+
+
+def file_stamp(path: str) -> tuple[int, int]:
+    """``(mtime_ns, size)`` of ``path``, used to make dask keys change with the file.
+
+    Examples
+    --------
+    >>> len(file_stamp(__file__))
+    2
+    """
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+# tifffile axis letters to napari axis labels; I and Q (unnamed page axes) mean z when
+# the file has no Z axis of its own.
+_AXIS_LABELS = {"T": "t", "Z": "z", "C": "c", "Y": "y", "X": "x", "S": "c", "E": "lambda"}
+_SPATIAL = frozenset("XYZ")
+
+
+def _axis_letters(axes: str) -> str:
+    if "Z" not in axes:
+        for unnamed in "IQ":
+            if unnamed in axes:
+                return axes.replace(unnamed, "Z", 1)
+    return axes
+
+
+def initial_plane_index(shape: Sequence[int], displayed: int = 2) -> tuple[int, ...]:
+    """Index of the plane napari shows first: the middle of every non-displayed axis.
+
+    napari 0.9 starts each slider at ``(n - 1) // 2`` (checked with
+    ``ViewerModel().add_image(...)``; ``dims.current_step`` is ``(4, 2, 2)`` for shape
+    ``(10, 6, 6)``), so that is the plane sampled for contrast limits.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Shape of the layer data (without an RGB axis).
+    displayed : int, optional
+        Number of trailing displayed axes.
+
+    Returns
+    -------
+    tuple of int
+        One index per leading axis.
+
+    Examples
+    --------
+    >>> initial_plane_index((10, 5, 6, 6))
+    (4, 2)
+    """
+    return tuple((n - 1) // 2 for n in shape[: len(shape) - displayed])
+
+
+def _value_range(plane: np.ndarray) -> tuple[float, float]:
+    finite = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _contrast_limits(
+    smallest: da.Array, dtype: np.dtype, channel_axis: int | None, rgb: bool
+) -> Any:
+    """Limits from the dtype (bool, uint8) or from the plane napari displays first."""
+    if rgb:
+        return None  # napari takes RGB limits from the dtype without reading
+    if dtype == np.bool_:
+        return (0, 1)
+    if dtype == np.uint8:
+        return (0, 255)
+    channels = [None] if channel_axis is None else range(smallest.shape[channel_axis])
+    limits = []
+    for channel in channels:
+        view = smallest if channel is None else da.take(smallest, channel, axis=channel_axis)
+        plane = view[initial_plane_index(view.shape)]
+        limits.append(_value_range(np.asarray(plane.compute(scheduler="synchronous"))))
+    return limits[0] if channel_axis is None else limits
+
+
+def layer_data(
+    levels: list[da.Array],
+    axes: str,
+    *,
+    rgb: bool,
+    spacing: dict[str, float],
+    unit: str | None,
+    channel_names: Sequence[str] = (),
+    name: str,
+    source: dict[str, Any],
+) -> tuple[Any, dict[str, Any], str]:
+    """Build napari image layer data from lazy arrays and tifffile-style axis letters.
+
+    Shared by the single-file TIFF reader and the image-sequence reader, so both give
+    the same kwargs: ``axis_labels`` from the axis letters, ``scale`` and ``units`` from
+    the voxel size (z spacing assumed equal to x when only the in-plane size is known;
+    recorded in ``metadata["bigvol"]["assumed_z_spacing"]``), ``channel_axis`` and
+    channel names for a ``C`` axis, ``rgb`` for an RGB samples axis, and contrast
+    limits from the dtype or the plane napari shows first.
+
+    Parameters
+    ----------
+    levels : list of dask.array.Array
+        The image, or its pyramid levels largest first.
+    axes : str
+        One letter per axis of ``levels[0]`` (``T``, ``C``, ``Z``, ``Y``, ``X``, ``S``,
+        ``I``/``Q`` for unnamed axes).
+    rgb : bool
+        Whether the last axis holds RGB(A) samples.
+    spacing : dict
+        Physical size per axis letter, for example ``{"X": 0.5, "Y": 0.5, "Z": 2.0}``.
+    unit : str or None
+        pint unit of ``spacing``.
+    channel_names : sequence of str, optional
+        One name per channel, if known.
+    name : str
+        Layer name (channel layers get the channel name appended).
+    source : dict
+        Facts about the source stored under ``metadata["bigvol"]``.
+
+    Returns
+    -------
+    tuple
+        ``(data, kwargs, "image")``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> data, kwargs, kind = layer_data(
+    ...     [da.zeros((4, 8, 8), dtype="uint8")], "ZYX", rgb=False,
+    ...     spacing={"X": 0.5, "Y": 0.5, "Z": 2.0}, unit="micrometer", name="stack",
+    ...     source={})
+    >>> kwargs["scale"], kwargs["axis_labels"]
+    ((2.0, 0.5, 0.5), ('z', 'y', 'x'))
+    """
+    letters = _axis_letters(axes)
+    channel_letter = "C" if "C" in letters else ("S" if "S" in letters and not rgb else None)
+    channel_axis = letters.index(channel_letter) if channel_letter else None
+    if channel_axis is not None and levels[0].shape[channel_axis] == 1:
+        channel_axis = None
+    spacing = dict(spacing)
+    assumed_z = "Z" in letters and "Z" not in spacing and "X" in spacing
+    if assumed_z:
+        spacing["Z"] = spacing["X"]
+    layer_axes = [
+        letter
+        for index, letter in enumerate(letters)
+        if index != channel_axis and not (rgb and index == len(letters) - 1)
+    ]
+    labels = [_AXIS_LABELS.get(letter, letter.lower()) for letter in layer_axes]
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "scale": tuple(float(spacing.get(letter, 1.0)) for letter in layer_axes),
+        "axis_labels": tuple(labels),
+        "rgb": rgb,
+        "multiscale": len(levels) > 1,
+        "metadata": {
+            "bigvol": {**source, "axes": letters, "assumed_z_spacing": assumed_z},
+        },
+    }
+    if unit is not None:
+        kwargs["units"] = tuple(unit if letter in _SPATIAL else "pixel" for letter in layer_axes)
+    limits = _contrast_limits(levels[-1], np.dtype(levels[0].dtype), channel_axis, rgb)
+    if limits is not None:
+        kwargs["contrast_limits"] = limits
+    if channel_axis is not None:
+        count = levels[0].shape[channel_axis]
+        names = list(channel_names) if len(channel_names) == count else []
+        names = names or [f"c{index}" for index in range(count)]
+        kwargs["channel_axis"] = channel_axis
+        kwargs["name"] = [f"{name} {channel}" for channel in names]
+        kwargs["metadata"]["bigvol"]["channel_names"] = tuple(names)
+    return (levels if len(levels) > 1 else levels[0]), kwargs, "image"
+
+
+def read_tiff_file(path: str) -> list[tuple[Any, dict[str, Any], str]]:
+    """Open one TIFF file (multi-page, ImageJ hyperstack, OME-TIFF) lazily.
+
+    Each series becomes an image layer. Axes, voxel size, units and channel names come
+    from the file's metadata; a channel axis becomes napari's ``channel_axis`` and
+    pyramidal OME-TIFF series become multiscale layers. Opening reads the header and
+    the plane napari displays first (for the contrast limits), nothing else.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, "image")`` per series.
+
+    Raises
+    ------
+    ReadError
+        If the file is not a readable TIFF.
+
+    Examples
+    --------
+    >>> [(data, kwargs, kind)] = read_tiff_file("/data/hyperstack.tif")  # doctest: +SKIP
+    >>> kwargs["axis_labels"], kwargs["scale"]  # doctest: +SKIP
+    (('t', 'z', 'y', 'x'), (1.0, 2.0, 0.5, 0.5))
+    """
+    with _open_tiff(path) as tif:
+        count = len(tif.series)
+        headers = [header_from(tif, path, index) for index in range(count)]
+    if not headers:
+        raise ReadError(path, "the file holds no image")
+    stamp = file_stamp(path)
+    base = os.path.basename(path)
+    layers = []
+    for header in headers:
+        levels = [
+            tiff_stack([path], header, level=level, stamp=stamp)
+            for level in range(1 + len(header.level_shapes))
+        ]
+        name = base if len(headers) == 1 else f"{base} [{header.series}]"
+        layers.append(
+            layer_data(
+                levels,
+                header.axes,
+                rgb=header.rgb,
+                spacing=header.spacing,
+                unit=header.unit,
+                channel_names=header.channel_names,
+                name=name,
+                source={"path": path, "series": header.series},
+            )
+        )
+    return layers
