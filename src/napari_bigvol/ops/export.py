@@ -470,13 +470,12 @@ class _UnitWriter:
     holds only paths and shapes and opens the arrays where it runs.
     """
 
-    def __init__(
-        self, level_paths: list[str], plan: WorkPlan, is_labels: bool, channel_axis: int | None
-    ) -> None:
+    def __init__(self, level_paths: list[str], plan: WorkPlan, volume: Volume) -> None:
         self.level_paths = level_paths
         self.plan = plan
-        self.is_labels = is_labels
-        self.channel_axis = channel_axis
+        self.is_labels = volume.is_labels
+        self.channel_axis = volume.channel_axis
+        self.n_channels = len(volume.channel_names)
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
         downsample = downsample_mode if self.is_labels else downsample_mean
@@ -488,16 +487,23 @@ class _UnitWriter:
             start = [o // f for o, f in zip(offset, self.plan.cumulative[level], strict=True)]
             region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
             zarr.open_array(path, mode="r+")[region] = data
-        return _channel_range(block, self.channel_axis)
+        first = 0 if self.channel_axis is None else offset[self.channel_axis]
+        return _channel_range(block, self.channel_axis, first, self.n_channels)
 
 
-def _channel_range(block: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    # (channels, 2) of min and max; fmin/fmax skip NaN without an all-NaN warning.
-    moved = block if channel_axis is None else np.moveaxis(block, channel_axis, 0)
-    flat = moved.reshape(1 if channel_axis is None else moved.shape[0], -1)
-    low = np.fmin.reduce(flat, axis=1) if flat.dtype.kind == "f" else flat.min(axis=1)
-    high = np.fmax.reduce(flat, axis=1) if flat.dtype.kind == "f" else flat.max(axis=1)
-    return np.stack([low, high], axis=1).astype(float)
+def _channel_range(
+    block: np.ndarray, channel_axis: int | None, first_channel: int, n_channels: int
+) -> np.ndarray:
+    """``(n_channels, 2)`` min and max of ``block``; channels it lacks stay at +-inf."""
+    ranges = np.tile([np.inf, -np.inf], (n_channels, 1))
+    planes = [block] if channel_axis is None else np.moveaxis(block, channel_axis, 0)
+    for channel, values in enumerate(planes, start=first_channel):
+        # Views, so no copy of the block; fmin/fmax skip NaN without an all-NaN warning.
+        if values.dtype.kind == "f":
+            ranges[channel] = np.fmin.reduce(values, axis=None), np.fmax.reduce(values, axis=None)
+        else:
+            ranges[channel] = values.min(), values.max()
+    return ranges
 
 
 def _merge_ranges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -584,7 +590,8 @@ def _image_attributes(job: _Job, ranges: np.ndarray, zarr_format: int) -> dict[s
     }
     windows = []
     for i, (low, high) in enumerate(ranges):
-        low, high = (0.0, 0.0) if np.isnan(low) else (float(low), float(high))
+        # A channel that is all NaN has no range: show it as 0..0.
+        low, high = (float(low), float(high)) if np.isfinite([low, high]).all() else (0.0, 0.0)
         start, end = vol.contrast_limits[i] if vol.contrast_limits else (low, high)
         windows.append((min(low, start), max(high, end), start, end))
     attributes["omero"] = ngff.omero(
@@ -649,7 +656,7 @@ def _stream(
     ranges = []
     for job, level_paths in zip(jobs, paths, strict=True):
         vol = job.volume
-        kernel = _UnitWriter(level_paths, job.plan, vol.is_labels, vol.channel_axis)
+        kernel = _UnitWriter(level_paths, job.plan, vol)
 
         def report(done: int, _total: int, before: int = done_before) -> None:
             if progress is not None:

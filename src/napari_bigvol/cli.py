@@ -1,0 +1,207 @@
+"""Command line: ``napari-bigvol convert INPUT OUTPUT.zarr`` writes any volume as OME-Zarr.
+
+This is what a user runs on a cluster node or overnight: the same lazy readers as napari,
+the same streamed one-pass pyramid export, a progress bar on the terminal, and exit codes a
+script can check (0 done, 1 failed with a message on stderr, 2 bad arguments, 130
+interrupted). An interrupted or failed conversion leaves nothing at the output path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from napari_bigvol.errors import BigVolError, Cancelled
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_STORE_SUFFIXES = (".zarr", ".zarr/")
+
+
+def _chunks(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64,64,64, not {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"chunk sizes must be positive, not {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``napari-bigvol`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With one sub-command, ``convert``.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["convert", "scan.nii.gz", "scan.zarr"])
+    >>> args.inputs, args.output, args.zarr_format
+    (['scan.nii.gz'], 'scan.zarr', 2)
+    """
+    parser = argparse.ArgumentParser(
+        prog="napari-bigvol",
+        description="Convert big image volumes for fast viewing in napari.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    convert = commands.add_parser(
+        "convert",
+        help="write a volume (TIFF folder or glob, NIfTI, zarr, ...) as OME-Zarr with a pyramid",
+        description=(
+            "Write INPUT as OME-Zarr at OUTPUT.zarr, streamed (memory stays bounded) with a "
+            "pyramid. Quote glob patterns ('scan_*.tif') so napari-bigvol, not the shell, "
+            "expands and naturally sorts them; several unquoted files also work and are "
+            "stacked as slices in the order given."
+        ),
+    )
+    convert.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder or glob")
+    convert.add_argument("output", metavar="OUTPUT.zarr", help="the store to create")
+    convert.add_argument(
+        "--chunks", type=_chunks, metavar="Z,Y,X", help="level-0 chunk shape (default 64,64,64)"
+    )
+    convert.add_argument(
+        "--compressor",
+        choices=("zstd", "lz4", "none"),
+        default="zstd",
+        help="Blosc zstd+bitshuffle (default, small), lz4 (fastest) or none",
+    )
+    convert.add_argument("--no-pyramid", action="store_true", help="write level 0 only")
+    convert.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=(2, 3),
+        default=2,
+        help="2: NGFF 0.4, widest support (default); 3: NGFF 0.5",
+    )
+    convert.add_argument(
+        "--sharding", action="store_true", help="zarr v3 only: one shard file per work unit"
+    )
+    convert.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT if it exists (after success)"
+    )
+    convert.add_argument(
+        "--scheduler", metavar="ADDRESS", help="dask.distributed scheduler, e.g. tcp://host:8786"
+    )
+    convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr, created at the first report (when the total is known)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="block", desc="export", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def convert(args: argparse.Namespace) -> str:
+    """Run ``convert`` with parsed arguments; return the path written.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`build_parser`.
+
+    Returns
+    -------
+    str
+        The absolute output path.
+
+    Raises
+    ------
+    BigVolError
+        For unreadable input or a failed export; the message names the path.
+
+    Examples
+    --------
+    >>> convert(build_parser().parse_args(["convert", "a/", "a.zarr"]))  # doctest: +SKIP
+    """
+    from napari_bigvol.io import read
+    from napari_bigvol.ops.compute import set_scheduler
+    from napari_bigvol.ops.export import export_layers
+
+    if args.scheduler:
+        set_scheduler(args.scheduler)
+    source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    layers = read(source)
+    bar = _ProgressBar(enabled=not args.quiet)
+    try:
+        return export_layers(
+            args.output,
+            layers,
+            overwrite=args.overwrite,
+            chunks=args.chunks,
+            compressor=args.compressor,
+            pyramid=not args.no_pyramid,
+            zarr_format=args.zarr_format,
+            sharding=args.sharding,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``napari-bigvol`` console script.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit code: 0 done, 1 failed, 2 bad arguments, 130 interrupted.
+
+    Examples
+    --------
+    >>> main(["convert", "/data/Axial_*.tiff", "/data/axial.zarr"])  # doctest: +SKIP
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.output.endswith(_STORE_SUFFIXES):
+        hint = ""
+        if len(args.inputs) > 1:
+            hint = (
+                f" (the shell may have expanded an unquoted glob into {len(args.inputs) + 1} "
+                "paths; quote it, e.g. 'slices_*.tif')"
+            )
+        parser.error(f"OUTPUT must end in .zarr or .ome.zarr, not {args.output!r}{hint}")
+    try:
+        written = convert(args)
+    except KeyboardInterrupt:
+        print("napari-bigvol: interrupted; nothing was written at the output", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Cancelled as error:
+        print(f"napari-bigvol: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BigVolError as error:
+        print(f"napari-bigvol: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(written)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m napari_bigvol.cli
+    sys.exit(main())
