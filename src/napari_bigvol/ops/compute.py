@@ -26,7 +26,7 @@ import dask.array as da
 import numpy as np
 from dask.optimization import cull
 
-from napari_bigvol.errors import Cancelled
+from napari_bigvol.errors import Cancelled, OperationError
 
 T = TypeVar("T")
 BlockIndex = tuple[int, ...]
@@ -60,12 +60,12 @@ def set_scheduler(address: str | None) -> None:
 
 
 def scheduler_address() -> str | None:
-    """The configured scheduler address: the setting first, then the environment."""
+    """Return the configured scheduler address: the setting first, then the environment."""
     return _settings["scheduler"] or os.environ.get(SCHEDULER_ENV) or None
 
 
 def get_client() -> Any | None:
-    """A ``distributed.Client`` for the configured scheduler, or None to run locally.
+    """Return a ``distributed.Client`` for the configured scheduler, or None to run locally.
 
     Clients are created once per address and reused.
     """
@@ -104,6 +104,7 @@ def stream_blocks(
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
     max_in_flight: int | None = None,
+    local: bool = False,
 ) -> Iterator[tuple[BlockIndex, T]]:
     """Apply ``kernel`` to every block of ``array`` and yield results as they finish.
 
@@ -122,6 +123,9 @@ def stream_blocks(
     max_in_flight : int, optional
         Blocks computed concurrently; defaults to twice the worker count. This bounds
         memory to about that many chunks.
+    local : bool, optional
+        Run on local threads even when a cluster is configured; for arrays whose data
+        already sit in this process's memory, which a cluster would have to copy.
 
     Yields
     ------
@@ -138,12 +142,12 @@ def stream_blocks(
     >>> import dask.array as da
     >>> x = da.arange(10, chunks=4)
     >>> sorted(r for _, r in stream_blocks(x, lambda b, i: int(b.sum())))
-    [6, 22, 17]
+    [6, 17, 22]
     """
     indices = _block_indices(array)
     total = len(indices)
     name = array.name
-    client = get_client()
+    client = None if local else get_client()
     if client is not None:
         submit = _cluster_submitter(client, array, kernel)
         workers = max(1, sum(client.nthreads().values()))
@@ -207,7 +211,8 @@ def reduce_blocks(
         ``combine(a, b)`` merges two partial results; it must be associative and
         commutative because blocks finish in any order.
     **stream_options
-        ``progress``, ``should_stop`` and ``max_in_flight``, as for :func:`stream_blocks`.
+        ``progress``, ``should_stop``, ``max_in_flight`` and ``local``, as for
+        :func:`stream_blocks`.
 
     Returns
     -------
@@ -218,8 +223,8 @@ def reduce_blocks(
     --------
     >>> import dask.array as da
     >>> import operator
-    >>> reduce_blocks(da.ones(10, chunks=3), lambda b, i: b.sum(), operator.add)
-    10.0
+    >>> reduce_blocks(da.ones(10, chunks=3), lambda b, i: int(b.sum()), operator.add)
+    10
     """
     results = (result for _, result in stream_blocks(array, kernel, **stream_options))
     return reduce(combine, results)
@@ -245,3 +250,64 @@ def _wait_distributed(futures: list[Any]) -> set[Any]:
 
     done, _ = distributed_wait(futures, return_when="FIRST_COMPLETED")
     return done
+
+
+def as_dask_array(data: Any) -> tuple[da.Array, bool]:
+    """Return ``data`` as a dask array, and whether its values are already in memory.
+
+    Parameters
+    ----------
+    data : array-like
+        A dask array (returned as it is) or anything numpy can view, such as a numpy
+        array, which is wrapped without copying in chunks of dask's default size.
+
+    Returns
+    -------
+    tuple
+        ``(array, in_memory)``; pass ``local=in_memory`` to :func:`stream_blocks` so that
+        in-memory data are never shipped to a cluster.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> array, in_memory = as_dask_array(np.zeros((4, 5)))
+    >>> array.shape, in_memory
+    ((4, 5), True)
+    """
+    if isinstance(data, da.Array):
+        return data, False
+    return da.from_array(np.asarray(data), chunks="auto"), True
+
+
+def require_numeric(dtype: Any, what: str = "the data") -> np.dtype:
+    """Check that ``dtype`` holds real numbers (bool, integer or float) and return it.
+
+    Parameters
+    ----------
+    dtype : numpy dtype or array
+        The dtype to check, or an array whose ``dtype`` is checked.
+    what : str, optional
+        How to name the data in the error message, for example ``"layer 'brain'"``.
+
+    Returns
+    -------
+    numpy.dtype
+        The checked dtype.
+
+    Raises
+    ------
+    OperationError
+        For strings, objects, complex numbers, dates and other non-numeric dtypes.
+
+    Examples
+    --------
+    >>> require_numeric(np.dtype("uint16"))
+    dtype('uint16')
+    """
+    dtype = np.dtype(getattr(dtype, "dtype", dtype))
+    if dtype.kind not in "biuf":
+        raise OperationError(
+            f"{what} has dtype {dtype}, which is not numeric: thresholds, masks and "
+            "histograms need boolean, integer or floating-point values"
+        )
+    return dtype

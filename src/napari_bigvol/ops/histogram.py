@@ -1,0 +1,597 @@
+"""Exact histograms and summary statistics of arrays of any size, streamed block by block.
+
+:func:`histogram` returns what ``numpy.histogram(data, bins, range)`` returns, bit for
+bit (same edges, same counts, the last bin closed), without ever holding more than a few
+blocks in memory. :func:`histogram_stats` adds the count, minimum, maximum, mean,
+standard deviation and percentiles from the same streamed pass.
+
+How the exactness is kept:
+
+* 8- and 16-bit data (bool, (u)int8, (u)int16, float16) have at most 65,536 distinct
+  values. One pass counts every bit pattern with a GIL-releasing kernel
+  (:mod:`napari_bigvol.ops._kernels`); the histogram is then ``numpy.histogram`` of the
+  distinct values weighted by their counts, which bins every value exactly as numpy
+  would. Minimum, maximum, mean, standard deviation and percentiles are exact too.
+* Other dtypes take one pass for the minimum and maximum (only when ``range`` is not
+  given, or statistics are wanted) and one pass in which every block is binned by
+  ``numpy.histogram`` with the global range, so each value meets the same arithmetic as
+  in a single ``numpy.histogram`` call. Mean and standard deviation are combined from
+  per-block float64 moments (Chan et al.), accurate to float64 rounding; percentiles
+  come from a 65,536-bin grid and are within :attr:`HistogramStats.percentile_tolerance`.
+
+Documented differences from numpy: non-finite values (NaN, ±inf) are never counted and
+never enter the automatic range, where ``numpy.histogram`` raises instead; boolean data
+are counted as 0 and 1 (numpy converts them too, with a warning). With
+``exclude_zeros=True`` the result equals ``numpy.histogram(data[data != 0], bins, range)``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from napari_bigvol.errors import OperationError
+from napari_bigvol.ops._kernels import count_codes
+from napari_bigvol.ops.compute import (
+    ProgressCallback,
+    StopCheck,
+    as_dask_array,
+    reduce_blocks,
+    require_numeric,
+)
+
+__all__ = ["HistogramStats", "histogram", "histogram_stats", "value_counts"]
+
+Bins = int | Sequence[float] | np.ndarray
+ValueRange = tuple[float, float] | None
+
+# Resolution of the grid that percentiles of wide-valued data are read from.
+PERCENTILE_GRID_BINS = 65536
+
+
+@dataclass(frozen=True)
+class HistogramStats:
+    """A histogram with the summary statistics of the same values.
+
+    Attributes
+    ----------
+    counts : numpy.ndarray
+        Counts per bin, as ``numpy.histogram`` returns them.
+    edges : numpy.ndarray
+        Bin edges, as ``numpy.histogram`` returns them.
+    count : int
+        Number of values summarised: the finite values, less the zeros when they were
+        excluded. Values outside an explicit ``range`` are included here but not in
+        ``counts``.
+    minimum, maximum, mean, std : float
+        Of those values; NaN when there are none. ``std`` is the population standard
+        deviation (``ddof=0``), as ``numpy.std``.
+    percentiles : dict
+        Maps each requested percentile (0-100) to its value, as ``numpy.percentile``
+        with the default linear method.
+    percentile_tolerance : float
+        0.0 when the percentiles are exact (8- and 16-bit data); otherwise the largest
+        possible distance from the exact value.
+    """
+
+    counts: np.ndarray
+    edges: np.ndarray
+    count: int
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+    percentiles: dict[float, float]
+    percentile_tolerance: float
+
+
+def histogram(
+    data: Any,
+    bins: Bins = 50,
+    range: ValueRange = None,
+    exclude_zeros: bool = False,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of an array of any size, equal to ``numpy.histogram(data, bins, range)``.
+
+    Dask arrays are streamed block by block through
+    :func:`~napari_bigvol.ops.compute.stream_blocks` (on a cluster when one is
+    configured) and never materialised.
+
+    Parameters
+    ----------
+    data : array-like
+        numpy or dask array of a boolean, integer or floating-point dtype.
+    bins : int or sequence of float, optional
+        Number of equal-width bins (default 50) or the monotonic bin edges.
+    range : (float, float), optional
+        Lower and upper edge. Default: the minimum and maximum of the counted values.
+    exclude_zeros : bool, optional
+        Drop values equal to zero before counting (and before finding the range), for
+        the histogram of a masked image.
+    progress : callable, optional
+        ``progress(done, total)`` after each block; totals include both passes.
+    should_stop : callable, optional
+        Polled between blocks; True raises :class:`~napari_bigvol.errors.Cancelled`.
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        int64 counts per bin.
+    edges : numpy.ndarray
+        The ``len(counts) + 1`` bin edges.
+
+    Raises
+    ------
+    OperationError
+        For a non-numeric dtype or invalid ``bins``/``range`` (it is a ``ValueError``,
+        as numpy raises).
+    Cancelled
+        When ``should_stop`` returned True.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> volume = da.arange(1000, chunks=300) % 7
+    >>> counts, edges = histogram(volume, bins=7)
+    >>> counts.tolist()
+    [143, 143, 143, 143, 143, 143, 142]
+    >>> np.array_equal(edges, np.histogram(volume.compute(), 7)[1])
+    True
+    """
+    result = _summarise(
+        data, bins, range, exclude_zeros, None, progress=progress, should_stop=should_stop
+    )
+    return result.counts, result.edges
+
+
+def histogram_stats(
+    data: Any,
+    bins: Bins = 50,
+    range: ValueRange = None,
+    exclude_zeros: bool = False,
+    percentiles: Sequence[float] = (1.0, 50.0, 99.0),
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> HistogramStats:
+    """Histogram plus count, min, max, mean, std and percentiles, from one streamed run.
+
+    Parameters
+    ----------
+    data : array-like
+        numpy or dask array of a boolean, integer or floating-point dtype.
+    bins, range, exclude_zeros
+        As for :func:`histogram`; ``counts`` and ``edges`` equal its result.
+    percentiles : sequence of float, optional
+        Percentiles to report, each in [0, 100].
+    progress, should_stop : callable, optional
+        As for :func:`histogram`.
+
+    Returns
+    -------
+    HistogramStats
+        The histogram and the statistics of the finite (and, if excluded, non-zero)
+        values.
+
+    Raises
+    ------
+    OperationError
+        For a non-numeric dtype, invalid bins/range or a percentile outside [0, 100].
+    Cancelled
+        When ``should_stop`` returned True.
+
+    Examples
+    --------
+    >>> stats = histogram_stats(np.array([0, 1, 2, 3, 4], np.uint8), bins=5)
+    >>> stats.mean, stats.maximum, stats.percentiles[50.0]
+    (2.0, 4.0, 2.0)
+    """
+    wanted = tuple(float(q) for q in percentiles)
+    if any(not 0.0 <= q <= 100.0 for q in wanted):
+        raise OperationError(f"percentiles must lie between 0 and 100, not {list(wanted)}")
+    return _summarise(
+        data, bins, range, exclude_zeros, wanted, progress=progress, should_stop=should_stop
+    )
+
+
+def value_counts(
+    data: Any,
+    exclude_zeros: bool = False,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct value of 8- or 16-bit data with its exact count, in one streamed pass.
+
+    Parameters
+    ----------
+    data : array-like
+        numpy or dask array of dtype bool, (u)int8, (u)int16 or float16.
+    exclude_zeros : bool, optional
+        Leave out the value zero.
+    progress, should_stop : callable, optional
+        As for :func:`histogram`.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        The finite values present, ascending (booleans as uint8 0 and 1).
+    counts : numpy.ndarray
+        int64 count of each value.
+
+    Raises
+    ------
+    OperationError
+        For other dtypes, whose distinct values could be as many as the voxels.
+
+    Examples
+    --------
+    >>> values, counts = value_counts(np.array([3, 1, 3, 3], np.uint16))
+    >>> values.tolist(), counts.tolist()
+    ([1, 3], [1, 3])
+    """
+    dtype = require_numeric(getattr(data, "dtype", np.asarray(data).dtype))
+    if dtype.itemsize > 2:
+        raise OperationError(
+            f"value counts need 8- or 16-bit data, not {dtype}: use histogram() instead"
+        )
+    array, in_memory = as_dask_array(data)
+    passes = _Passes(array.npartitions, progress, should_stop, in_memory)
+    table = _ValueTable.count(array, dtype, exclude_zeros, passes)
+    return table.values, table.counts
+
+
+def _summarise(
+    data: Any,
+    bins: Bins,
+    value_range: ValueRange,
+    exclude_zeros: bool,
+    percentiles: tuple[float, ...] | None,
+    *,
+    progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+) -> HistogramStats:
+    dtype = require_numeric(getattr(data, "dtype", np.asarray(data).dtype))
+    _check_bins(bins, value_range)
+    array, in_memory = as_dask_array(data)
+    passes = _Passes(array.npartitions, progress, should_stop, in_memory)
+    if dtype.itemsize <= 2:
+        table = _ValueTable.count(array, dtype, exclude_zeros, passes)
+        return table.summarise(bins, value_range, percentiles)
+    return _summarise_wide(array, dtype, bins, value_range, exclude_zeros, percentiles, passes)
+
+
+def _check_bins(bins: Bins, value_range: ValueRange) -> None:
+    # Probe numpy's own validation on an empty array, so errors match numpy's.
+    if isinstance(bins, str):
+        raise OperationError(
+            f"bins={bins!r}: estimated bin counts need all the data at once; "
+            "give a number of bins or the edges"
+        )
+    try:
+        np.histogram(np.empty(0), bins, value_range)
+    except (TypeError, ValueError) as error:
+        raise OperationError(f"invalid histogram bins or range: {error}") from error
+
+
+class _Passes:
+    """Runs streamed passes over one array and reports their progress as one total."""
+
+    def __init__(
+        self,
+        blocks: int,
+        progress: ProgressCallback | None,
+        should_stop: StopCheck | None,
+        local: bool,
+    ) -> None:
+        self.blocks = blocks
+        self.progress = progress
+        self.should_stop = should_stop
+        self.local = local
+        self.planned = 1
+        self.finished = 0
+
+    def plan(self, passes: int) -> None:
+        self.planned = passes
+
+    def reduce(self, array: da.Array, kernel: Any, combine: Any) -> Any:
+        offset = self.finished * self.blocks
+        total = self.planned * self.blocks
+
+        def report(done: int, _blocks: int) -> None:
+            if self.progress is not None:
+                self.progress(offset + done, total)
+
+        result = reduce_blocks(
+            array,
+            kernel,
+            combine,
+            progress=report,
+            should_stop=self.should_stop,
+            local=self.local,
+        )
+        self.finished += 1
+        return result
+
+
+# ---------------------------------------------------------------------------------------
+# 8- and 16-bit data: count every bit pattern, then everything is exact.
+
+
+class _CodeCounter:
+    """Block kernel: counts of every bit pattern of an 8- or 16-bit block (pickles)."""
+
+    def __init__(self, codes_dtype: np.dtype) -> None:
+        self.codes_dtype = codes_dtype
+
+    def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
+        codes = block.view(self.codes_dtype)  # same item size: a view for any strides
+        return count_codes(codes, 1 << (8 * self.codes_dtype.itemsize))
+
+
+@dataclass(frozen=True)
+class _ValueTable:
+    """The distinct counted values of an array, ascending, with their counts."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def count(
+        cls, array: da.Array, dtype: np.dtype, exclude_zeros: bool, passes: _Passes
+    ) -> _ValueTable:
+        codes_dtype = np.dtype(f"u{dtype.itemsize}")
+        code_counts = passes.reduce(array, _CodeCounter(codes_dtype), operator.add)
+        present = np.flatnonzero(code_counts)
+        values = present.astype(codes_dtype).view(dtype)
+        counts = code_counts[present]
+        if dtype.kind == "b":
+            values = values.astype(np.uint8)  # numpy.histogram counts booleans as 0 and 1
+        keep = np.ones(values.shape, bool)
+        if dtype.kind == "f":
+            keep &= np.isfinite(values)
+        if exclude_zeros:
+            keep &= values != 0
+        values, counts = values[keep], counts[keep]
+        order = np.argsort(values, kind="stable")
+        return cls(values[order], counts[order])
+
+    def summarise(
+        self, bins: Bins, value_range: ValueRange, percentiles: tuple[float, ...] | None
+    ) -> HistogramStats:
+        total = int(self.counts.sum())
+        if value_range is None:
+            value_range = (self.values[0], self.values[-1]) if total else (0, 1)
+        # Weighting each distinct value by its count bins it exactly as numpy bins every
+        # copy of it; int64 weights keep the counts integers.
+        counts, edges = np.histogram(self.values, bins, value_range, weights=self.counts)
+        if not total or percentiles is None:
+            return _empty_stats(counts.astype(np.int64), edges, total, percentiles or ())
+        mean, std = self._moments(total)
+        ranked = np.cumsum(self.counts)
+        return HistogramStats(
+            counts=counts.astype(np.int64),
+            edges=edges,
+            count=total,
+            minimum=float(self.values[0]),
+            maximum=float(self.values[-1]),
+            mean=mean,
+            std=std,
+            percentiles={
+                q: _linear_percentile(q, total, lambda rank: self._value_at(ranked, rank))
+                for q in percentiles
+            },
+            percentile_tolerance=0.0,
+        )
+
+    def _value_at(self, ranked: np.ndarray, rank: int) -> np.ndarray:
+        return self.values[np.searchsorted(ranked, rank, side="right")]
+
+    def _moments(self, total: int) -> tuple[float, float]:
+        # Exact rational arithmetic: integers as they are, float16 values scaled by 2**24
+        # (their smallest step) to integers.
+        scale = 1 << 24 if self.values.dtype.kind == "f" else 1
+        values = [int(v) for v in (self.values.astype(np.float64) * scale).tolist()]
+        counts = [int(c) for c in self.counts.tolist()]
+        first = sum(map(operator.mul, values, counts))
+        second = sum(v * v * c for v, c in zip(values, counts, strict=True))
+        mean = Fraction(first, total * scale)
+        variance = Fraction(total * second - first * first, total * total * scale * scale)
+        return float(mean), math.sqrt(variance)
+
+
+def _linear_percentile(q: float, total: int, value_at: Any) -> float:
+    """``numpy.percentile``'s default (linear) method, given the value at each rank."""
+    virtual = (total - 1) * np.true_divide(q, 100)
+    previous = math.floor(virtual)
+    if virtual >= total - 1:
+        previous = following = total - 1
+    elif virtual < 0:
+        previous = following = 0
+    else:
+        following = previous + 1
+    gamma = np.float64(virtual - previous)
+    low = np.asarray(value_at(previous))
+    high = np.asarray(value_at(following))
+    with np.errstate(over="ignore"):  # numpy wraps the same way for narrow ints
+        difference = high - low
+        if gamma >= 0.5:
+            return float(high - difference * (1 - gamma))
+        return float(low + difference * gamma)
+
+
+def _empty_stats(
+    counts: np.ndarray, edges: np.ndarray, total: int, percentiles: tuple[float, ...]
+) -> HistogramStats:
+    return HistogramStats(
+        counts=counts,
+        edges=edges,
+        count=total,
+        minimum=math.nan,
+        maximum=math.nan,
+        mean=math.nan,
+        std=math.nan,
+        percentiles=dict.fromkeys(percentiles, math.nan),
+        percentile_tolerance=0.0,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Wider dtypes: a min/max (+ moments) pass, then numpy.histogram per block.
+
+
+def _counted(block: np.ndarray, exclude_zeros: bool) -> np.ndarray:
+    values = block.ravel()
+    keep = None
+    if values.dtype.kind == "f":
+        keep = np.isfinite(values)
+    if exclude_zeros:
+        keep = values != 0 if keep is None else keep & (values != 0)
+    return values if keep is None else values[keep]
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """Count, extremes, mean and sum of squared deviations of some values."""
+
+    count: int
+    minimum: Any
+    maximum: Any
+    mean: float
+    m2: float
+
+    def __add__(self, other: _Moments) -> _Moments:
+        if not other.count:
+            return self
+        if not self.count:
+            return other
+        count = self.count + other.count
+        delta = other.mean - self.mean
+        return _Moments(
+            count=count,
+            minimum=min(self.minimum, other.minimum),
+            maximum=max(self.maximum, other.maximum),
+            mean=self.mean + delta * other.count / count,
+            m2=self.m2 + other.m2 + delta * delta * self.count * other.count / count,
+        )
+
+
+class _MomentsKernel:
+    """Block kernel: :class:`_Moments` of the counted values of a block (pickles)."""
+
+    def __init__(self, exclude_zeros: bool, with_moments: bool) -> None:
+        self.exclude_zeros = exclude_zeros
+        self.with_moments = with_moments
+
+    def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> _Moments:
+        values = _counted(block, self.exclude_zeros)
+        if not values.size:
+            return _Moments(0, None, None, 0.0, 0.0)
+        mean = m2 = 0.0
+        if self.with_moments:
+            mean = float(values.mean(dtype=np.float64))
+            deviations = values.astype(np.float64) - mean
+            m2 = float(np.dot(deviations, deviations))
+        return _Moments(values.size, values.min(), values.max(), mean, m2)
+
+
+class _BinKernel:
+    """Block kernel: numpy.histogram of the block with the global range (pickles).
+
+    Optionally also counts the values on a fine uniform grid, for percentiles.
+    """
+
+    def __init__(
+        self,
+        bins: Bins,
+        value_range: tuple[Any, Any],
+        exclude_zeros: bool,
+        grid: tuple[float, float] | None,
+    ) -> None:
+        self.bins = bins
+        self.value_range = value_range
+        self.exclude_zeros = exclude_zeros
+        self.grid = grid
+
+    def __call__(
+        self, block: np.ndarray, index: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        values = block.ravel()
+        if self.exclude_zeros:
+            values = values[values != 0]
+        counts = np.histogram(values, self.bins, self.value_range)[0]
+        if self.grid is None:
+            return counts, None
+        low, high = self.grid
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+        position = (finite.astype(np.float64) - low) * (PERCENTILE_GRID_BINS / (high - low))
+        cells = np.clip(position, 0, PERCENTILE_GRID_BINS - 1).astype(np.intp)
+        return counts, np.bincount(cells, minlength=PERCENTILE_GRID_BINS)
+
+
+def _add_pairs(a: tuple[Any, Any], b: tuple[Any, Any]) -> tuple[Any, Any]:
+    return a[0] + b[0], None if a[1] is None else a[1] + b[1]
+
+
+def _summarise_wide(
+    array: da.Array,
+    dtype: np.dtype,
+    bins: Bins,
+    value_range: ValueRange,
+    exclude_zeros: bool,
+    percentiles: tuple[float, ...] | None,
+    passes: _Passes,
+) -> HistogramStats:
+    with_stats = percentiles is not None
+    needs_extremes = with_stats or (value_range is None and np.ndim(bins) == 0)
+    passes.plan(2 if needs_extremes else 1)
+    moments = _Moments(0, None, None, 0.0, 0.0)
+    if needs_extremes:
+        moments = passes.reduce(
+            array, _MomentsKernel(exclude_zeros, with_moments=with_stats), operator.add
+        )
+    if value_range is None:
+        value_range = (moments.minimum, moments.maximum) if moments.count else (0, 1)
+    grid = None
+    if with_stats and moments.count:
+        low, high = float(moments.minimum), float(moments.maximum)
+        grid = (low, high if high > low else low + 1.0)
+    counts, grid_counts = passes.reduce(
+        array, _BinKernel(bins, value_range, exclude_zeros, grid), _add_pairs
+    )
+    edges = np.histogram(np.empty(0, dtype), bins, value_range)[1]
+    if not with_stats or not moments.count:
+        return _empty_stats(counts.astype(np.int64), edges, moments.count, percentiles or ())
+    low, high = grid
+    width = (high - low) / PERCENTILE_GRID_BINS
+    ranked = np.cumsum(grid_counts)
+
+    def value_at(rank: int) -> np.float64:
+        # Spread the values of a grid cell evenly across it; clamp to the true extremes.
+        cell = int(np.searchsorted(ranked, rank, side="right"))
+        before = ranked[cell - 1] if cell else 0
+        fraction = (rank - before + 0.5) / grid_counts[cell]
+        estimate = low + (cell + fraction) * width
+        return np.float64(min(max(estimate, float(moments.minimum)), float(moments.maximum)))
+
+    return HistogramStats(
+        counts=counts.astype(np.int64),
+        edges=edges,
+        count=moments.count,
+        minimum=float(moments.minimum),
+        maximum=float(moments.maximum),
+        mean=moments.mean,
+        std=math.sqrt(moments.m2 / moments.count),
+        percentiles={q: _linear_percentile(q, moments.count, value_at) for q in percentiles},
+        percentile_tolerance=width,
+    )
