@@ -147,8 +147,17 @@ class TiffHeader:
 def _open_tiff(path: str) -> tifffile.TiffFile:
     try:
         return tifffile.TiffFile(path)
+    except FileNotFoundError:
+        raise  # callers know whether the file is missing or has vanished
     except _BROKEN_FILE_ERRORS as exc:
         raise ReadError(path, f"not a readable TIFF file ({exc})") from exc
+
+
+def _open_existing(path: str) -> tifffile.TiffFile:
+    try:
+        return _open_tiff(path)
+    except FileNotFoundError as exc:
+        raise ReadError(path, "no such file or folder") from exc
 
 
 def _page_layout(page: Any) -> tuple[tuple[int, ...], bool, bool]:
@@ -357,7 +366,7 @@ def probe_tiff(path: str, series_index: int = 0) -> TiffHeader:
     >>> probe_tiff("/data/slice_0001.tif").plane_shape  # doctest: +SKIP
     (512, 512)
     """
-    with _open_tiff(path) as tif:
+    with _open_existing(path) as tif:
         return header_from(tif, path, series_index)
 
 
@@ -769,9 +778,8 @@ def read_tiff_file(path: str) -> list[tuple[Any, dict[str, Any], str]]:
     >>> kwargs["axis_labels"], kwargs["scale"]  # doctest: +SKIP
     (('t', 'z', 'y', 'x'), (1.0, 2.0, 0.5, 0.5))
     """
-    with _open_tiff(path) as tif:
-        count = len(tif.series)
-        headers = [header_from(tif, path, index) for index in range(count)]
+    with _open_existing(path) as tif:
+        headers = [header_from(tif, path, index) for index in range(len(tif.series))]
     if not headers:
         raise ReadError(path, "the file holds no image")
     stamp = file_stamp(path)

@@ -1,0 +1,312 @@
+"""Single-file TIFF reading: multi-page, ImageJ hyperstacks, OME-TIFF, RGB, bad files."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from napari.components import ViewerModel
+
+import napari_bigvol
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io import tiff
+
+
+def only_layer(path: Path | str) -> tuple:
+    layers = napari_bigvol.read(str(path))
+    assert len(layers) == 1
+    return layers[0]
+
+
+def napari_initial_range(data: np.ndarray) -> tuple[float, float]:
+    """min/max of the plane napari displays first, computed from the full numpy array."""
+    plane = np.asarray(data)[tiff.initial_plane_index(data.shape)]
+    return float(plane.min()), float(plane.max())
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32"])
+@pytest.mark.parametrize("shape", [(7, 20, 30), (1, 16, 16), (40, 9, 5)])
+def test_multipage_matches_tifffile(tmp_path, dtype, shape):
+    path = tmp_path / "stack.tif"
+    expected = (np.arange(np.prod(shape)).reshape(shape) % 251).astype(dtype)
+    tifffile.imwrite(path, expected, photometric="minisblack")
+
+    data, kwargs, layer_type = only_layer(path)
+
+    assert layer_type == "image"
+    np.testing.assert_array_equal(np.asarray(data), tifffile.imread(path))
+    assert data.dtype == np.dtype(dtype)
+    # One dask chunk per page: a displayed plane reads one page.
+    assert all(size == 1 for size in data.chunks[0]) or shape[0] == 1
+    assert kwargs["axis_labels"][-2:] == ("y", "x")
+    assert not kwargs["rgb"]
+    if dtype == "uint8":
+        assert kwargs["contrast_limits"] == (0, 255)
+    else:
+        low, high = napari_initial_range(tifffile.imread(path))
+        assert kwargs["contrast_limits"] == (low, high if high > low else low + 1)
+
+
+def test_imagej_hyperstack_axes_spacing_and_channels(tmp_path):
+    path = tmp_path / "hyper.tif"
+    expected = np.random.default_rng(0).integers(0, 4000, (3, 5, 2, 16, 20), dtype=np.uint16)
+    tifffile.imwrite(
+        path,
+        expected,
+        imagej=True,
+        resolution=(1 / 0.25, 1 / 0.25),
+        metadata={"axes": "TZCYX", "spacing": 1.5, "unit": "um"},
+    )
+
+    data, kwargs, _ = only_layer(path)
+
+    np.testing.assert_array_equal(np.asarray(data), expected)
+    assert kwargs["channel_axis"] == 2
+    assert kwargs["axis_labels"] == ("t", "z", "y", "x")
+    assert kwargs["scale"] == pytest.approx((1.0, 1.5, 0.25, 0.25))
+    assert kwargs["units"] == ("pixel", "micrometer", "micrometer", "micrometer")
+    assert kwargs["name"] == ["hyper.tif c0", "hyper.tif c1"]
+    middle = expected[1, 2, :, :, :]
+    assert kwargs["contrast_limits"] == [
+        (float(middle[c].min()), float(middle[c].max())) for c in range(2)
+    ]
+
+
+def test_imagej_stack_without_spacing_uses_imagej_default(tmp_path):
+    path = tmp_path / "nospacing.tif"
+    tifffile.imwrite(
+        path, np.zeros((4, 8, 8), np.uint16), imagej=True, resolution=(2.0, 2.0),
+        metadata={"axes": "ZYX", "unit": "micron"},
+    )  # fmt: skip
+
+    _, kwargs, _ = only_layer(path)
+
+    assert kwargs["scale"] == pytest.approx((1.0, 0.5, 0.5))
+    assert kwargs["metadata"]["bigvol"]["assumed_z_spacing"] is False
+
+
+def test_imagej_contiguous_single_page_layout(tmp_path):
+    """ImageJ files over 4 GB (and truncate=True files) describe all planes by one page."""
+    path = tmp_path / "contiguous.tif"
+    expected = np.arange(9 * 12 * 10, dtype=np.float32).reshape(9, 12, 10)
+    tifffile.imwrite(path, expected, imagej=True, truncate=True, metadata={"axes": "ZYX"})
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 1  # the layout under test
+
+    data, kwargs, _ = only_layer(path)
+
+    np.testing.assert_array_equal(np.asarray(data[5]), expected[5])
+    np.testing.assert_array_equal(np.asarray(data), expected)
+    assert kwargs["axis_labels"] == ("z", "y", "x")
+
+
+def test_ome_tiff_physical_size_units_and_channel_names(tmp_path):
+    path = tmp_path / "cells.ome.tif"
+    expected = np.random.default_rng(1).integers(0, 900, (6, 3, 12, 14), dtype=np.uint16)
+    tifffile.imwrite(
+        path,
+        expected,
+        ome=True,
+        metadata={
+            "axes": "ZCYX",
+            "PhysicalSizeX": 0.2,
+            "PhysicalSizeY": 0.2,
+            "PhysicalSizeZ": 0.8,
+            "PhysicalSizeXUnit": "nm",
+            "PhysicalSizeYUnit": "nm",
+            "PhysicalSizeZUnit": "nm",
+            "Channel": {"Name": ["DAPI", "GFP", "RFP"]},
+        },
+    )
+
+    data, kwargs, _ = only_layer(path)
+
+    np.testing.assert_array_equal(np.asarray(data), tifffile.imread(path))
+    assert kwargs["channel_axis"] == 1
+    assert kwargs["name"] == [f"cells.ome.tif {c}" for c in ("DAPI", "GFP", "RFP")]
+    assert kwargs["scale"] == pytest.approx((0.8, 0.2, 0.2))
+    assert kwargs["units"] == ("nanometer",) * 3
+    assert kwargs["metadata"]["bigvol"]["channel_names"] == ("DAPI", "GFP", "RFP")
+
+
+def test_pyramidal_ome_tiff_is_multiscale(tmp_path):
+    path = tmp_path / "pyramid.ome.tif"
+    base = np.random.default_rng(2).integers(0, 60000, (4, 64, 48), dtype=np.uint16)
+    with tifffile.TiffWriter(path, ome=True) as writer:
+        writer.write(base, subifds=2, metadata={"axes": "ZYX"})
+        writer.write(base[:, ::2, ::2], subfiletype=1)
+        writer.write(base[:, ::4, ::4], subfiletype=1)
+
+    levels, kwargs, _ = only_layer(path)
+
+    assert kwargs["multiscale"] is True
+    assert [level.shape for level in levels] == [(4, 64, 48), (4, 32, 24), (4, 16, 12)]
+    with tifffile.TiffFile(path) as tif:
+        for index, level in enumerate(levels):
+            np.testing.assert_array_equal(np.asarray(level), tif.series[0].levels[index].asarray())
+    # Contrast comes from the smallest level's displayed plane.
+    assert kwargs["contrast_limits"] == napari_initial_range(base[:, ::4, ::4])
+
+
+@pytest.mark.parametrize("samples", [3, 4])
+def test_rgb_tiff_opens_as_rgb(tmp_path, samples):
+    path = tmp_path / "colour.tif"
+    expected = np.random.default_rng(3).integers(0, 255, (5, 10, 12, samples), dtype=np.uint8)
+    extra = {"extrasamples": ["unassalpha"]} if samples == 4 else {}
+    tifffile.imwrite(path, expected, photometric="rgb", **extra)
+
+    data, kwargs, _ = only_layer(path)
+
+    assert kwargs["rgb"] is True
+    assert data.shape == (5, 10, 12, samples)
+    assert kwargs["axis_labels"] == ("z", "y", "x")
+    assert "contrast_limits" not in kwargs  # napari takes RGB limits from the dtype
+    np.testing.assert_array_equal(np.asarray(data), expected)
+
+
+def test_skimage_multipage_rgb_planar_float(skimage_data):
+    """multipage_rgb.tif stores float64 RGB planes with samples first (planar)."""
+    path = skimage_data / "multipage_rgb.tif"
+
+    data, kwargs, _ = only_layer(path)
+
+    expected = np.moveaxis(tifffile.imread(path), 1, -1)
+    assert kwargs["rgb"] is True
+    assert data.shape == expected.shape == (2, 10, 10, 3)
+    np.testing.assert_array_equal(np.asarray(data), expected)
+    np.testing.assert_array_equal(np.asarray(data[1]), expected[1])
+
+
+def test_skimage_multipage_ignores_screen_dpi(skimage_data):
+    """multipage.tif says 72 dpi: a screen default, not a pixel size."""
+    path = skimage_data / "multipage.tif"
+
+    data, kwargs, _ = only_layer(path)
+
+    np.testing.assert_array_equal(np.asarray(data), tifffile.imread(path))
+    assert kwargs["scale"] == (1.0, 1.0, 1.0)
+    assert "units" not in kwargs
+    assert kwargs["contrast_limits"] == (0, 255)
+
+
+@pytest.mark.parametrize(
+    ("resolution", "unit", "pixel_mm"),
+    [
+        ((10, 10), "CENTIMETER", (1.0, 1.0)),
+        ((300, 300), "INCH", (25.4 / 300, 25.4 / 300)),
+        ((50, 25), "CENTIMETER", (0.2, 0.4)),
+    ],
+)
+def test_resolution_tags_give_millimetre_scale(tmp_path, resolution, unit, pixel_mm):
+    path = tmp_path / "res.tif"
+    tifffile.imwrite(
+        path, np.zeros((6, 8, 8), np.uint16), photometric="minisblack",
+        resolution=resolution, resolutionunit=unit,
+    )  # fmt: skip
+
+    _, kwargs, _ = only_layer(path)
+
+    x_mm, y_mm = pixel_mm
+    # Plain TIFF tags carry no z spacing: z is assumed isotropic with x, and says so.
+    assert kwargs["scale"] == pytest.approx((x_mm, y_mm, x_mm))
+    assert kwargs["units"] == ("millimeter",) * 3
+    assert kwargs["metadata"]["bigvol"]["assumed_z_spacing"] is True
+
+
+def test_initial_plane_is_the_one_napari_shows_first():
+    """The contrast sample assumes napari starts every slider at (n - 1) // 2."""
+    for shape in [(10, 6, 6), (7, 4, 6, 6), (2, 3, 5, 6, 6)]:
+        viewer = ViewerModel()
+        viewer.add_image(np.zeros(shape, np.uint16), contrast_limits=(0, 1))
+        assert viewer.dims.current_step[:-2] == tiff.initial_plane_index(shape)
+
+
+def test_single_file_pages_open_the_file_once(tmp_path, open_counter):
+    path = tmp_path / "pages.tif"
+    expected = np.arange(30 * 8 * 8, dtype=np.uint16).reshape(30, 8, 8)
+    tifffile.imwrite(path, expected, photometric="minisblack")
+
+    with open_counter.watch(tmp_path) as opened:
+        data, _, _ = only_layer(path)
+        for index in (3, 17, 29):
+            np.testing.assert_array_equal(np.asarray(data[index]), expected[index])
+
+    # The header probe, then one cached handle for every page read (sample and three).
+    assert opened == {str(path): 2}
+
+
+def test_dask_keys_are_deterministic_and_follow_the_file(tmp_path):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((3, 4, 4), np.uint16), photometric="minisblack")
+    first, _, _ = only_layer(path)
+    again, _, _ = only_layer(path)
+    assert first.name == again.name
+
+    tifffile.imwrite(path, np.ones((3, 4, 4), np.uint16), photometric="minisblack")
+    os.utime(path, ns=(1, 1))  # a rewrite must change the key even within one clock tick
+    rewritten, _, _ = only_layer(path)
+    assert rewritten.name != first.name
+    np.testing.assert_array_equal(np.asarray(rewritten[1]), np.ones((4, 4)))
+
+
+# --- bad input -------------------------------------------------------------------------
+
+
+def test_not_a_tiff(tmp_path):
+    path = tmp_path / "fake.tif"
+    path.write_bytes(b"this is not a tiff at all" * 4)
+    with pytest.raises(ReadError, match=r"fake\.tif: not a readable TIFF"):
+        napari_bigvol.read(str(path))
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.tif"
+    path.write_bytes(b"")
+    with pytest.raises(ReadError, match=r"empty\.tif: not a readable TIFF"):
+        napari_bigvol.read(str(path))
+
+
+def test_truncated_header_page_is_refused_without_reading(tmp_path):
+    full = tmp_path / "full.tif"
+    tifffile.imwrite(full, np.ones((5, 40, 40), np.uint16), photometric="minisblack")
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(full.read_bytes()[:300])
+
+    with pytest.raises(ReadError, match=r"cut\.tif: the file is truncated"):
+        napari_bigvol.read(str(cut))
+
+
+def test_truncated_in_the_middle_fails_when_the_missing_plane_is_read(tmp_path):
+    full = tmp_path / "full.tif"
+    stack = np.arange(9 * 40 * 40, dtype=np.uint16).reshape(9, 40, 40)
+    tifffile.imwrite(full, stack, photometric="minisblack")
+    cut = tmp_path / "cut.tif"
+    # Keep the header, the first three planes and part of the fourth.
+    with tifffile.TiffFile(full) as tif:
+        keep = tif.pages.first.dataoffsets[0] + 3 * stack[0].nbytes + 100
+    cut.write_bytes(full.read_bytes()[:keep])
+
+    with pytest.raises(ReadError, match=r"cut\.tif: .*truncated"):
+        # The middle plane (4) is the contrast sample, so opening already fails.
+        napari_bigvol.read(str(cut))
+
+
+def test_claimed_huge_plane_is_refused_before_allocation(tmp_path):
+    path = tmp_path / "huge.tif"
+    tifffile.imwrite(path, np.zeros((16, 16), np.uint16))
+    # Make the header claim a 60000 x 60000 uint16 plane (6.7 GiB); the file stays tiny.
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        tags = tif.pages.first.tags
+        for name in ("ImageWidth", "ImageLength"):
+            tag = tags[name]
+            assert tag.dtype == tifffile.DATATYPE.LONG  # 4 bytes to overwrite
+            raw[tag.valueoffset : tag.valueoffset + 4] = struct.pack("<I", 60000)
+    path.write_bytes(bytes(raw))
+
+    with pytest.raises(ReadError, match=r"huge\.tif: one plane of shape \(60000, 60000\)"):
+        napari_bigvol.read(str(path))
