@@ -900,6 +900,9 @@ def export_zarr(
     )
     image = volume(source, **source_keywords)
     label_volumes = [volume(item, **_labels_defaults(item, image)) for item in labels]
+    if image.is_labels and not label_volumes:
+        # Labels alone: an image of the label values plus the same data as NGFF labels.
+        label_volumes = [image]
     return _write_store(
         os.fspath(path),
         image,
