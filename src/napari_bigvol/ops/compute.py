@@ -38,6 +38,8 @@ SCHEDULER_ENV = "NAPARI_BIGVOL_SCHEDULER"
 _settings: dict[str, str | None] = {"scheduler": None}
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
+# How often a cancel request is checked while no block finishes.
+_POLL_SECONDS = 0.1
 
 
 def set_scheduler(address: str | None) -> None:
@@ -146,7 +148,6 @@ def stream_blocks(
     """
     indices = _block_indices(array)
     total = len(indices)
-    name = array.name
     client = None if local else get_client()
     if client is not None:
         submit = _cluster_submitter(client, array, kernel)
@@ -176,7 +177,9 @@ def stream_blocks(
                 pending[submit(index)] = index
             if not pending:
                 break
-            finished = waiter(list(pending))
+            finished = waiter(list(pending), _POLL_SECONDS)
+            if not finished and should_stop is not None and should_stop():
+                raise Cancelled("cancelled by the user")
             for future in finished:
                 index = pending.pop(future)
                 result = future.result()
@@ -184,8 +187,9 @@ def stream_blocks(
                 if progress is not None:
                     progress(done_count, total)
                 yield index, result
-            if should_stop is not None and should_stop():
-                raise Cancelled("cancelled by the user")
+                # Checked after every block, so a stop is honoured within one block.
+                if should_stop is not None and should_stop():
+                    raise Cancelled("cancelled by the user")
     finally:
         for future in pending:
             future.cancel()
@@ -240,15 +244,18 @@ def _cluster_submitter(client: Any, array: da.Array, kernel: BlockKernel) -> Cal
     return submit
 
 
-def _wait_local(futures: list[Future]) -> set[Future]:
-    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+def _wait_local(futures: list[Future], timeout: float) -> set[Future]:
+    done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
     return done
 
 
-def _wait_distributed(futures: list[Any]) -> set[Any]:
+def _wait_distributed(futures: list[Any], timeout: float) -> set[Any]:
     from distributed import wait as distributed_wait
 
-    done, _ = distributed_wait(futures, return_when="FIRST_COMPLETED")
+    try:
+        done, _ = distributed_wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
+    except TimeoutError:
+        return set()
     return done
 
 
@@ -284,8 +291,8 @@ def require_numeric(dtype: Any, what: str = "the data") -> np.dtype:
 
     Parameters
     ----------
-    dtype : numpy dtype or array
-        The dtype to check, or an array whose ``dtype`` is checked.
+    dtype : numpy dtype, array or array-like
+        The dtype to check, or an array (or list) whose dtype is checked.
     what : str, optional
         How to name the data in the error message, for example ``"layer 'brain'"``.
 
@@ -304,7 +311,11 @@ def require_numeric(dtype: Any, what: str = "the data") -> np.dtype:
     >>> require_numeric(np.dtype("uint16"))
     dtype('uint16')
     """
-    dtype = np.dtype(getattr(dtype, "dtype", dtype))
+    if hasattr(dtype, "dtype"):  # an array: its dtype, without touching its values
+        dtype = dtype.dtype
+    elif not isinstance(dtype, np.dtype | type | str):  # a list or scalar
+        dtype = np.asarray(dtype).dtype
+    dtype = np.dtype(dtype)
     if dtype.kind not in "biuf":
         raise OperationError(
             f"{what} has dtype {dtype}, which is not numeric: thresholds, masks and "

@@ -240,7 +240,7 @@ def value_counts(
     >>> values.tolist(), counts.tolist()
     ([1, 3], [1, 3])
     """
-    dtype = require_numeric(getattr(data, "dtype", np.asarray(data).dtype))
+    dtype = require_numeric(data)
     if dtype.itemsize > 2:
         raise OperationError(
             f"value counts need 8- or 16-bit data, not {dtype}: use histogram() instead"
@@ -261,7 +261,7 @@ def _summarise(
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
 ) -> HistogramStats:
-    dtype = require_numeric(getattr(data, "dtype", np.asarray(data).dtype))
+    dtype = require_numeric(data)
     _check_bins(bins, value_range)
     array, in_memory = as_dask_array(data)
     passes = _Passes(array.npartitions, progress, should_stop, in_memory)
