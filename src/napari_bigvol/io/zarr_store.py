@@ -1,12 +1,620 @@
-"""Reader placeholder while this module is being written; accepts nothing yet."""
+"""Lazy reader for zarr stores: v2 and v3 arrays and groups, and OME-Zarr images.
+
+* An OME-Zarr image (NGFF 0.4 on zarr v2, NGFF 0.5 on zarr v3; older versions too) opens
+  as one napari multiscale layer with the scale, translation, axis names and units of its
+  metadata, split into one layer per channel when it has a channel axis (names, colours
+  and contrast windows from ``omero``), plus one Labels layer per image of its ``labels``
+  group.
+* A plain array opens as one layer. A plain group opens as a multiscale layer when its
+  arrays shrink level after level, and as one layer per array otherwise; OME-Zarr images
+  inside it (a bioformats2raw layout, for example) open too.
+
+Stores are opened read-only and wrapped with :func:`dask.array.from_zarr` on the store's
+own chunks, so opening reads metadata files only, plus, when neither the metadata nor the
+dtype settle the contrast limits, the smallest pyramid level (if small) or one chunk.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dask.array as da
+import numpy as np
+import zarr
+from dask.base import tokenize
+from zarr.storage import LocalStore
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io import _ngff
+from napari_bigvol.io._paths import PathLike, natural_key
+
+if TYPE_CHECKING:
+    from napari_bigvol.io import LayerData
+
+STORE_SUFFIX = ".zarr"
+METADATA_FILES = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
+# Files whose presence makes a folder a zarr node; .zattrs alone does not.
+_NODE_FILES = ("zarr.json", ".zarray", ".zgroup")
+#: Largest pyramid level read whole to pick contrast limits; beyond it, one chunk is read.
+CONTRAST_SAMPLE_BYTES = 32 * 2**20
+# What zarr raises for missing or malformed metadata: FileNotFoundError, JSON and pydantic
+# errors (ValueError subclasses), KeyError/TypeError for well-formed JSON of the wrong shape.
+_METADATA_ERRORS = (OSError, ValueError, KeyError, TypeError)
+
+__all__ = ["CONTRAST_SAMPLE_BYTES", "accepts", "read"]
+
 
 def accepts(path: str) -> bool:
-    """Whether this reader takes ``path``."""
-    return False
+    """Whether ``path`` names a zarr store, or a node inside one. Cheap; never raises.
+
+    A folder qualifies if its name ends in ``.zarr`` (``.ome.zarr`` included) or it holds
+    zarr metadata (``zarr.json``, ``.zarray``, ``.zgroup`` or ``.zattrs``), so
+    ``image.zarr/0`` and ``image.zarr/labels/cells`` are taken too. A missing path ending
+    in ``.zarr`` is taken as well, so that :func:`read` can say what is wrong with it.
+
+    Parameters
+    ----------
+    path : str
+        A path napari or a script asked to open.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> accepts("/data/brain.ome.zarr"), accepts("/data/scan.nii.gz")
+    (True, False)
+    """
+    try:
+        text = os.fspath(path).rstrip("/" + os.sep)
+        if not text:
+            return False
+        if text.lower().endswith(STORE_SUFFIX):
+            return True
+        return os.path.isdir(text) and _holds_any(text, METADATA_FILES)
+    except (TypeError, ValueError, OSError):
+        return False
 
 
-def read(path):  # noqa: D103
-    raise NotImplementedError
+def read(path: PathLike) -> list[LayerData]:
+    """Open a zarr array, group or OME-Zarr image lazily as napari layer data.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A zarr store folder, or a group or array inside one.
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, layer_type)`` tuples. ``data`` is a dask array, or a list of
+        them (largest first) for a multiscale layer. ``kwargs`` hold ``name``, ``scale``,
+        ``translate``, ``axis_labels``, ``units``, ``contrast_limits``, ``multiscale``
+        and, for several channels, ``channel_axis``, ``colormap`` and ``blending``, as
+        the file gives them; ``metadata["bigvol"]`` records the source, format and
+        channel names. ``layer_type`` is ``"image"`` or ``"labels"``.
+
+    Raises
+    ------
+    ReadError
+        If the path is missing or not a folder, its zarr metadata is missing or
+        corrupt, OME-Zarr metadata points at missing datasets or is malformed, or it
+        holds nothing napari can show. The message names the path and the problem.
+
+    Warns
+    -----
+    UserWarning
+        If a label image listed in an OME-Zarr ``labels`` group is missing or broken;
+        the image itself still opens.
+
+    Examples
+    --------
+    >>> layers = read("/data/brain.ome.zarr")  # doctest: +SKIP
+    >>> data, kwargs, layer_type = layers[0]  # doctest: +SKIP
+    >>> [level.shape for level in data]  # doctest: +SKIP
+    [(512, 2048, 2048), (256, 1024, 1024), (128, 512, 512)]
+    >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
+    """
+    root = _require_folder(path)
+    node = _open_node(root)
+    if isinstance(node, zarr.Array):
+        return [_array_layer(node, root)]
+    return _group_layers(node, root)
+
+
+# --- opening ------------------------------------------------------------------------------
+
+
+def _require_folder(path: PathLike) -> str:
+    text = os.fspath(path)
+    if len(text) > 1:
+        text = text.rstrip("/" + os.sep)
+    if not os.path.exists(text):
+        raise ReadError(text, "no such file or folder")
+    if not os.path.isdir(text):
+        raise ReadError(
+            text, "is a file, not a zarr store folder (zipped and remote stores are not supported)"
+        )
+    # Absolute, so the store inside the dask graph still resolves on a dask.distributed
+    # worker or after a change of working directory.
+    return os.path.abspath(text)
+
+
+def _open_node(root: str) -> zarr.Array | zarr.Group:
+    # A read-only store: nothing napari or a widget does can write through these handles.
+    try:
+        return zarr.open(store=LocalStore(root, read_only=True), mode="r")
+    except _METADATA_ERRORS as error:
+        raise ReadError(root, _metadata_problem(root, error)) from error
+
+
+def _child(group: zarr.Group, root: str, name: str, listed_by: str) -> zarr.Array | zarr.Group:
+    """Open ``group[name]``, turning zarr's errors into a ReadError naming the child."""
+    where = os.path.join(root, name)
+    try:
+        return group[name]
+    except _METADATA_ERRORS as error:
+        if not os.path.isdir(where):
+            raise ReadError(where, f"is missing, though {listed_by} lists it") from error
+        raise ReadError(where, _metadata_problem(where, error)) from error
+
+
+def _metadata_problem(folder: str, error: Exception) -> str:
+    """Say which metadata file is missing or broken, from what is on disk."""
+    if not _holds_any(folder, _NODE_FILES):
+        return "no zarr metadata: the folder holds no zarr.json, .zarray or .zgroup"
+    for name in METADATA_FILES:
+        file = Path(folder, name)
+        if not file.is_file():
+            continue
+        try:
+            json.loads(file.read_bytes())
+        except ValueError as bad:
+            return f"{name} is not valid JSON ({bad})"
+        except OSError as bad:
+            return f"{name} cannot be read ({bad.strerror})"
+    if isinstance(error, KeyError):
+        return f"invalid zarr metadata: the required entry {error} is missing"
+    return f"invalid zarr metadata ({type(error).__name__}: {error})"
+
+
+def _holds_any(folder: str, names: Sequence[str]) -> bool:
+    return any(os.path.isfile(os.path.join(folder, name)) for name in names)
+
+
+def _child_folders(root: str) -> list[str]:
+    """Names of the zarr nodes directly inside ``root``, in natural order.
+
+    Listed from the file system rather than through zarr so that a broken child gets
+    an error naming it.
+    """
+    with os.scandir(root) as entries:
+        names = [
+            entry.name
+            for entry in entries
+            if not entry.name.startswith(".")
+            and entry.is_dir()
+            and _holds_any(entry.path, METADATA_FILES)
+        ]
+    return sorted(names, key=natural_key)
+
+
+# --- groups -------------------------------------------------------------------------------
+
+
+def _group_layers(group: zarr.Group, root: str) -> list[LayerData]:
+    ome = _ngff.ome_attributes(group.attrs)
+    if "multiscales" in ome:
+        if "image-label" in ome:
+            return [_label_layer(group, root)]
+        return [*_image_layers(group, root, ome), *_labels_of_image(root, group)]
+    if "labels" in ome:
+        return _labels_layers(group, root, ome, skip_broken=False)
+    for collection in ("plate", "well"):
+        if collection in ome:
+            raise ReadError(
+                root,
+                f"is an OME-Zarr {collection} (high-content screening); open one image "
+                "inside it instead, for example the folder <row>/<column>/0",
+            )
+    return _plain_group_layers(group, root)
+
+
+def _plain_group_layers(group: zarr.Group, root: str) -> list[LayerData]:
+    arrays: list[zarr.Array] = []
+    images: list[LayerData] = []
+    for name in _child_folders(root):
+        child = _child(group, root, name, "the folder listing")
+        if isinstance(child, zarr.Array):
+            if _is_image_array(child):
+                arrays.append(child)
+        elif "multiscales" in _ngff.ome_attributes(child.attrs):
+            images.extend(_group_layers(child, os.path.join(root, name)))
+    if not arrays and not images:
+        raise ReadError(
+            root,
+            "the zarr group holds no image array (numeric, two or more dimensions) "
+            "and no OME-Zarr image",
+        )
+    by_size = sorted(arrays, key=lambda a: (-a.size, natural_key(a.basename)))
+    if _is_pyramid(by_size):
+        layers = [_plain_layer(by_size, root, _display_name(root))]
+    else:
+        layers = [_plain_layer([a], os.path.join(root, a.basename), a.basename) for a in arrays]
+    return layers + images
+
+
+def _is_pyramid(levels: Sequence[zarr.Array]) -> bool:
+    """Whether the arrays, largest first, shrink level by level like a resolution pyramid."""
+    if len(levels) < 2:
+        return False
+    first = levels[0]
+    if any(a.ndim != first.ndim or a.dtype != first.dtype for a in levels):
+        return False
+    return all(
+        all(s <= b for s, b in zip(small.shape, big.shape, strict=True))
+        and any(s < b for s, b in zip(small.shape, big.shape, strict=True))
+        for big, small in itertools.pairwise(levels)
+    )
+
+
+def _is_image_array(array: zarr.Array) -> bool:
+    return array.ndim >= 2 and np.dtype(array.dtype).kind in "biuf"
+
+
+# --- plain arrays -------------------------------------------------------------------------
+
+
+def _array_layer(array: zarr.Array, root: str) -> LayerData:
+    if not _is_image_array(array):
+        raise ReadError(
+            root,
+            f"the zarr array has shape {array.shape} and dtype {array.dtype}; napari shows "
+            "numeric arrays of two or more dimensions",
+        )
+    enclosing = _enclosing_image(root, array.ndim)
+    if enclosing is not None:
+        ome, spec = enclosing
+        level = spec.paths.index(os.path.basename(root))
+        return _image_layers_from(
+            [array], os.path.dirname(root), ome, spec, level, _display_name(root)
+        )[0]
+    return _plain_layer([array], root, _display_name(root))
+
+
+def _plain_layer(levels: Sequence[zarr.Array], root: str, name: str) -> LayerData:
+    first = levels[0]
+    # napari's own guess: a last axis of 3 or 4 is colour; only trusted for 8-bit data.
+    rgb = first.ndim >= 3 and first.shape[-1] in (3, 4) and np.dtype(first.dtype) == np.uint8
+    (limits,) = _contrast_limits(levels[-1], None, [None], whole_level=len(levels) > 1)
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "rgb": rgb,
+        "multiscale": len(levels) > 1,
+        "contrast_limits": limits,
+        "metadata": _metadata(
+            root, first, "zarr", datasets=[a.path for a in levels] if len(levels) > 1 else None
+        ),
+    }
+    labels = _dimension_names(first)
+    if labels is not None:
+        kwargs["axis_labels"] = labels[:-1] if rgb else labels
+    return _layer_data(levels, kwargs, "image")
+
+
+def _dimension_names(array: zarr.Array) -> tuple[str, ...] | None:
+    """Axis names zarr v3 stores in ``dimension_names``, or xarray in ``_ARRAY_DIMENSIONS``."""
+    names = getattr(array.metadata, "dimension_names", None) or array.attrs.get(
+        "_ARRAY_DIMENSIONS"
+    )
+    if (
+        isinstance(names, list | tuple)
+        and len(names) == array.ndim
+        and all(isinstance(n, str) and n for n in names)
+        and len(set(names)) == len(names)
+    ):
+        return tuple(names)
+    return None
+
+
+def _display_name(root: str) -> str:
+    """``brain`` for ``brain.ome.zarr``; ``brain/0`` for an array inside it."""
+    parts = [os.path.basename(root)]
+    parent = os.path.dirname(root)
+    while parent and parent != os.path.dirname(parent) and _holds_any(parent, METADATA_FILES):
+        parts.append(os.path.basename(parent))
+        parent = os.path.dirname(parent)
+    for suffix in (".ome.zarr", STORE_SUFFIX):
+        if parts[-1].lower().endswith(suffix) and len(parts[-1]) > len(suffix):
+            parts[-1] = parts[-1][: -len(suffix)]
+            break
+    return "/".join(reversed(parts))
+
+
+# --- OME-Zarr images ----------------------------------------------------------------------
+
+
+def _image_layers(group: zarr.Group, root: str, ome: Mapping[str, Any]) -> list[LayerData]:
+    levels = _levels(group, root, ome)
+    spec = _ngff.describe_multiscale(ome, levels[0].ndim, root)
+    return _image_layers_from(levels, root, ome, spec, 0, spec.name or _display_name(root))
+
+
+def _levels(group: zarr.Group, root: str, ome: Mapping[str, Any]) -> list[zarr.Array]:
+    """Open the arrays the first multiscale lists; check that they shrink in order."""
+    levels = []
+    for path in _ngff.dataset_paths(ome, root):
+        node = _child(group, root, path, "the OME-Zarr multiscales metadata")
+        if not isinstance(node, zarr.Array):
+            raise ReadError(
+                os.path.join(root, path), "an OME-Zarr dataset must be an array, not a group"
+            )
+        levels.append(node)
+    for big, small in itertools.pairwise(levels):
+        if small.ndim != big.ndim or any(
+            s > b for s, b in zip(small.shape, big.shape, strict=True)
+        ):
+            raise ReadError(
+                root,
+                f"OME-Zarr dataset {small.path!r} {small.shape} is not a downsampled "
+                f"version of {big.path!r} {big.shape}",
+            )
+    return levels
+
+
+def _image_layers_from(
+    levels: Sequence[zarr.Array],
+    root: str,
+    ome: Mapping[str, Any],
+    spec: _ngff.Multiscale,
+    first_level: int,
+    name: str,
+) -> list[LayerData]:
+    """Image layer data for ``levels``, the datasets of ``spec`` from ``first_level`` on."""
+    channel_axis = spec.channel_axis
+    kept = [i for i in range(len(spec.axes)) if i != channel_axis]
+    count = levels[0].shape[channel_axis] if channel_axis is not None else 1
+    displays = _ngff.channel_displays(ome, count)
+    limits = _contrast_limits(
+        levels[-1], channel_axis, [d.window for d in displays], whole_level=len(levels) > 1
+    )
+    kwargs: dict[str, Any] = {
+        "scale": tuple(spec.scales[first_level][i] for i in kept),
+        "translate": tuple(spec.translations[first_level][i] for i in kept),
+        "axis_labels": tuple(spec.axes[i].name for i in kept),
+        "rgb": False,
+        "multiscale": len(levels) > 1,
+    }
+    units = _ngff.napari_units([spec.axes[i] for i in kept])
+    if units is not None:
+        kwargs["units"] = units
+    facts: dict[str, Any] = {
+        "ngff_version": spec.version,
+        "axes": [axis.name for axis in spec.axes],
+        "datasets": list(spec.paths[first_level : first_level + len(levels)]),
+    }
+    if channel_axis is None:
+        display = displays[0]
+        kwargs.update(name=name, contrast_limits=limits[0])
+        if display.colormap is not None:
+            kwargs["colormap"] = display.colormap
+    else:
+        names = [d.name or f"{name} [{index}]" for index, d in enumerate(displays)]
+        facts["channel_names"] = names
+        kwargs.update(
+            channel_axis=channel_axis,
+            name=names,
+            contrast_limits=limits,
+            visible=[d.visible for d in displays],
+        )
+        if all(d.colormap is not None for d in displays):
+            kwargs["colormap"] = [d.colormap for d in displays]
+        if count > 1:
+            kwargs["blending"] = "additive"
+    kwargs["metadata"] = _metadata(root, levels[0], "ome-zarr", **facts)
+    return [_layer_data(levels, kwargs, "image")]
+
+
+def _enclosing_image(root: str, ndim: int) -> tuple[Mapping[str, Any], _ngff.Multiscale] | None:
+    """Find the OME-Zarr image whose multiscales list the array at ``root`` as a dataset."""
+    parent, leaf = os.path.split(root)
+    if not _holds_any(parent, ("zarr.json", ".zattrs")):
+        return None
+    try:
+        group = zarr.open_group(store=LocalStore(parent, read_only=True), mode="r")
+    except _METADATA_ERRORS:
+        return None  # the array stands on its own; an unreadable parent is not its problem
+    ome = _ngff.ome_attributes(group.attrs)
+    if "multiscales" not in ome or "image-label" in ome:
+        return None
+    spec = _ngff.describe_multiscale(ome, ndim, parent)
+    return (ome, spec) if leaf in spec.paths else None
+
+
+# --- OME-Zarr labels ----------------------------------------------------------------------
+
+
+def _labels_of_image(root: str, group: zarr.Group) -> list[LayerData]:
+    folder = os.path.join(root, "labels")
+    if not os.path.isdir(folder):
+        return []
+    try:
+        labels_group = _child(group, root, "labels", "the OME-Zarr image")
+        if not isinstance(labels_group, zarr.Group):
+            return []
+        return _labels_layers(
+            labels_group, folder, _ngff.ome_attributes(labels_group.attrs), skip_broken=True
+        )
+    except ReadError as error:
+        # Broken labels should not hide the image they annotate; say so and carry on.
+        warnings.warn(f"{error}; the image opens without these labels", stacklevel=3)
+        return []
+
+
+def _labels_layers(
+    group: zarr.Group, root: str, ome: Mapping[str, Any], *, skip_broken: bool
+) -> list[LayerData]:
+    """Labels layers of a ``labels`` group; ``skip_broken`` warns instead of raising."""
+    names = ome.get("labels")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ReadError(root, f"the OME-Zarr 'labels' metadata is not a list of names: {names!r}")
+    layers = []
+    for name in names:
+        try:
+            node = _child(group, root, name, "the OME-Zarr labels metadata")
+            if not isinstance(node, zarr.Group):
+                raise ReadError(os.path.join(root, name), "a label image must be a group")
+            layers.append(_label_layer(node, os.path.join(root, name)))
+        except ReadError as error:
+            if not skip_broken:
+                raise
+            warnings.warn(f"{error}; skipped this label image", stacklevel=3)
+    return layers
+
+
+def _label_layer(group: zarr.Group, root: str) -> LayerData:
+    ome = _ngff.ome_attributes(group.attrs)
+    levels = _levels(group, root, ome)
+    dtype = np.dtype(levels[0].dtype)
+    if dtype.kind not in "biu":
+        raise ReadError(root, f"OME-Zarr labels must be integers, not {dtype}")
+    spec = _ngff.describe_multiscale(ome, levels[0].ndim, root)
+    data = [_dask_array(level) for level in levels]
+    axes = list(range(len(spec.axes)))
+    channel_axis = spec.channel_axis
+    # napari Labels have no channel axis; a single-channel one is dropped, a real one kept.
+    if channel_axis is not None and levels[0].shape[channel_axis] == 1:
+        data = [np.take(level, 0, axis=channel_axis) for level in data]
+        axes.remove(channel_axis)
+    kwargs: dict[str, Any] = {
+        "name": os.path.basename(root),
+        "scale": tuple(spec.scales[0][i] for i in axes),
+        "translate": tuple(spec.translations[0][i] for i in axes),
+        "axis_labels": tuple(spec.axes[i].name for i in axes),
+        "multiscale": len(data) > 1,
+        "metadata": _metadata(
+            root,
+            levels[0],
+            "ome-zarr labels",
+            ngff_version=spec.version,
+            datasets=list(spec.paths),
+        ),
+    }
+    units = _ngff.napari_units([spec.axes[i] for i in axes])
+    if units is not None:
+        kwargs["units"] = units
+    return (data if len(data) > 1 else data[0], kwargs, "labels")
+
+
+# --- shared -------------------------------------------------------------------------------
+
+
+def _layer_data(
+    levels: Sequence[zarr.Array], kwargs: dict[str, Any], layer_type: str
+) -> LayerData:
+    data = [_dask_array(level) for level in levels]
+    return (data if len(data) > 1 else data[0], kwargs, layer_type)
+
+
+def _dask_array(array: zarr.Array) -> da.Array:
+    """``da.from_zarr`` on the store's chunks, named after the array and its metadata's age.
+
+    The name changes when the store is rewritten in place (a re-export to the same
+    path), so napari's dask cache never serves chunks of the old data.
+    """
+    # Every store here is a LocalStore; array.path is relative to the folder it was opened on.
+    store_root = str(array.store.root)
+    metadata_file = "zarr.json" if array.metadata.zarr_format == 3 else ".zarray"
+    try:
+        stamp = os.stat(os.path.join(store_root, array.path, metadata_file)).st_mtime_ns
+    except OSError:
+        stamp = 0
+    token = tokenize(os.path.abspath(store_root), array.path, stamp, array.shape, str(array.dtype))
+    return da.from_zarr(array, chunks=array.chunks, name=f"bigvol-zarr-{token}")
+
+
+def _metadata(root: str, array: zarr.Array, kind: str, **facts: Any) -> dict[str, Any]:
+    info = {
+        "source": os.path.abspath(root),
+        "format": kind,
+        "zarr_format": array.metadata.zarr_format,
+        **{key: value for key, value in facts.items() if value is not None},
+    }
+    return {"bigvol": info}
+
+
+# --- contrast limits ----------------------------------------------------------------------
+
+
+def _contrast_limits(
+    array: zarr.Array,
+    channel_axis: int | None,
+    windows: Sequence[tuple[float, float] | None],
+    *,
+    whole_level: bool,
+) -> list[tuple[float, float]]:
+    """Contrast limits per channel without reading the volume.
+
+    Windows from the metadata win; then the full range of an 8-bit or boolean dtype;
+    otherwise the range of a small sample: ``array`` whole when ``whole_level`` (the
+    smallest pyramid level) and it is at most :data:`CONTRAST_SAMPLE_BYTES`, else its
+    centre chunk.
+    """
+    if all(window is not None for window in windows):
+        return [w for w in windows if w is not None]
+    dtype = np.dtype(array.dtype)
+    if dtype.kind == "b":
+        ranges = [(0.0, 1.0)] * len(windows)
+    elif dtype.kind in "iu" and dtype.itemsize == 1:
+        info = np.iinfo(dtype)
+        ranges = [(float(info.min), float(info.max))] * len(windows)
+    else:
+        ranges = _sample_ranges(array, channel_axis, len(windows), whole_level=whole_level)
+    return [window or fallback for window, fallback in zip(windows, ranges, strict=True)]
+
+
+def _sample_ranges(
+    array: zarr.Array, channel_axis: int | None, count: int, *, whole_level: bool
+) -> list[tuple[float, float]]:
+    if whole_level and array.nbytes <= CONTRAST_SAMPLE_BYTES:
+        selection: tuple[slice, ...] = (slice(None),) * array.ndim
+    else:
+        selection = _centre_chunk(array, channel_axis)
+    sample = np.asarray(array[selection])
+    if channel_axis is None:
+        per_channel = [sample.ravel()]
+    else:
+        per_channel = list(np.moveaxis(sample, channel_axis, 0).reshape(count, -1))
+    return [_value_range(values) for values in per_channel]
+
+
+def _centre_chunk(array: zarr.Array, channel_axis: int | None) -> tuple[slice, ...]:
+    """Select the chunk holding the centre voxel, every channel included.
+
+    napari first shows the middle plane, so this chunk is read for display anyway.
+    """
+    selection = []
+    for axis, (size, chunk) in enumerate(zip(array.shape, array.chunks, strict=True)):
+        if axis == channel_axis:
+            selection.append(slice(None))
+        else:
+            start = (size // 2) // chunk * chunk
+            selection.append(slice(start, min(start + chunk, size)))
+    return tuple(selection)
+
+
+def _value_range(values: np.ndarray) -> tuple[float, float]:
+    if values.dtype.kind == "f":
+        values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (0.0, 1.0)
+    low, high = float(values.min()), float(values.max())
+    # napari needs a non-empty range: a constant sample is widened by one.
+    return (low, high) if high > low else (low, low + 1.0)
