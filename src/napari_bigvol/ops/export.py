@@ -688,7 +688,9 @@ def _check_target(target: str, overwrite: bool, sources: Sequence[str]) -> None:
         raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
     if not os.path.isdir(parent):
         raise OperationError(f"{target}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not os.access(
+        parent, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids
+    ):
         raise OperationError(f"{target}: permission denied, cannot write in {parent}")
 
 

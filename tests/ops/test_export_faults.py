@@ -1,0 +1,210 @@
+"""Export faults: nothing is lost and nothing half-written is left at the target.
+
+Covers an existing target (refused; replaced only with overwrite, after success), a
+read-only folder, a source file vanishing mid-way, a file-size limit hit mid-write (the
+same failure path as a full disk) and a kill -9 in the middle of an export.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from napari_bigvol.errors import OperationError
+from napari_bigvol.io._planes import stack_planes
+from napari_bigvol.ops.export import export_zarr
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_existing_target_is_refused_and_left_intact(tmp_path):
+    target = tmp_path / "precious.zarr"
+    export_zarr(np.ones((4, 32, 32), np.uint8), target)
+    before = tree(target)
+    with pytest.raises(OperationError, match=r"precious\.zarr: already exists"):
+        export_zarr(np.zeros((4, 32, 32), np.uint8), target)
+    assert tree(target) == before
+    plain_file = tmp_path / "notes.zarr"
+    plain_file.write_text("not a store")
+    with pytest.raises(OperationError, match="already exists"):
+        export_zarr(np.zeros((4, 32, 32), np.uint8), plain_file)
+    assert plain_file.read_text() == "not a store"
+
+
+def test_overwrite_replaces_only_after_success(tmp_path):
+    target = tmp_path / "data.zarr"
+    export_zarr(np.ones((4, 32, 32), np.uint8), target)
+    export_zarr(np.full((4, 32, 32), 9, np.uint8), target, overwrite=True)
+    assert (zarr.open_array(target / "0", mode="r")[:] == 9).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zarr"]  # no temp or old copy
+
+    def fail_midway(index: int) -> np.ndarray:
+        if index == 3:
+            raise OSError("device not ready")
+        return np.zeros((32, 32), np.uint8)
+
+    before = tree(target)
+    with pytest.raises(OperationError, match=r"data\.zarr: export failed"):
+        export_zarr(stack_planes(fail_midway, 4, (32, 32), np.uint8), target, overwrite=True)
+    assert tree(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.zarr"]
+
+
+def test_refuses_to_write_over_its_source(tmp_path):
+    target = tmp_path / "src.zarr"
+    export_zarr(np.ones((4, 32, 32), np.uint8), target)
+
+    class LayerLike:  # what napari records for a layer opened from a file
+        data = zarr.open_array(target / "0", mode="r")
+        scale = (1.0, 1.0, 1.0)
+        translate = (0.0, 0.0, 0.0)
+        name = "src"
+        metadata: ClassVar = {"bigvol": {"source": str(target)}}
+
+    with pytest.raises(OperationError, match="refusing to write over or inside the source"):
+        export_zarr(LayerLike(), target, overwrite=True)
+    assert (zarr.open_array(target / "0", mode="r")[:] == 1).all()
+
+
+def run_python(
+    code: str, *, user: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        user=user,
+        check=False,
+    )
+
+
+@contextmanager
+def unprivileged() -> Iterator[None]:
+    """Run as ``nobody`` inside the block when we are root, who ignores permission bits."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+def test_read_only_folder_is_a_clear_error():
+    export_zarr(np.zeros((2, 8, 8), np.uint8), tempfile.mkdtemp() + "/warm.zarr")  # imports
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o555)
+        target = os.path.join(folder, "out.zarr")
+        with unprivileged(), pytest.raises(OperationError) as error:
+            export_zarr(np.zeros((2, 8, 8), np.uint8), target)
+        assert str(error.value).startswith(f"{target}: permission denied")
+        assert os.listdir(folder) == []
+
+
+def test_source_file_vanishing_midway_leaves_nothing(tmp_path):
+    slices = tmp_path / "slices"
+    slices.mkdir()
+    files = []
+    for i in range(12):
+        files.append(slices / f"s{i:02d}.tif")
+        tifffile.imwrite(files[-1], np.full((64, 64), i, np.uint16))
+
+    def load(index: int) -> np.ndarray:
+        if index == 6:
+            files[11].unlink()  # another process deletes a slice while we export
+        return tifffile.imread(files[index])
+
+    source = stack_planes(load, 12, (64, 64), np.uint16)
+    target = tmp_path / "out.zarr"
+    with pytest.raises(OperationError, match=r"out.zarr: export failed: .*s11.tif"):
+        export_zarr(source, target, chunks=(4, 64, 64))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slices"]
+    assert len(list(slices.iterdir())) == 11  # the source was read, never written
+
+
+@pytest.mark.slow
+def test_write_failure_midway_is_reported_and_cleaned(tmp_path):
+    # A file-size limit makes chunk writes fail like a full disk does (an OSError from
+    # write), without filling the real disk.
+    target = tmp_path / "big.zarr"
+    result = run_python(
+        f"""
+        import resource, signal, sys, numpy as np
+        from napari_bigvol.errors import OperationError
+        from napari_bigvol.ops.export import export_zarr
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+        noise = np.random.default_rng(0).integers(0, 65535, (8, 256, 256), dtype=np.uint16)
+        try:
+            export_zarr(noise, {str(target)!r}, compressor=None, chunks=(8, 128, 128))
+        except OperationError as error:
+            print(error)
+            sys.exit(3)
+        """
+    )
+    assert result.returncode == 3, result.stderr
+    assert "big.zarr: export failed: File too large" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_midway_leaves_no_store_and_rerun_succeeds(tmp_path):
+    target = tmp_path / "killed.zarr"
+    code = f"""
+        import time, numpy as np
+        from napari_bigvol.io._planes import stack_planes
+        from napari_bigvol.ops.export import export_zarr
+
+        def slow_plane(index):
+            time.sleep(0.05)
+            return np.full((128, 128), index, np.uint16)
+
+        export_zarr(stack_planes(slow_plane, 400, (128, 128), np.uint16), {str(target)!r},
+                    chunks=(8, 64, 64))
+    """
+    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)])
+    try:
+        deadline = time.monotonic() + 60
+        partial = []
+        while time.monotonic() < deadline:
+            partial = [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+            if partial and any(
+                p.is_file() and p.parent.name == "0" for p in partial[0].rglob("*")
+            ):
+                break  # chunks are being written
+            time.sleep(0.05)
+        assert partial, "the export never started writing"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not target.exists()
+    assert all(p.name.startswith(".killed.zarr.partial-") for p in tmp_path.iterdir())
+
+    export_zarr(np.ones((4, 32, 32), np.uint8), target)
+    assert (zarr.open_array(target / "0", mode="r")[:] == 1).all()
+    # The dead export's leftovers (its process is gone) were removed by the rerun.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.zarr"]
