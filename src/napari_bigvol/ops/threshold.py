@@ -75,10 +75,13 @@ def _comparable_threshold(dtype: np.dtype, threshold: float, mode: ThresholdMode
             return threshold
         # For integers, x > t  <=>  x > floor(t)  and  x < t  <=>  x < ceil(t).
         return math.floor(threshold) if mode == "above" else math.ceil(threshold)
-    rounded = dtype.type(threshold)
-    if mode == "above" and rounded > threshold:
+    with np.errstate(over="ignore"):  # beyond the dtype's range rounds to ±inf: fine
+        rounded = dtype.type(threshold)
+    # Compare as Python floats: against a numpy scalar, numpy would round the threshold
+    # to the scalar's dtype first and hide the difference.
+    if mode == "above" and float(rounded) > threshold:
         rounded = np.nextafter(rounded, dtype.type(-np.inf))
-    elif mode == "below" and rounded < threshold:
+    elif mode == "below" and float(rounded) < threshold:
         rounded = np.nextafter(rounded, dtype.type(np.inf))
     return rounded
 
