@@ -201,6 +201,7 @@ def _source_keywords(source: Any) -> dict[str, Any]:
     is_labels = _is_labels_layer(source)
     keywords: dict[str, Any] = {
         "scale": tuple(source.scale),
+        "multiscale": bool(getattr(source, "multiscale", False)),
         "translate": tuple(source.translate),
         "axis_labels": tuple(getattr(source, "axis_labels", ()) or ()) or None,
         "units": tuple(getattr(source, "units", ()) or ()) or None,
@@ -216,8 +217,14 @@ def _source_keywords(source: Any) -> dict[str, Any]:
     return keywords
 
 
-def _level_zero(data: Any) -> Any:
-    if isinstance(data, list | tuple) and data and hasattr(data[0], "shape"):
+def _level_zero(data: Any, multiscale: bool | None = None) -> Any:
+    # napari's MultiScaleData is not a list; trust the flag when there is one.
+    if multiscale or (
+        multiscale is None
+        and isinstance(data, list | tuple)
+        and data
+        and hasattr(data[0], "shape")
+    ):
         return data[0]
     return data
 
@@ -301,7 +308,8 @@ def volume(source: Any, **keywords: Any) -> Volume:
     if _is_layer(source):
         layer_keywords = _source_keywords(source)
         layer_keywords.update({k: v for k, v in keywords.items() if v is not None})
-        return volume(_level_zero(source.data), **layer_keywords)
+        level_zero = _level_zero(source.data, layer_keywords.pop("multiscale"))
+        return volume(level_zero, **layer_keywords)
     unknown = set(keywords) - {
         "scale",
         "translate",
@@ -314,10 +322,11 @@ def volume(source: Any, **keywords: Any) -> Volume:
         "contrast_limits",
         "rgb",
         "is_labels",
+        "multiscale",
     }
     if unknown:
         raise OperationError(f"unknown export keyword(s): {', '.join(sorted(unknown))}")
-    data, free = _as_dask(_level_zero(source))
+    data, free = _as_dask(_level_zero(source, keywords.get("multiscale")))
     name = str(keywords.get("name") or "image")
     is_labels = bool(keywords.get("is_labels"))
     channel_axis = keywords.get("channel_axis")
@@ -944,6 +953,7 @@ def _meta_keywords(meta: dict[str, Any], layer_type: str) -> dict[str, Any]:
         "axis_labels": meta.get("axis_labels"),
         "units": meta.get("units"),
         "is_labels": is_labels,
+        "multiscale": meta.get("multiscale"),
         "rgb": bool(meta.get("rgb")),
         "channel_axis": channel_axis,
         "channel_names": bigvol.get("channel_names"),
@@ -1026,10 +1036,10 @@ def export_layers(
         raise OperationError(f"cannot write {', '.join(unsupported)} layers to OME-Zarr")
     if not images and not labels:
         raise OperationError("no image or labels layer to write")
-    label_volumes = [volume(_level_zero(d), **_meta_keywords(m, "labels")) for d, m in labels]
+    label_volumes = [volume(d, **_meta_keywords(m, "labels")) for d, m in labels]
     if len(images) == 1:
         data, meta = images[0]
-        image = volume(_level_zero(data), **_meta_keywords(meta, "image"))
+        image = volume(data, **_meta_keywords(meta, "image"))
     elif images:
         image = _stack_images(images)
     else:
@@ -1063,7 +1073,7 @@ def _meta_source_paths(meta: dict[str, Any]) -> list[str]:
 
 def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
     # Several image layers (for example split channels) become the channels of one image.
-    volumes = [volume(_level_zero(d), **_meta_keywords(m, "image")) for d, m in images]
+    volumes = [volume(d, **_meta_keywords(m, "image")) for d, m in images]
     first = volumes[0]
     for other in volumes[1:]:
         if (
