@@ -21,6 +21,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,7 +215,11 @@ def _group_layers(group: zarr.Group, root: str) -> list[LayerData]:
     if "multiscales" in ome:
         if "image-label" in ome:
             return [_label_layer(group, root)]
-        return [*_image_layers(group, root, ome), *_labels_of_image(root, group)]
+        levels = _levels(group, root, ome)
+        spec = _ngff.describe_multiscale(ome, levels[0].ndim, root)
+        name = spec.name or _display_name(root)
+        image = _image_layers_from(levels, root, ome, spec, 0, name)
+        return [*image, *_labels_of_image(root, group, spec.axes)]
     if "labels" in ome:
         return _labels_layers(group, root, ome, skip_broken=False)
     for collection in ("plate", "well"):
@@ -341,12 +346,6 @@ def _display_name(root: str) -> str:
 # --- OME-Zarr images ----------------------------------------------------------------------
 
 
-def _image_layers(group: zarr.Group, root: str, ome: Mapping[str, Any]) -> list[LayerData]:
-    levels = _levels(group, root, ome)
-    spec = _ngff.describe_multiscale(ome, levels[0].ndim, root)
-    return _image_layers_from(levels, root, ome, spec, 0, spec.name or _display_name(root))
-
-
 def _levels(group: zarr.Group, root: str, ome: Mapping[str, Any]) -> list[zarr.Array]:
     """Open the arrays the first multiscale lists; check that they shrink in order."""
     levels = []
@@ -441,7 +440,9 @@ def _enclosing_image(root: str, ndim: int) -> tuple[Mapping[str, Any], _ngff.Mul
 # --- OME-Zarr labels ----------------------------------------------------------------------
 
 
-def _labels_of_image(root: str, group: zarr.Group) -> list[LayerData]:
+def _labels_of_image(
+    root: str, group: zarr.Group, image_axes: Sequence[_ngff.Axis]
+) -> list[LayerData]:
     folder = os.path.join(root, "labels")
     if not os.path.isdir(folder):
         return []
@@ -450,7 +451,11 @@ def _labels_of_image(root: str, group: zarr.Group) -> list[LayerData]:
         if not isinstance(labels_group, zarr.Group):
             return []
         return _labels_layers(
-            labels_group, folder, _ngff.ome_attributes(labels_group.attrs), skip_broken=True
+            labels_group,
+            folder,
+            _ngff.ome_attributes(labels_group.attrs),
+            skip_broken=True,
+            image_axes=image_axes,
         )
     except ReadError as error:
         # Broken labels should not hide the image they annotate; say so and carry on.
@@ -459,9 +464,14 @@ def _labels_of_image(root: str, group: zarr.Group) -> list[LayerData]:
 
 
 def _labels_layers(
-    group: zarr.Group, root: str, ome: Mapping[str, Any], *, skip_broken: bool
+    group: zarr.Group,
+    root: str,
+    ome: Mapping[str, Any],
+    *,
+    skip_broken: bool,
+    image_axes: Sequence[_ngff.Axis] = (),
 ) -> list[LayerData]:
-    """Labels layers of a ``labels`` group; ``skip_broken`` warns instead of raising."""
+    """Build the Labels layers of a ``labels`` group; ``skip_broken`` warns, not raises."""
     names = ome.get("labels")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ReadError(root, f"the OME-Zarr 'labels' metadata is not a list of names: {names!r}")
@@ -471,7 +481,7 @@ def _labels_layers(
             node = _child(group, root, name, "the OME-Zarr labels metadata")
             if not isinstance(node, zarr.Group):
                 raise ReadError(os.path.join(root, name), "a label image must be a group")
-            layers.append(_label_layer(node, os.path.join(root, name)))
+            layers.append(_label_layer(node, os.path.join(root, name), image_axes))
         except ReadError as error:
             if not skip_broken:
                 raise
@@ -479,25 +489,28 @@ def _labels_layers(
     return layers
 
 
-def _label_layer(group: zarr.Group, root: str) -> LayerData:
+def _label_layer(group: zarr.Group, root: str, image_axes: Sequence[_ngff.Axis] = ()) -> LayerData:
+    """Build a Labels layer; axes without a unit take the unit of the image axis so named."""
     ome = _ngff.ome_attributes(group.attrs)
     levels = _levels(group, root, ome)
     dtype = np.dtype(levels[0].dtype)
     if dtype.kind not in "biu":
         raise ReadError(root, f"OME-Zarr labels must be integers, not {dtype}")
     spec = _ngff.describe_multiscale(ome, levels[0].ndim, root)
+    image_units = {axis.name: axis.unit for axis in image_axes if axis.unit}
+    axes = [replace(axis, unit=axis.unit or image_units.get(axis.name)) for axis in spec.axes]
     data = [_dask_array(level) for level in levels]
-    axes = list(range(len(spec.axes)))
+    kept = list(range(len(axes)))
     channel_axis = spec.channel_axis
     # napari Labels have no channel axis; a single-channel one is dropped, a real one kept.
     if channel_axis is not None and levels[0].shape[channel_axis] == 1:
         data = [np.take(level, 0, axis=channel_axis) for level in data]
-        axes.remove(channel_axis)
+        kept.remove(channel_axis)
     kwargs: dict[str, Any] = {
         "name": os.path.basename(root),
-        "scale": tuple(spec.scales[0][i] for i in axes),
-        "translate": tuple(spec.translations[0][i] for i in axes),
-        "axis_labels": tuple(spec.axes[i].name for i in axes),
+        "scale": tuple(spec.scales[0][i] for i in kept),
+        "translate": tuple(spec.translations[0][i] for i in kept),
+        "axis_labels": tuple(axes[i].name for i in kept),
         "multiscale": len(data) > 1,
         "metadata": _metadata(
             root,
@@ -507,7 +520,7 @@ def _label_layer(group: zarr.Group, root: str) -> LayerData:
             datasets=list(spec.paths),
         ),
     }
-    units = _ngff.napari_units([spec.axes[i] for i in axes])
+    units = _ngff.napari_units([axes[i] for i in kept])
     if units is not None:
         kwargs["units"] = units
     return (data if len(data) > 1 else data[0], kwargs, "labels")
