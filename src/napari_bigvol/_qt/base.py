@@ -18,22 +18,24 @@ hooks that subclasses override:
     Recompute what the widget shows. :meth:`~LayerWidget.request_draw` coalesces bursts
     of events (scrolling fires many) into one call on the next turn of the event loop.
 
-Subclasses add their own rows to :attr:`~LayerWidget.form` and start whole-volume work
+Subclasses add their own rows to :attr:`~LayerWidget.form`, call
+:meth:`~LayerWidget.ready` at the end of their ``__init__`` and start whole-volume work
 with :meth:`~LayerWidget.run_task`, which ties the task to a layer: removing the layer
 cancels it, and a result for a layer that is gone is discarded with a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 from napari.layers import Image, Layer
 from napari.utils.notifications import show_error
 from napari.utils.theme import get_theme
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -47,6 +49,8 @@ from qtpy.QtWidgets import (
 
 from napari_bigvol._qt._runner import BackgroundTask, Computation, error_message, run_in_background
 from napari_bigvol.errors import OperationError
+from napari_bigvol.ops.compute import require_numeric
+from napari_bigvol.ops.scope import ScopedData, scoped_data
 
 if TYPE_CHECKING:
     import napari
@@ -55,10 +59,15 @@ T = TypeVar("T")
 
 
 class Scope(StrEnum):
-    """What part of a layer a widget works on."""
+    """What part of a layer a widget works on (the values :func:`scoped_data` takes)."""
 
-    SLICE = "Visible slice"
-    VOLUME = "Whole volume"
+    SLICE = "slice"
+    VOLUME = "volume"
+
+    @property
+    def label(self) -> str:
+        """The text shown in the scope chooser."""
+        return "Visible slice" if self is Scope.SLICE else "Whole volume"
 
 
 class LayerWidget(QWidget):
@@ -81,8 +90,10 @@ class LayerWidget(QWidget):
         ``Scope.SLICE`` or ``Scope.VOLUME`` (item data are :class:`Scope` members).
     form : QFormLayout
         Where subclasses add their controls, below the layer and scope rows.
+    note : QLabel
+        What the display shows or why it is empty, set by each :meth:`draw`.
     message : QLabel
-        The last message for the user (bad input, results, failures).
+        The outcome of the last action: results, bad input, failures.
     cancel_button : QPushButton
         Cancels this widget's background tasks; enabled only while one runs.
     tasks : list of BackgroundTask
@@ -91,6 +102,10 @@ class LayerWidget(QWidget):
     Examples
     --------
     >>> class NameWidget(LayerWidget):  # doctest: +SKIP
+    ...     def __init__(self, napari_viewer):
+    ...         super().__init__(napari_viewer)
+    ...         self.ready()
+    ...
     ...     def draw(self):
     ...         self.show_message(self.layer.name if self.layer else "no layer")
     """
@@ -102,6 +117,8 @@ class LayerWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._ready = False
+        self._keep_choice = False
         self.viewer = napari_viewer
         self.tasks: list[BackgroundTask] = []
         self._task_layers: dict[int, Layer] = {}
@@ -112,7 +129,7 @@ class LayerWidget(QWidget):
         self.layer_combo.setToolTip("The layer this tool works on")
         self.scope_combo = QComboBox()
         for scope in Scope:
-            self.scope_combo.addItem(scope.value, scope)
+            self.scope_combo.addItem(scope.label, scope)
         self.scope_combo.setToolTip(
             "Visible slice: the plane napari displays now.\n"
             "Whole volume: all of the layer, computed chunk by chunk in the background."
@@ -125,22 +142,23 @@ class LayerWidget(QWidget):
         else:
             self.scope_combo.hide()
 
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.note = _message_label()
+        self.message = _message_label()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running whole-volume computation")
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.cancel_button.clicked.connect(self.cancel_tasks)
 
         self.footer = QHBoxLayout()
         self.footer.addWidget(self.message, stretch=1)
-        self.footer.addWidget(self.cancel_button)
+        self.footer.addStretch(0)
+        self.footer.addWidget(self.cancel_button, alignment=Qt.AlignmentFlag.AlignRight)
         outer = QVBoxLayout(self)
         outer.addLayout(self.form)
         self.body = QVBoxLayout()
         outer.addLayout(self.body)
+        outer.addWidget(self.note)
         outer.addLayout(self.footer)
         outer.addStretch(1)
 
@@ -163,7 +181,17 @@ class LayerWidget(QWidget):
         # reference to self, which may already be half-destroyed then.
         self.destroyed.connect(_disconnect_all(self._connections))
         self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
-        self._watch_layer(self.layer)
+
+    def ready(self) -> None:
+        """Start following the viewer; subclasses call this at the end of ``__init__``.
+
+        Hooks are only called from here on, so they can use every attribute the
+        subclass created.
+        """
+        self._ready = True
+        self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
+        if self._watched_layer is None:
+            self.on_update_layers()  # no layer yet: still show that
 
     # ---- hooks for subclasses -------------------------------------------------------------
 
@@ -190,7 +218,7 @@ class LayerWidget(QWidget):
     def draw(self) -> None:
         """Recompute what the widget shows for the chosen layer and scope."""
 
-    # ---- state ---------------------------------------------------------------------------
+    # ---- state ----
 
     @property
     def layer(self) -> Layer | None:
@@ -238,7 +266,7 @@ class LayerWidget(QWidget):
             kinds = " or ".join(t.__name__.lower() for t in self.layer_types)
             raise OperationError(f"No {kinds} layer selected: add or select one first.")
         if numeric:
-            check_real_dtype(layer.dtype, f"Layer '{layer.name}'")
+            require_numeric(layer.dtype, f"layer '{layer.name}'")
         return layer
 
     def effective_scope(self, layer: Layer) -> Scope:
@@ -246,6 +274,16 @@ class LayerWidget(QWidget):
         if self.scope is Scope.VOLUME and layer.ndim <= 2:
             return Scope.SLICE
         return self.scope
+
+    def scope_note(self, layer: Layer) -> str:
+        """Say so when the whole-volume scope falls back to the slice of a 2-D layer."""
+        if self.scope is Scope.VOLUME and self.effective_scope(layer) is Scope.SLICE:
+            return f"Layer '{layer.name}' is 2-D: its whole volume is the visible slice."
+        return ""
+
+    def scoped(self, layer: Layer) -> ScopedData:
+        """Return the lazy input for ``layer`` in the effective scope (:meth:`effective_scope`)."""
+        return scoped_data(layer, self.viewer, self.effective_scope(layer))
 
     def theme_colors(self) -> dict[str, str]:
         """Return the napari theme's colours as hex strings (``background``, ``text``...)."""
@@ -259,10 +297,22 @@ class LayerWidget(QWidget):
     # ---- messages and redraws -------------------------------------------------------------
 
     def show_message(self, text: str, *, error: bool = False) -> None:
-        """Show ``text`` on the message line; errors are coloured with the theme's error colour."""
-        colour = self.theme_colors()["error"] if error else ""
-        self.message.setStyleSheet(f"color: {colour};" if colour else "")
-        self.message.setText(text)
+        """Show the outcome of an action (or its error) on the message line."""
+        self._set_label(self.message, text, error)
+
+    def show_note(self, text: str, *, error: bool = False) -> None:
+        """Show what the current display means (or why it is empty) on the note line.
+
+        :meth:`draw` sets the note each time, so a note never outlives its cause.
+        """
+        self._set_label(self.note, text, error)
+
+    def _set_label(self, label: QLabel, text: str, error: bool) -> None:
+        # The theme's warning colour reads on dark and light backgrounds alike.
+        colour = self.theme_colors()["warning"] if error else ""
+        label.setStyleSheet(f"color: {colour};" if colour else "")
+        label.setText(text)
+        label.setVisible(bool(text))
 
     def request_draw(self) -> None:
         """Ask for :meth:`draw` on the next turn of the event loop (bursts coalesce)."""
@@ -272,7 +322,7 @@ class LayerWidget(QWidget):
         try:
             self.draw()
         except OperationError as exc:
-            self.show_message(str(exc), error=True)
+            self.show_note(str(exc), error=True)
 
     # ---- background work ------------------------------------------------------------------
 
@@ -313,6 +363,7 @@ class LayerWidget(QWidget):
                 raise OperationError(
                     f"layer '{layer.name}' was removed while this ran; result discarded."
                 )
+            self.show_message(f"{description}: done.")
             on_done(result)
 
         def cancelled() -> None:
@@ -382,13 +433,35 @@ class LayerWidget(QWidget):
                 task.cancel(f"cancelled because layer '{removed.name}' was removed")
         self._fill_layer_combo()
 
+    @contextmanager
+    def keeping_choice(self) -> Iterator[None]:
+        """Add output layers inside this block without moving the layer chooser.
+
+        napari selects every layer it adds; the widget should keep working on its source.
+
+        Examples
+        --------
+        >>> with widget.keeping_choice():  # doctest: +SKIP
+        ...     widget.viewer.add_labels(mask, name="mask")
+        """
+        chosen = self.layer
+        self._keep_choice = True
+        try:
+            yield
+        finally:
+            self._keep_choice = False
+            if chosen is not None and chosen in self.viewer.layers:
+                self.viewer.layers.selection.active = chosen
+
     def _on_active_layer(self, event: Any) -> None:
+        if self._keep_choice:
+            return
         if isinstance(event.value, self.layer_types):
             self.layer_combo.setCurrentText(event.value.name)
 
     def _on_layer_chosen(self, index: int | None = None) -> None:
         layer = self.layer
-        if layer is self._watched_layer:
+        if not self._ready or layer is self._watched_layer:
             return
         self._watch_layer(layer)
         self.on_update_layers()
@@ -416,13 +489,16 @@ class LayerWidget(QWidget):
             self.on_data_change(self._watched_layer)
 
     def _on_scope_chosen(self, index: int) -> None:
-        self.on_scope_change()
+        if self._ready:
+            self.on_scope_change()
 
     def _on_dims_change(self, event: Any = None) -> None:
-        self.on_slice_change()
+        if self._ready:
+            self.on_slice_change()
 
     def _on_theme_event(self, event: Any = None) -> None:
-        self.on_theme_change()
+        if self._ready:
+            self.on_theme_change()
 
     def closeEvent(self, event: Any) -> None:
         """Cancel background work and let go of the viewer when the dock closes."""
@@ -432,39 +508,80 @@ class LayerWidget(QWidget):
         super().closeEvent(event)
 
 
-def check_real_dtype(dtype: np.typing.DTypeLike, what: str) -> None:
-    """Raise a message-ready error unless ``dtype`` holds real numbers (or booleans).
+def axis_names(layer: Layer) -> list[str]:
+    """Name each axis of ``layer`` by its label, or ``"axis i"`` for napari's default labels.
 
-    napari itself refuses to show most other dtypes, but data can still arrive with
-    them (a reader's complex or structured array, a replaced ``layer.data``).
-
-    Parameters
-    ----------
-    dtype : numpy dtype-like
-        The dtype to check.
-    what : str
-        What has that dtype, for the message (``"Layer 'brain'"``).
-
-    Raises
-    ------
-    OperationError
-        If ``dtype`` is complex, text, object, datetime or structured.
+    napari labels unnamed axes by their position from the end (``"-3"``), which reads
+    like a coordinate in messages.
 
     Examples
     --------
-    >>> check_real_dtype("uint16", "Layer 'mri'")
-    >>> check_real_dtype("complex64", "Layer 'waves'")
-    Traceback (most recent call last):
-    ...
-    napari_bigvol.errors.OperationError: Layer 'waves' has dtype complex64, which is not a \
-real number type; this tool needs integer or floating-point values.
+    >>> import numpy as np
+    >>> from napari.layers import Image
+    >>> axis_names(Image(np.zeros((2, 3, 4)), axis_labels=("z", "y", "x")))
+    ['z', 'y', 'x']
+    >>> axis_names(Image(np.zeros((2, 3, 4))))
+    ['axis 0', 'axis 1', 'axis 2']
     """
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biuf":  # bool, signed, unsigned, floating
-        raise OperationError(
-            f"{what} has dtype {dtype}, which is not a real number type; "
-            "this tool needs integer or floating-point values."
-        )
+    return [
+        f"axis {axis}" if str(label).lstrip("-").isdigit() else str(label)
+        for axis, label in enumerate(layer.axis_labels)
+    ]
+
+
+def _message_label() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+    label.hide()
+    return label
+
+
+class ThresholdBroadcast(QObject):
+    """The threshold each Threshold-mask widget shows, per layer, for the Histogram widget.
+
+    One instance per application (:func:`threshold_broadcast`); layers are held weakly.
+
+    Signals
+    -------
+    changed(object)
+        The layer whose threshold was set or cleared.
+    """
+
+    changed = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thresholds: weakref.WeakKeyDictionary[Layer, float] = weakref.WeakKeyDictionary()
+
+    def set(self, layer: Layer, threshold: float | None) -> None:
+        """Record (or, with None, clear) the threshold shown for ``layer``."""
+        if threshold is None:
+            self._thresholds.pop(layer, None)
+        else:
+            self._thresholds[layer] = float(threshold)
+        self.changed.emit(layer)
+
+    def get(self, layer: Layer | None) -> float | None:
+        """Return the threshold shown for ``layer``, or None."""
+        return None if layer is None else self._thresholds.get(layer)
+
+
+_BROADCAST: list[ThresholdBroadcast] = []
+
+
+def threshold_broadcast() -> ThresholdBroadcast:
+    """Return the application's :class:`ThresholdBroadcast` (created on first use).
+
+    Examples
+    --------
+    >>> threshold_broadcast() is threshold_broadcast()  # doctest: +SKIP
+    True
+    """
+    if not _BROADCAST:
+        _BROADCAST.append(ThresholdBroadcast())
+    return _BROADCAST[0]
 
 
 class _disconnect_all:
