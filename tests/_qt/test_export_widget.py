@@ -1,0 +1,117 @@
+"""The "Export to zarr" dock widget in a real viewer: scopes, overwrite, cancel."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import zarr
+from ome_zarr_models import open_ome_zarr
+
+from napari_bigvol._qt.base import Scope
+from napari_bigvol._qt.export_widget import ExportZarrWidget
+from napari_bigvol.io._planes import stack_planes
+
+
+@pytest.fixture
+def brain():
+    return np.random.default_rng(0).integers(0, 3000, (16, 200, 180), dtype=np.uint16)
+
+
+def test_whole_volume_export(docked, wait_task, tmp_path, brain):
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_image(brain, name="brain", scale=(2.0, 0.5, 0.5), colormap="magenta")
+    target = tmp_path / "brain.ome.zarr"
+    widget.path_edit.value = str(target)
+    widget.chunks_edit.setText("8,64,64")
+    widget.format_combo.setCurrentIndex(1)  # zarr v3
+    widget.sharding_check.setChecked(True)
+    task = widget.export()
+    wait_task(task)
+    assert task.outcome == "done", task.error
+    group = zarr.open_group(target, mode="r")
+    open_ome_zarr(group, version="0.5")
+    np.testing.assert_array_equal(group["0"][:], brain)
+    assert group["0"].chunks == (8, 64, 64)
+    channel = dict(group.attrs)["ome"]["omero"]["channels"][0]
+    assert channel["color"] == "FF00FF"
+    assert widget.progress_bar.value() == widget.progress_bar.maximum() > 0
+    assert widget.message.text() == f"Wrote {target}"
+
+
+def test_visible_slice_export(docked, wait_task, tmp_path, brain):
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_image(brain, name="brain", scale=(2.0, 0.5, 0.5))
+    viewer.dims.set_current_step(0, 5)
+    widget.scope = Scope.SLICE
+    widget.path_edit.value = str(tmp_path / "plane.zarr")
+    wait_task(widget.export())
+    group = zarr.open_group(tmp_path / "plane.zarr", mode="r")
+    np.testing.assert_array_equal(group["0"][:], brain[5])
+    axes = dict(group.attrs)["multiscales"][0]["axes"]
+    assert [a["name"] for a in axes] == ["y", "x"]
+
+
+def test_labels_layer_exports_as_labels(docked, wait_task, tmp_path, brain):
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_labels((brain > 1500).astype(np.uint8), name="mask")
+    widget.path_edit.value = str(tmp_path / "mask.zarr")
+    wait_task(widget.export())
+    group = zarr.open_group(tmp_path / "mask.zarr", mode="r")
+    assert dict(group["labels"].attrs)["labels"] == ["mask"]
+
+
+def test_existing_output_needs_the_overwrite_tick(docked, wait_task, tmp_path, brain):
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_image(brain, name="brain")
+    target = tmp_path / "out.zarr"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    widget.path_edit.value = str(target)
+    assert widget.export() is None
+    assert "tick 'Overwrite existing'" in widget.message.text()
+    assert (target / "keep.txt").read_text() == "mine"
+    widget.overwrite_check.setChecked(True)
+    wait_task(widget.export())
+    assert not (target / "keep.txt").exists()
+    np.testing.assert_array_equal(zarr.open_array(target / "0", mode="r")[:], brain)
+
+
+def test_bad_chunks_are_reported(docked, tmp_path, brain):
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_image(brain)
+    widget.path_edit.value = str(tmp_path / "x.zarr")
+    widget.chunks_edit.setText("64,sixty,64")
+    assert widget.export() is None
+    assert "chunks must be integers" in widget.message.text()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_leaves_nothing(docked, wait_task, qtbot, tmp_path):
+    def slow_plane(index: int) -> np.ndarray:
+        time.sleep(0.05)
+        return np.full((64, 64), index, np.uint16)
+
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_image(stack_planes(slow_plane, 200, (64, 64), np.uint16), name="slow")
+    widget.path_edit.value = str(tmp_path / "slow.zarr")
+    widget.chunks_edit.setText("4,64,64")
+    task = widget.export()
+    qtbot.waitUntil(lambda: widget.progress_bar.value() > 0, timeout=30_000)
+    widget.cancel_button.click()
+    wait_task(task)
+    assert task.outcome == "cancelled"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_screenshot(docked, wait_task, tmp_path, brain):
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_image(brain, name="brain")
+    widget.path_edit.value = str(tmp_path / "shot.zarr")
+    wait_task(widget.export())
+    image = viewer.screenshot(canvas_only=False)
+    assert image.shape[0] > 100
+    from skimage.io import imsave
+
+    imsave(tmp_path / "export_widget.png", image)
