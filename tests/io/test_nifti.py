@@ -242,7 +242,7 @@ def test_real_file_facts(nibabel_data):
 
 
 def test_cifti_is_refused_clearly(nibabel_data):
-    with pytest.raises(ReadError, match=r"row_major\.dconn\.nii: Cifti2Image files are not"):
+    with pytest.raises(ReadError, match=r"row_major\.dconn\.nii: a CIFTI-2 file \(.*\), not an"):
         nifti.read(nibabel_data / "row_major.dconn.nii")
 
 
@@ -519,6 +519,12 @@ def _valid_bytes(tmp_path: Path, nifti2: bool = False) -> bytearray:
     return bytearray(path.read_bytes())
 
 
+def _with_bytes(tmp_path: Path, offset: int, patch: bytes) -> bytes:
+    header = _valid_bytes(tmp_path)
+    header[offset : offset + len(patch)] = patch
+    return bytes(header)
+
+
 def _absurd_dims(tmp_path: Path, nifti2: bool) -> bytes:
     header = _valid_bytes(tmp_path, nifti2)
     if nifti2:
@@ -529,10 +535,20 @@ def _absurd_dims(tmp_path: Path, nifti2: bool) -> bytes:
 
 
 BAD_FILES = {
-    "empty.nii": (lambda tmp: b"", "not a readable NIfTI file"),
-    "garbage.nii": (lambda tmp: os.urandom(4000), "not a readable NIfTI file"),
-    "garbage.nii.gz": (lambda tmp: gzip.compress(os.urandom(4000)), "not a readable NIfTI"),
-    "not_gzip.nii.gz": (lambda tmp: os.urandom(4000), "not a gzip file"),
+    "empty.nii": (lambda tmp: b"", "not a NIfTI file"),
+    "garbage.nii": (lambda tmp: b"GARBAGE!" + os.urandom(4000), "not a NIfTI file"),
+    "garbage.nii.gz": (lambda tmp: gzip.compress(b"GARBAGE!" * 500), "not a NIfTI file"),
+    "bad_magic.nii": (lambda tmp: _with_bytes(tmp, 344, b"xyz\0"), "the NIfTI header is invalid"),
+    "pair_magic.nii": (lambda tmp: _with_bytes(tmp, 344, b"ni1\0"), "not a single-file NIfTI"),
+    "bad_datatype.nii": (
+        lambda tmp: _with_bytes(tmp, 70, struct.pack("<h", 9999)),
+        "the NIfTI header is invalid",
+    ),
+    "short_header.nii.gz": (
+        lambda tmp: gzip.compress(bytes(_valid_bytes(tmp)[:200])),
+        "the NIfTI header cannot be read",
+    ),
+    "not_gzip.nii.gz": (lambda tmp: b"NOTGZIP" + os.urandom(4000), "not a gzip file"),
     "truncated.nii": (lambda tmp: bytes(_valid_bytes(tmp)[:400]), "truncated"),
     "absurd.nii": (lambda tmp: _absurd_dims(tmp, False), r"30000 x 30000 x 30000 int16"),
     "absurd.nii.gz": (
@@ -573,7 +589,10 @@ def test_truncated_gz_fails_when_the_missing_plane_is_read(tmp_path):
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     [(data, _, _)] = nifti.read(truncated)  # the header is intact
     data[0].compute()  # planes before the cut are fine
-    with pytest.raises(ReadError, match=rf"^{re.escape(str(truncated))}: cannot read plane 39"):
+    with pytest.raises(
+        ReadError,
+        match=rf"^{re.escape(str(truncated))}: cannot read plane 39, the file is truncated",
+    ):
         data[39].compute()
 
 

@@ -36,6 +36,7 @@ the axis mapping used, and a summary of the header.
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 import weakref
@@ -43,12 +44,12 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 from dask.base import tokenize
 from indexed_gzip import IndexedGzipFile
 from nibabel.arrayproxy import ArrayProxy
-from nibabel.filebasedimages import ImageFileError
+from nibabel.nifti1 import Nifti1Header
+from nibabel.nifti2 import Nifti2Header
 from nibabel.orientations import (
     aff2axcodes,
     axcodes2ornt,
@@ -57,6 +58,7 @@ from nibabel.orientations import (
     ornt_transform,
 )
 from nibabel.spatialimages import HeaderDataError, HeaderTypeError
+from nibabel.wrapstruct import WrapStructError
 
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
@@ -86,6 +88,9 @@ _UNITS = {
     "rads": "rad",
 }
 _OBLIQUE_TOLERANCE = 1e-6
+_HEADER_CLASSES = {348: Nifti1Header, 540: Nifti2Header}
+# NIfTI intent codes 3000-3099 are reserved for CIFTI-2 matrices (grayordinates, not voxels).
+_CIFTI_INTENT_CODES = range(3000, 3100)
 # indexed_gzip seek-point spacing: each point keeps a 32 KiB window, so 1 MiB costs at
 # most 3 % of the decompressed size in memory, and only for the parts that were visited.
 _GZIP_MIN_SPACING = 1 << 20
@@ -168,14 +173,12 @@ class _PlaneLoader:
     def __init__(
         self,
         path: str,
-        disk_shape: tuple[int, ...],
+        layout: _Layout,
         disk_dtype: np.dtype,
         offset: int,
         scaling: tuple[float, float] | None,
-        layout: _Layout,
     ) -> None:
         self.path = path
-        self.disk_shape = disk_shape
         self.disk_dtype = disk_dtype
         self.offset = offset
         self.scaling = scaling
@@ -201,7 +204,7 @@ class _PlaneLoader:
             if self._proxy is None:
                 handle = self._open()
                 weakref.finalize(self, handle.close)
-                spec = (self.disk_shape, self.disk_dtype, self.offset, 1.0, 0.0)
+                spec = (self.layout.disk_shape, self.disk_dtype, self.offset, 1.0, 0.0)
                 self._proxy = ArrayProxy(handle, spec, mmap=False, order="F")
             return self._proxy
 
@@ -212,7 +215,8 @@ class _PlaneLoader:
         # seek points), with seek points and read buffer sized to planes: nibabel's
         # defaults (4 MiB apart, 4 MiB buffer) cost ~22 ms per random 256x256 int16
         # plane, these ~6 ms (docs/performance/nifti.md).
-        plane_bytes = self.disk_shape[0] * self.disk_shape[1] * self.disk_dtype.itemsize
+        rows, columns = self.layout.disk_shape[:2]
+        plane_bytes = rows * columns * self.disk_dtype.itemsize
         spacing = min(max(_GZIP_MIN_SPACING, plane_bytes), _GZIP_MAX_SPACING)
         return IndexedGzipFile(self.path, drop_handles=False, spacing=spacing, buffer_size=spacing)
 
@@ -222,7 +226,9 @@ class _PlaneLoader:
         try:
             raw = self._array_proxy()[slicer]
         except (OSError, EOFError, ValueError, zlib.error) as exc:
-            raise ReadError(self.path, f"cannot read plane {index}: {exc}") from exc
+            raise ReadError(
+                self.path, f"cannot read plane {index}, the file is truncated or corrupt ({exc})"
+            ) from exc
         plane = raw.T if transpose else raw
         plane = plane[flips]
         if self.scaling is None:
@@ -320,28 +326,12 @@ def _output_dtype(disk_dtype: np.dtype, scaling: tuple[float, float] | None) -> 
 
 
 def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
-    image = _load_header(path)
-    header = image.header
-    disk_shape = tuple(int(n) for n in header.get_data_shape())
-    disk_shape = disk_shape + (1,) * (3 - len(disk_shape))
-    if len(disk_shape) > 3 + len(_EXTRA_AXIS_LABELS):
-        raise ReadError(path, f"the header claims {len(disk_shape)} dimensions (at most 7)")
-    if min(disk_shape) < 1:
-        raise ReadError(path, f"the header describes an empty volume of shape {disk_shape}")
-    disk_dtype = np.dtype(header.get_data_dtype())
-    if disk_dtype.kind not in "uif":
-        raise ReadError(
-            path, f"voxels of type {header.get_value_label('datatype')} cannot be displayed"
-        )
-    # nibabel moves the offset and scale factors from the loaded header to the proxy.
-    proxy = image.dataobj
-    offset = int(proxy.offset)
+    header = _read_header(path)
+    disk_shape, disk_dtype, offset, scaling, affine = _header_facts(path, header)
     _check_size(path, disk_shape, disk_dtype, offset)
-    slope, inter = float(proxy.slope), float(proxy.inter)
-    scaling = None if (slope, inter) == (1.0, 0.0) else (slope, inter)
-    affine, affine_note = _usable_affine(image.affine, header)
-    layout, reoriented = _reorient(affine, disk_shape)
-    loader = _PlaneLoader(path, disk_shape, disk_dtype, offset, scaling, layout)
+    usable_affine, affine_note = _usable_affine(affine, header)
+    layout, reoriented = _reorient(usable_affine, disk_shape)
+    loader = _PlaneLoader(path, layout, disk_dtype, offset, scaling)
     stat = os.stat(path)
     token = tokenize(path, stat.st_mtime_ns, stat.st_size, layout.describe())
     planes = stack_planes(
@@ -365,10 +355,10 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
         "metadata": {
             "bigvol": {
                 "source": path,
-                "format": "NIfTI-2" if isinstance(image, nib.Nifti2Image) else "NIfTI-1",
+                "format": "NIfTI-2" if isinstance(header, Nifti2Header) else "NIfTI-1",
                 "compressed": path.lower().endswith(".gz"),
-                "affine": image.affine.tolist(),
-                "axcodes": list(aff2axcodes(image.affine)),
+                "affine": affine.tolist(),
+                "axcodes": list(aff2axcodes(affine)),
                 "affine_note": affine_note,
                 "axes": layout.describe(),
                 "contrast_limits_from": limits_source,
@@ -379,22 +369,73 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
     return data, kwargs, "image"
 
 
-def _load_header(path: str) -> Any:
+def _read_header(path: str) -> Nifti1Header:
+    """Parse the NIfTI-1 or NIfTI-2 header (and extensions) alone: no image, no voxels."""
     if not os.path.exists(path):
         raise ReadError(path, "no such file or folder")
     if os.path.isdir(path):
         raise ReadError(path, "is a folder, not a NIfTI file")
+    # gzip.open rather than nib.load: nibabel's indexed_gzip opener fills a 4 MiB buffer
+    # just to read the header, ~100 ms per .nii.gz.
+    open_stream = gzip.open if path.lower().endswith(".gz") else open
+    header: Nifti1Header | None = None
     try:
-        image = nib.load(path, mmap=False, keep_file_open=False)
-    except (ImageFileError, HeaderDataError, HeaderTypeError) as exc:
-        raise ReadError(path, f"not a readable NIfTI file: {exc}") from exc
-    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        with open_stream(path, "rb") as stream:
+            header_class = _HEADER_CLASSES.get(_sizeof_hdr(stream.read(4)))
+            if header_class is not None:
+                stream.seek(0)
+                header = header_class.from_fileobj(stream, check=True)
+    except gzip.BadGzipFile as exc:
+        raise ReadError(path, f"not a gzip file ({exc})") from exc
+    except (HeaderDataError, HeaderTypeError) as exc:
+        raise ReadError(path, f"the NIfTI header is invalid: {exc}") from exc
+    except (WrapStructError, OSError, EOFError, ValueError, zlib.error) as exc:
+        # WrapStructError: the file ends inside the header.
         raise ReadError(path, f"the NIfTI header cannot be read: {exc}") from exc
-    if not isinstance(image, nib.Nifti1Image):  # nib.load returns Cifti2Image for CIFTI-2
+    if header is None:
+        raise ReadError(path, "not a NIfTI file (its header size field is neither 348 nor 540)")
+    magic = bytes(header["magic"].item()).rstrip(b"\x00")
+    if magic not in (b"n+1", b"n+2"):
         raise ReadError(
-            path, f"{type(image).__name__} files are not image volumes; napari-bigvol reads NIfTI"
+            path, f"not a single-file NIfTI (magic {magic!r}); open the .hdr/.img pair"
         )
-    return image
+    if int(header["intent_code"]) in _CIFTI_INTENT_CODES:
+        intent = header.get_intent()[0]
+        raise ReadError(path, f"a CIFTI-2 file ({intent}), not an image volume")
+    return header
+
+
+def _sizeof_hdr(prefix: bytes) -> int | None:
+    """Return the header size field if it is 348 (NIfTI-1) or 540 (NIfTI-2), either endian."""
+    for byteorder in ("little", "big"):
+        size = int.from_bytes(prefix, byteorder) if len(prefix) == 4 else None
+        if size in _HEADER_CLASSES:
+            return size
+    return None
+
+
+def _header_facts(
+    path: str, header: Nifti1Header
+) -> tuple[tuple[int, ...], np.dtype, int, tuple[float, float] | None, np.ndarray]:
+    """Shape (at least 3-D), dtype, data offset, scaling and affine, checked."""
+    try:
+        disk_shape = tuple(int(n) for n in header.get_data_shape())
+        slope, inter = header.get_slope_inter()
+        affine = header.get_best_affine()
+    except HeaderDataError as exc:
+        raise ReadError(path, f"the NIfTI header is invalid: {exc}") from exc
+    disk_shape = disk_shape + (1,) * (3 - len(disk_shape))
+    if min(disk_shape) < 1:
+        raise ReadError(path, f"the header describes an empty volume of shape {disk_shape}")
+    disk_dtype = np.dtype(header.get_data_dtype())
+    if disk_dtype.kind not in "uif":
+        raise ReadError(
+            path, f"voxels of type {header.get_value_label('datatype')} cannot be displayed"
+        )
+    # nibabel reads a slope of 1 and intercept of 0 as unscaled too.
+    no_scaling = slope is None or (slope, inter) == (1.0, 0.0)
+    scaling = None if no_scaling else (float(slope), float(inter))
+    return disk_shape, disk_dtype, int(header.get_data_offset()), scaling, affine
 
 
 def _check_size(path: str, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> None:
