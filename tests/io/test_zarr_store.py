@@ -18,7 +18,7 @@ from ome_zarr_models import open_ome_zarr
 
 import napari_bigvol
 from napari_bigvol.errors import ReadError
-from napari_bigvol.io import reader_for, zarr_store
+from napari_bigvol.io import _ngff, reader_for, zarr_store
 
 METADATA_NAMES = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
 FORMATS = {2: FormatV04(), 3: FormatV05()}
@@ -80,6 +80,12 @@ def _ome_image(
         **metadata,
     )
     return path
+
+
+def _channel_image(path: Path, data: np.ndarray, zarr_format: int, zyx=(1.0, 1.0, 1.0), **options):
+    """An OME-Zarr image with axes (c, z, y, x) and the given voxel size."""
+    scale = dict(zip(("c", "z", "y", "x"), (1.0, *zyx), strict=True))
+    return _ome_image(path, data, zarr_format, axes=tuple(scale), scale=scale, **options)
 
 
 def _add_labels(path: Path, labels: np.ndarray, zarr_format: int, scale: dict) -> None:
@@ -285,12 +291,10 @@ def test_ome_opening_never_reads_level_zero(tmp_path, open_counter, zarr_format)
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_ome_with_omero_windows_opens_from_metadata_alone(tmp_path, open_counter, zarr_format):
     data = _volume((2, 4, 32, 32), "uint16")
-    store = _ome_image(
+    store = _channel_image(
         tmp_path / "img.ome.zarr",
         data,
         zarr_format,
-        axes=("c", "z", "y", "x"),
-        scale={"c": 1.0, "z": 1.0, "y": 1.0, "x": 1.0},
         chunks=(1, 1, 16, 16),
         omero=_omero(["a", "b"], ["FF0000", "00FF00"], [(0, 100), (5, 50)]),
     )
@@ -356,12 +360,11 @@ def test_channels_take_names_colours_and_windows_from_omero(tmp_path, zarr_forma
         ["DAPI", "GFP", "mCherry"], ["0000FF", "00FF00", "FF8000"], [(0, 500), (10, 900), (3, 4)]
     )
     omero["channels"][2]["active"] = False
-    store = _ome_image(
+    store = _channel_image(
         tmp_path / "cells.ome.zarr",
         reference,
         zarr_format,
-        axes=("c", "z", "y", "x"),
-        scale={"c": 1.0, "z": 2.0, "y": 0.5, "x": 0.5},
+        zyx=(2.0, 0.5, 0.5),
         chunks=(1, 2, 16, 16),
         omero=omero,
     )
@@ -385,12 +388,10 @@ def test_channels_take_names_colours_and_windows_from_omero(tmp_path, zarr_forma
 def test_channels_without_omero_get_per_channel_limits(tmp_path):
     reference = _volume((2, 4, 32, 32), "float32")
     reference[1] += 1000
-    store = _ome_image(
+    store = _channel_image(
         tmp_path / "two.ome.zarr",
         reference,
         3,
-        axes=("c", "z", "y", "x"),
-        scale={"c": 1.0, "z": 1.0, "y": 1.0, "x": 1.0},
     )
     ((_, kwargs, _),) = zarr_store.read(store)
     smallest = zarr.open_group(store, mode="r")["s2"][...]
@@ -711,12 +712,11 @@ def test_viewer_open_gives_multiscale_layers_with_the_right_scale(
     make_napari_viewer, tmp_path, open_counter, qtbot
 ):
     reference = _volume((2, 16, 64, 64), "uint16")
-    store = _ome_image(
+    store = _channel_image(
         tmp_path / "cells.ome.zarr",
         reference,
         2,
-        axes=("c", "z", "y", "x"),
-        scale={"c": 1.0, "z": 3.0, "y": 0.5, "x": 0.5},
+        zyx=(3.0, 0.5, 0.5),
         chunks=(1, 1, 32, 32),
         omero=_omero(["DAPI", "GFP"], ["0000FF", "00FF00"], [(0, 3000), (100, 4000)]),
     )
@@ -757,3 +757,104 @@ def test_viewer_open_gives_multiscale_layers_with_the_right_scale(
         for x in range(2)
     }
     assert level0 <= allowed, sorted(level0 - allowed)
+
+
+# --- metadata details ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("micrometer", "micrometer"),
+        ("Micrometer", "micrometer"),
+        ("µm", "micrometer"),
+        ("um", "micrometer"),
+        ("mm", "millimeter"),
+        ("Mm", None),  # megameter, not millimeter: abbreviations are case-sensitive
+        ("millisecond", "millisecond"),
+        ("parsec", "parsec"),
+        ("furlong", None),
+        (None, None),
+        (3, None),
+    ],
+)
+def test_units_napari_understands(unit, expected):
+    import pint
+
+    assert _ngff.normalise_unit(unit) == expected
+    if expected is not None:  # and napari's pint registry really reads it
+        assert str(pint.get_application_registry().parse_expression(expected).units) == expected
+
+
+@pytest.mark.parametrize(
+    ("channel", "colormap", "window"),
+    [
+        ({"color": "FF0000", "window": {"start": 1, "end": 9}}, "red", (1.0, 9.0)),
+        ({"color": "#12ab34"}, "#12ab34", None),
+        ({"color": "000000"}, "gray", None),  # black would show nothing
+        ({"color": "not a colour", "window": {"start": 5, "end": 5}}, None, (5.0, 6.0)),
+        ({"window": {"start": 9, "end": 1}}, None, None),  # reversed: ignored
+        ({"window": {"start": "a", "end": 1}}, None, None),
+    ],
+)
+def test_omero_colours_and_windows(channel, colormap, window):
+    (display,) = _ngff.channel_displays({"omero": {"channels": [channel]}}, 1)
+    assert display.colormap == colormap
+    assert display.window == window
+
+
+def test_greyscale_model_shows_channels_in_grey():
+    omero = {"channels": [{"color": "FF0000"}], "rdefs": {"model": "greyscale"}}
+    assert _ngff.channel_displays({"omero": omero}, 2)[0].colormap == "gray"
+    # A channel omero does not describe is left to napari.
+    assert _ngff.channel_displays({"omero": omero}, 2)[1] == _ngff.ChannelDisplay(
+        None, None, None, True
+    )
+
+
+@pytest.mark.parametrize(
+    ("axes", "names"),
+    [
+        (None, ("z", "y", "x")),  # NGFF 0.1/0.2: no axes, trailing (t, c, z, y, x)
+        (["z", "y", "x"], ("z", "y", "x")),  # NGFF 0.3: bare names
+    ],
+)
+def test_older_ngff_axes(tmp_path, axes, names):
+    group = zarr.open_group(tmp_path / "old.zarr", mode="w", zarr_format=2)
+    group.create_array("0", shape=(2, 8, 8), dtype="uint8", chunks=(1, 8, 8))[...] = 7
+    multiscale = {"version": "0.3", "datasets": [{"path": "0"}]}
+    if axes is not None:
+        multiscale["axes"] = axes
+    group.attrs["multiscales"] = [multiscale]
+    ((data, kwargs, _),) = zarr_store.read(tmp_path / "old.zarr")
+    assert kwargs["axis_labels"] == names
+    assert kwargs["scale"] == (1.0, 1.0, 1.0)
+    assert int(data[1, 2, 3].compute()) == 7
+
+
+def test_labels_with_a_single_channel_axis_drop_it(tmp_path):
+    group = zarr.open_group(tmp_path / "lab.zarr", mode="w", zarr_format=3)
+    cells = _volume((1, 4, 16, 16), "uint16") % 5
+    array = group.create_array(
+        "0", shape=cells.shape, dtype=cells.dtype, chunks=(1, 1, 16, 16),
+        dimension_names=("c", "z", "y", "x"),
+    )  # fmt: skip
+    array[...] = cells
+    axes = [{"name": "c", "type": "channel"}] + [
+        {"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"
+    ]
+    transforms = [{"type": "scale", "scale": [1.0, 2.0, 1.0, 1.0]}]
+    group.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [
+            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": transforms}]}
+        ],
+        "image-label": {"version": "0.5"},
+    }
+    open_ome_zarr(zarr.open_group(tmp_path / "lab.zarr", mode="r"))
+    ((data, kwargs, layer_type),) = zarr_store.read(tmp_path / "lab.zarr")
+    assert layer_type == "labels"
+    assert data.shape == (4, 16, 16)
+    assert kwargs["scale"] == (2.0, 1.0, 1.0)
+    assert kwargs["axis_labels"] == ("z", "y", "x")
+    np.testing.assert_array_equal(data.compute(), cells[0])

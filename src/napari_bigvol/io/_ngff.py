@@ -25,7 +25,7 @@ _SI_PREFIXES = (
     "", "atto", "centi", "deci", "exa", "femto", "giga", "hecto", "kilo", "mega", "micro",
     "milli", "nano", "peta", "pico", "tera", "yocto", "yotta", "zepto", "zetta",
 )  # fmt: skip
-_NGFF_UNITS = frozenset(
+NGFF_UNITS = frozenset(
     [prefix + base for prefix in _SI_PREFIXES for base in ("meter", "second")]
     + ["angstrom", "foot", "inch", "mile", "parsec", "yard", "day", "hour", "minute"]
 )
@@ -270,9 +270,10 @@ def normalise_unit(unit: Any) -> str | None:
     if not isinstance(unit, str):
         return None
     text = unit.strip()
-    if text.lower() in _NGFF_UNITS:
+    if text.lower() in NGFF_UNITS:
         return text.lower()
-    return _UNIT_ALIASES.get(text) or _UNIT_ALIASES.get(text.lower())
+    # Abbreviations are case-sensitive: Mm is a megameter, not a millimeter.
+    return _UNIT_ALIASES.get(text)
 
 
 def channel_displays(ome: Mapping[str, Any], count: int) -> list[ChannelDisplay]:
