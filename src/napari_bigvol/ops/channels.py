@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask.array as da
+import numpy as np
+
 from napari_bigvol.errors import OperationError
 
 __all__ = ["split_channels"]
@@ -13,8 +16,11 @@ def split_channels(data: Any, axis: int = -1) -> list[Any]:
     """Split ``data`` along ``axis`` into one array per channel, without copying.
 
     Each channel is ``data[..., i, ...]`` with the channel axis removed: a numpy view for
-    numpy input, a lazy dask array (a cheap getitem per chunk) for dask input. Nothing is
-    read or computed.
+    numpy input, a lazy dask array for dask input. Nothing is read or computed. When the
+    channel axis lies within one chunk (RGB data, interleaved channels) each channel is a
+    single blockwise step, built in constant time whatever the number of chunks; a
+    chunked channel axis is indexed with dask's slicing, whose graph grows with the
+    number of chunks but reads nothing either.
 
     Parameters
     ----------
@@ -55,5 +61,18 @@ def split_channels(data: Any, axis: int = -1) -> list[Any]:
             f"nothing to split: axis {axis} of the data (shape {tuple(data.shape)}) "
             f"holds {channels} channel"
         )
+    if isinstance(data, da.Array) and data.numblocks[axis] == 1:
+        meta = np.empty((0,) * (ndim - 1), dtype=data.dtype)
+        return [
+            data.map_blocks(
+                _select_channel, channel, axis, drop_axis=axis, dtype=data.dtype, meta=meta
+            )
+            for channel in range(channels)
+        ]
     leading = (slice(None),) * axis
     return [data[(*leading, channel)] for channel in range(channels)]
+
+
+def _select_channel(block: np.ndarray, channel: int, axis: int) -> np.ndarray:
+    # A module-level function so the task graph pickles for a dask.distributed cluster.
+    return block[(slice(None),) * axis + (channel,)]
