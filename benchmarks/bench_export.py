@@ -1,0 +1,175 @@
+"""Benchmark the OME-Zarr export against named baselines, on a 1 GB TIFF folder.
+
+Run (from the repository root)::
+
+    .venv/bin/python benchmarks/bench_export.py [--planes 256] [--workdir /tmp/bench_export]
+
+It writes a folder of uint16 TIFF slices (2048 x 1024 each; 256 of them make 1 GiB),
+then, each in its own subprocess so peak RSS is measured per method:
+
+* ``bigvol``: ``export_zarr`` with the pyramid (64^3 chunks, Blosc zstd 3 bitshuffle);
+* ``dask.to_zarr``: a plain ``dask.array.to_zarr`` of the same data, same chunks and
+  codec, level 0 only (baseline 1);
+* ``ome_zarr.write_image``: ome-zarr-py's writer with its default pyramid (baseline 2);
+
+and prints throughput ratios, peak RSS, and XY / XZ plane latency from the TIFF folder,
+the 64^3 export and a whole-plane-chunk export. Everything is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+PLANE = (2048, 1024)
+
+
+def make_tiffs(folder: Path, planes: int) -> None:
+    import tifffile
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[: PLANE[0], : PLANE[1]]
+    for z in range(planes):
+        # Smooth structure plus noise: compresses like microscopy, not like pure noise.
+        base = 2000 + 1500 * np.sin(yy / 90 + z / 20) * np.cos(xx / 70)
+        plane = (base + rng.normal(0, 40, PLANE)).clip(0, 65535).astype(np.uint16)
+        tifffile.imwrite(folder / f"slice_{z:04d}.tif", plane)
+
+
+def run_method(method: str, source: str, target: str) -> dict:
+    import dask.array as da
+    import zarr
+
+    from napari_bigvol import read
+    from napari_bigvol.ops.export import _compressor, export_zarr
+
+    ((data, _, _),) = read(source)
+    start = time.perf_counter()
+    if method == "bigvol":
+        export_zarr(data, target)
+    elif method == "bigvol-planes":
+        export_zarr(data, target, chunks=(1, *PLANE), pyramid=False)
+    elif method == "dask.to_zarr":
+        array = zarr.create_array(
+            target,
+            shape=data.shape,
+            chunks=(64, 64, 64),
+            dtype=data.dtype,
+            compressors=_compressor("zstd", 2),
+            zarr_format=2,
+            chunk_key_encoding={"name": "v2", "separator": "/"},
+        )
+        da.to_zarr(data.rechunk((64, 64, 64)), array)
+    elif method == "ome_zarr.write_image":
+        from ome_zarr.writer import write_image
+
+        group = zarr.open_group(target, mode="w", zarr_format=2)
+        write_image(data, group, axes="zyx")
+    else:
+        raise ValueError(method)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
+    return {"method": method, "seconds": seconds, "peak_rss_mib": peak}
+
+
+def in_subprocess(method: str, source: Path, target: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--run", method, str(source), str(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def plane_latency(open_array, repeats: int = 3) -> tuple[float, float]:
+    """Median seconds to read the middle XY plane and the middle XZ plane."""
+    xy, xz = [], []
+    for _ in range(repeats):
+        array = open_array()
+        start = time.perf_counter()
+        np.asarray(array[array.shape[0] // 2])
+        xy.append(time.perf_counter() - start)
+        array = open_array()
+        start = time.perf_counter()
+        np.asarray(array[:, array.shape[1] // 2, :])
+        xz.append(time.perf_counter() - start)
+    return float(np.median(xy)), float(np.median(xz))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--planes", type=int, default=256)
+    parser.add_argument("--workdir", default="/tmp/bench_export")
+    parser.add_argument("--run", nargs=3, metavar=("METHOD", "SOURCE", "TARGET"))
+    args = parser.parse_args()
+    if args.run:
+        print(json.dumps(run_method(*args.run)))
+        return
+
+    import dask.array as da
+    import zarr
+
+    from napari_bigvol import read
+
+    work = Path(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        tiffs = work / "tiffs"
+        make_tiffs(tiffs, args.planes)
+        gib = args.planes * PLANE[0] * PLANE[1] * 2 / 2**30
+        print(f"source: {args.planes} TIFF slices of {PLANE}, uint16, {gib:.2f} GiB")
+        results = {}
+        for method in ("dask.to_zarr", "ome_zarr.write_image", "bigvol", "bigvol-planes"):
+            target = work / f"{method}.zarr"
+            results[method] = in_subprocess(method, tiffs, target)
+            r = results[method]
+            print(
+                f"{method:22s} {r['seconds']:7.1f} s  {gib * 1024 / r['seconds']:7.1f} MiB/s"
+                f"  peak RSS {r['peak_rss_mib']:7.0f} MiB"
+            )
+        ours = results["bigvol"]["seconds"]
+        print(
+            f"throughput bigvol (with pyramid) / dask.to_zarr (no pyramid): "
+            f"{results['dask.to_zarr']['seconds'] / ours:.2f}x"
+        )
+        print(
+            f"throughput bigvol / ome_zarr.write_image (default pyramid): "
+            f"{results['ome_zarr.write_image']['seconds'] / ours:.2f}x"
+        )
+
+        def tiff_array():
+            ((data, _, _),) = read(str(tiffs))
+            return data
+
+        latency = {
+            "TIFF folder": plane_latency(tiff_array),
+            "zarr 64^3 chunks": plane_latency(
+                lambda: da.from_zarr(zarr.open_array(work / "bigvol.zarr" / "0", mode="r"))
+            ),
+            "zarr whole-plane chunks": plane_latency(
+                lambda: da.from_zarr(zarr.open_array(work / "bigvol-planes.zarr" / "0", mode="r"))
+            ),
+        }
+        for name, (xy, xz) in latency.items():
+            print(f"{name:24s} XY plane {xy * 1000:8.1f} ms   XZ plane {xz * 1000:8.1f} ms")
+        tiff_xz = latency["TIFF folder"][1]
+        print(
+            f"XZ speed-up of the 64^3 export over the TIFF folder: "
+            f"{tiff_xz / latency['zarr 64^3 chunks'][1]:.1f}x"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
