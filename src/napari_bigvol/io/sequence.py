@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from dask.base import tokenize
 from PIL import Image, UnidentifiedImageError
 
 from napari_bigvol.errors import ReadError
@@ -95,7 +94,7 @@ def accepts(path: str) -> bool:
     -------
     bool
         True for ``.tif``/``.tiff``/``.png``/``.jpg``/``.jpeg`` files, folders holding
-        such files, and globs matching them.
+        such files (or nothing at all), and globs matching them.
 
     Examples
     --------
@@ -108,7 +107,10 @@ def accepts(path: str) -> bool:
             return _is_image_name(path) or any(_is_image_name(m) for m in matches)
         if os.path.isdir(path):
             with os.scandir(path) as entries:
-                return any(_is_image_name(e.name) and not e.name.startswith(".") for e in entries)
+                visible = [e.name for e in entries if not e.name.startswith(".")]
+            # An empty folder is taken too, so the user gets read()'s clear "no image files"
+            # error instead of napari's generic "refused the file".
+            return not visible or any(_is_image_name(name) for name in visible)
         return _is_image_name(path)
     except (OSError, ValueError):
         return False
@@ -233,11 +235,13 @@ def parse_grid(files: Sequence[str]) -> FileGrid | None:
 
     Examples
     --------
-    >>> names = [f"cam_ch{c}_stack{s:04d}_560nm.tif" for s in range(3) for c in (1, 2)]
+    >>> names = [f"cam_ch{c}_stack{s:04d}_{c * 100}nm.tif" for s in range(3) for c in (1, 2)]
     >>> grid = parse_grid(names)
     >>> grid.axes, grid.shape, grid.channel_names
-    ('TC', (3, 2), ('ch1', 'ch2'))
+    ('TC', (3, 2), ('ch1 100nm', 'ch2 200nm'))
     """
+    if not files or not _GRID_TOKEN.search(os.path.basename(files[0])):
+        return None  # the common case, decided without parsing every name
     keys = []
     for path in files:
         tokens = {k.lower(): int(v) for k, v in _GRID_TOKEN.findall(os.path.basename(path))}
@@ -378,17 +382,18 @@ def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> LayerDat
             layout = _pil_layout(image, first)
             spacing, unit = _pil_spacing(image)
         loader = PilPlanes(ordered, layout.shape, layout.dtype)
-        token = tokenize(tuple(ordered), layout.shape, layout.dtype.str, stamp)
-        stack = stack_planes(
+        token = tiff.files_token(ordered, layout.shape, layout.dtype.str, stamp)
+        array = stack_planes(
             loader, len(ordered), layout.shape, layout.dtype, name=f"bigvol-image-{token}"
         )
+        stack = tiff.PlaneStack(array, loader, len(layout.shape))
         rgb = len(layout.shape) == 3
         file_axes = "YXS" if rgb else "YX"
         file_shape = layout.shape
         if len(ordered) == 1:
-            stack = stack[0]
+            stack = stack.reshaped(layout.shape)
     if grid:
-        stack = stack.reshape((*grid.shape, *file_shape))
+        stack = stack.reshaped((*grid.shape, *file_shape))
         axes = grid.axes + file_axes
     elif len(ordered) == 1:
         axes = file_axes
