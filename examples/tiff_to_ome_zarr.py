@@ -44,7 +44,17 @@ def prepare(workdir: Path, shape: tuple[int, int, int] = (256, 512, 512)) -> Pat
         volume = sample.brain_volume(shape)
         partial = path.with_name(f".{path.name}.partial")
         planes = (volume[i].compute() for i in range(shape[0]))
-        tifffile.imwrite(partial, planes, shape=shape, dtype=volume.dtype)
+        dz, dy, dx = sample.brain_voxel_size(shape)
+        # An ImageJ hyperstack records the voxel size, which the export carries over.
+        tifffile.imwrite(
+            partial,
+            planes,
+            shape=shape,
+            dtype=volume.dtype,
+            imagej=True,
+            resolution=(1 / dx, 1 / dy),
+            metadata={"axes": "ZYX", "spacing": dz, "unit": "mm"},
+        )
         partial.rename(path)
     return path
 
@@ -65,11 +75,16 @@ def run(viewer: Any, path: Path) -> Converted:
     [zarr_layer] = viewer.open(str(store), plugin="napari-bigvol")
     levels = zarr_layer.data if zarr_layer.multiscale else [zarr_layer.data]
 
-    middle = tiff_layer.data.shape[2] // 2
-    tiff_seconds = _seconds_to_read(tiff_layer.data[:, :, middle])
-    zarr_seconds = _seconds_to_read(levels[0][:, :, middle])
-    viewer.dims.ndisplay = 3  # rendered from the smallest pyramid level
-    camera(viewer).angles = (0, -60, 80)
+    # A sagittal slice 15 mm left of the midline: one column of every axial page.
+    sagittal = round(tiff_layer.data.shape[2] * (0.5 + 15 / sample.BRAIN_FIELD_OF_VIEW_MM))
+    tiff_seconds = _seconds_to_read(tiff_layer.data[:, :, sagittal])
+    zarr_seconds = _seconds_to_read(levels[0][:, :, sagittal])
+    # Show that sagittal plane, superior at the top: the view a plane-per-page TIFF is
+    # slowest at, and the one the tiled store reads cube by cube.
+    viewer.dims.order = (2, 0, 1)
+    viewer.dims.set_current_step(2, sagittal)
+    camera(viewer).orientation2d = ("up", "right")
+    viewer.reset_view()
     return Converted(
         store=store,
         level_shapes=[tuple(level.shape) for level in levels],

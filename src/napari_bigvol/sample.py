@@ -191,8 +191,10 @@ class BrainModel:
         to_csf = np.where(deep, np.hypot(to_csf, brain_depth - fold_depth), to_csf)
         to_csf = np.minimum(to_csf, brain_depth)
         # Interhemispheric fissure down to the corpus callosum.
-        # The corpus callosum bridges the hemispheres only in the middle third.
-        floor = np.where(np.abs(pi + 4.0) < 32.0, 22.0, -30.0)
+        # The corpus callosum bridges the hemispheres under an arch in the middle third;
+        # in front of and behind it the fissure cuts deeper.
+        arch = np.clip(1 - ((pi + 4.0) / 36.0) ** 2, 0, 1)
+        floor = -30.0 + 52.0 * np.sqrt(arch)
         fissure = np.where(si > floor, np.abs(li), np.hypot(li, si - floor))
         to_csf = np.minimum(to_csf, fissure)
 

@@ -1,0 +1,70 @@
+"""Sphinx configuration of the napari-bigvol documentation (MyST Markdown + numpydoc).
+
+Build with warnings as errors, as the test suite does::
+
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import napari_bigvol
+
+DOCS = Path(__file__).parent
+
+project = "napari-bigvol"
+author = "napari-bigvol developers"
+copyright = "napari-bigvol developers"
+version = release = napari_bigvol.__version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "numpydoc",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+# performance/*.md are sections written beside the benchmarks; performance.md includes
+# them, so they are not pages of their own.
+exclude_patterns = ["_build", "performance/*.md", "Thumbs.db", ".DS_Store"]
+
+myst_enable_extensions = ["colon_fence", "deflist", "attrs_inline"]
+myst_heading_anchors = 3
+
+autosummary_generate = True
+autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+html_theme = "pydata_sphinx_theme"
+html_title = "napari-bigvol"
+html_static_path = ["_static"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_show_sourcelink = False
+
+
+def _performance_sections() -> str:
+    """MyST include directives for every section file in docs/performance/."""
+    sections = sorted((DOCS / "performance").glob("*.md"))
+    if not sections:
+        return "\nNo benchmark section has been written yet.\n"
+    return "".join(
+        f"\n```{{include}} performance/{section.name}\n:heading-offset: 1\n```\n"
+        for section in sections
+    )
+
+
+def _add_performance_sections(app, docname: str, source: list[str]) -> None:
+    if docname == "performance":
+        source[0] = source[0].replace("<!-- performance-sections -->", _performance_sections())
+
+
+def setup(app):  # noqa: D103 (Sphinx hook)
+    app.connect("source-read", _add_performance_sections)

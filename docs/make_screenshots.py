@@ -1,0 +1,162 @@
+"""Make the documentation's screenshots from real napari windows, under Xvfb.
+
+Every picture in the docs comes from here: a real napari viewer runs each tutorial script
+of ``examples/`` through napari-bigvol, and the window is grabbed and saved into
+``docs/images/``. Run it after changing a tutorial or a widget::
+
+    xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python docs/make_screenshots.py
+
+Generated data go to a temporary folder (or ``--workdir``) and are reused across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import napari
+import numpy as np
+from PIL import Image
+from qtpy.QtWidgets import QApplication
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent / "examples"))
+
+import histology_channels  # noqa: E402
+import mri_tiff_folder  # noqa: E402
+import nifti_planes  # noqa: E402
+import tiff_to_ome_zarr  # noqa: E402
+
+WINDOW_SIZE = (1280, 860)
+MAX_WIDTH = 1100
+
+
+def _settle(viewer: Any, rounds: int = 20) -> None:
+    """Let napari finish its (asynchronous) slicing and drawing before a grab."""
+    app = QApplication.instance()
+    for _ in range(rounds):
+        app.processEvents()
+    viewer.window._qt_window.repaint()
+    app.processEvents()
+
+
+def save(viewer: Any, name: str, canvas_only: bool = False) -> Path:
+    """Grab the window (or only the canvas) and save it small enough for the docs."""
+    _settle(viewer)
+    pixels = viewer.screenshot(canvas_only=canvas_only, flash=False)
+    image = Image.fromarray(np.asarray(pixels)).convert("RGB")
+    if image.width > MAX_WIDTH:
+        height = round(image.height * MAX_WIDTH / image.width)
+        image = image.resize((MAX_WIDTH, height), Image.Resampling.LANCZOS)
+    target = DOCS / "images" / f"{name}.png"
+    # A 256-colour palette keeps a napari window (flat UI, grey images) to ~100-300 KB.
+    image.quantize(256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+    print(f"saved {target.relative_to(DOCS.parent)} ({target.stat().st_size // 1024} KB)")
+    return target
+
+
+def new_viewer() -> Any:
+    """Open a napari window of the size every screenshot uses."""
+    viewer = napari.Viewer(title="napari-bigvol")
+    viewer.window._qt_window.resize(*WINDOW_SIZE)
+    return viewer
+
+
+def dock(viewer: Any, widget_name: str) -> Any:
+    """Dock one of napari-bigvol's widgets, as Plugins > napari-bigvol does."""
+    _, widget = viewer.window.add_plugin_dock_widget("napari-bigvol", widget_name)
+    return widget
+
+
+def sample_brain(workdir: Path) -> None:
+    """File > Open Sample > napari-bigvol > Synthetic brain."""
+    viewer = new_viewer()
+    viewer.open_sample("napari-bigvol", "synthetic_brain")
+    viewer.dims.set_point(0, 20.0)  # 20 mm above the centre of the head
+    save(viewer, "sample_brain")
+    viewer.close()
+
+
+def tiff_folder(workdir: Path) -> None:
+    """Tutorial 1: the axial TIFF folder."""
+    viewer = new_viewer()
+    folder = mri_tiff_folder.prepare(workdir, shape=(256, 512, 512))
+    mri_tiff_folder.run(viewer, folder)
+    save(viewer, "tutorial_tiff_folder")
+    viewer.close()
+
+
+def nifti(workdir: Path) -> None:
+    """Tutorial 2: the NIfTI brain in three planes, contrast from the histogram."""
+    viewer = new_viewer()
+    path = nifti_planes.prepare(workdir)
+    nifti_planes.run(viewer, path)
+    # Through the centre of the head, except sagittal: 15 mm left of the midline fissure.
+    for plane, position in (("axial", 0.0), ("coronal", 0.0), ("sagittal", 15.0)):
+        nifti_planes.show_plane(viewer, plane, position=position)
+        save(viewer, f"tutorial_nifti_{plane}", canvas_only=True)
+    nifti_planes.show_plane(viewer, "axial", position=0.0)
+    save(viewer, "tutorial_nifti_window")
+    viewer.close()
+
+
+def histology(workdir: Path) -> None:
+    """Tutorial 3: ihc.png, its channels and the stain masks."""
+    viewer = new_viewer()
+    histology_channels.run(viewer, histology_channels.prepare(workdir))
+    for name in ("DAB mask", "hematoxylin mask"):
+        viewer.layers[name].visible = False
+    viewer.layers[0].visible = True
+    save(viewer, "tutorial_histology_rgb", canvas_only=True)
+    viewer.layers[0].visible = False
+    # viewer.canvas.grid from napari 0.9, viewer.grid before.
+    grid = getattr(viewer, "canvas", viewer).grid
+    grid.enabled = True
+    grid.shape = (1, 3)
+    for layer in viewer.layers:
+        layer.visible = layer.name in histology_channels.CHANNELS
+    save(viewer, "tutorial_histology_channels", canvas_only=True)
+    grid.enabled = False
+    for layer in viewer.layers:
+        layer.visible = layer.name.endswith("mask") or layer is viewer.layers[0]
+    save(viewer, "tutorial_histology_masks")
+    viewer.close()
+
+
+def ome_zarr(workdir: Path) -> None:
+    """Tutorial 4: the TIFF stack reopened from tiled OME-Zarr."""
+    viewer = new_viewer()
+    tiff_to_ome_zarr.run(viewer, tiff_to_ome_zarr.prepare(workdir))
+    save(viewer, "tutorial_ome_zarr_sagittal")
+    viewer.close()
+
+
+SHOTS: dict[str, Callable[[Path], None]] = {
+    "sample": sample_brain,
+    "tiff": tiff_folder,
+    "nifti": nifti,
+    "histology": histology,
+    "zarr": ome_zarr,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Make the screenshots named on the command line, or all of them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("shots", nargs="*", choices=[*SHOTS, []], help="default: all")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "napari-bigvol-tutorials"
+    )
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    (DOCS / "images").mkdir(exist_ok=True)
+    for name in args.shots or SHOTS:
+        SHOTS[name](args.workdir)
+
+
+if __name__ == "__main__":
+    main()
