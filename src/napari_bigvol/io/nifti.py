@@ -1,7 +1,13 @@
 """Lazy NIfTI-1 / NIfTI-2 reader (``.nii``, ``.nii.gz``) with scanner-millimetre world coordinates.
 
-Voxels are read one plane at a time through a nibabel :class:`~nibabel.arrayproxy.ArrayProxy`,
-never ``get_fdata()``; ``scl_slope``/``scl_inter`` are applied to each plane as it is read.
+Opening parses the header alone. Voxels are then read one napari plane at a time through
+a nibabel :class:`~nibabel.arrayproxy.ArrayProxy` on one file handle per layer (never
+``get_fdata()``); ``scl_slope``/``scl_inter`` are applied to each plane as it is read
+(float32 output, float64 where the stored type needs it; the stored type when unscaled).
+A ``.nii.gz`` is read through indexed_gzip, whose seek points (1 MiB of voxels apart, or
+one plane if larger) are built on the first pass and reused, so a random plane costs a
+couple of MiB of decompression, not the whole file up to it. Contrast limits come from
+``cal_min``/``cal_max`` when set, else from the middle plane (the one napari shows first).
 
 Orientation convention
 ----------------------
@@ -25,13 +31,21 @@ qform), expressed in the LPS patient convention of DICOM and ITK:
 * Oblique affines (a rotation that is not a pure permutation and flip) keep their
   residual rotation exactly: the data are reoriented to the closest axes, ``scale`` still
   holds the voxel sizes, and a napari ``affine`` carries the residual rotation (direction
-  cosines) and the translation; ``translate`` is then zero for the spatial axes.
+  cosines) and the translation; ``translate`` is then zero for the spatial axes. World
+  coordinates stay exact and 3-D rendering shows the tilt; in 2-D napari draws each plane
+  without its out-of-plane rotation and warns "Non-orthogonal slicing ... not fully
+  supported" (a UserWarning).
 * Units come from ``xyzt_units`` ("mm" when unknown, as the NIfTI standard assumes);
   the time axis uses ``pixdim[4]`` as scale, ``toffset`` as translate and the header's
   time unit ("pixel" when the header does not say).
 
 ``metadata["bigvol"]`` records the source path, the original affine and its axis codes,
-the axis mapping used, and a summary of the header.
+the axis mapping used, where the contrast limits came from, and a summary of the header.
+
+Files stored slice by slice along another axis (a sagittal acquisition saved as PSL, say)
+show the same anatomy, but an axial plane is then scattered through the file: a ``.nii``
+still reads just that plane's bytes (in strided runs), a ``.nii.gz`` decompresses across
+the whole file for it.
 """
 
 from __future__ import annotations
