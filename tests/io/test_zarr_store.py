@@ -692,6 +692,25 @@ def test_arrays_survive_a_cloudpickle_round_trip(tmp_path, zarr_format, monkeypa
         np.testing.assert_array_equal(clone.compute(), array.compute())
 
 
+@pytest.mark.slow
+def test_levels_compute_on_a_distributed_cluster(tmp_path):
+    from distributed import Client, LocalCluster
+
+    reference = _volume((2, 6, 32, 32), "uint16")
+    store = _channel_image(tmp_path / "img.ome.zarr", reference, 3, chunks=(1, 2, 16, 16))
+    ((levels, _, _),) = zarr_store.read(store)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        results = client.gather(client.compute(levels))
+    group = zarr.open_group(store, mode="r")
+    for result, path in zip(results, ("s0", "s1", "s2"), strict=True):
+        np.testing.assert_array_equal(result, group[path][...])
+
+
 def test_a_rewritten_store_gets_a_new_dask_name(tmp_path):
     store = _plain_array(tmp_path / "vol.zarr", _volume((2, 8, 8), "uint16"), (1, 8, 8), 3)
     first = zarr_store.read(store)[0][0]
