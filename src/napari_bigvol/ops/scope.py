@@ -20,7 +20,7 @@ napari: ``layer.data``, ``layer.ndim``, ``layer.multiscale``, ``layer.data_level
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -65,6 +65,10 @@ class ScopedData:
         is its own slice.
     source : str
         The layer's name, for messages and output names.
+    source_placement : dict
+        Layer keywords (``scale``/``translate`` or ``affine``, ``axis_labels``,
+        ``units``) for an array with all of the source's axes, the fixed ones of length
+        1 at their current index; used by :meth:`place`.
     """
 
     data: Any
@@ -79,9 +83,14 @@ class ScopedData:
     units: tuple[str, ...]
     is_slice: bool
     source: str
+    source_placement: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def layer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments that place a layer of ``data`` on top of the source.
+
+        A layer of ``data`` itself has only the kept axes; napari aligns it with the
+        viewer's last world axes, which are the kept ones unless the dims order was
+        changed. :meth:`place` lines up in any dims order.
 
         Returns
         -------
@@ -103,6 +112,42 @@ class ScopedData:
             else {"affine": self.affine}
         )
         return {**placement, "axis_labels": self.axis_labels, "units": self.units}
+
+    def place(self, result: Any) -> tuple[Any, dict[str, Any]]:
+        """Give an array computed from ``data`` the source's axes and placement.
+
+        Parameters
+        ----------
+        result : array
+            An array of ``data``'s shape (a mask, a masked image ...), numpy or dask;
+            with or without ``data``'s colour axis.
+
+        Returns
+        -------
+        tuple
+            ``(array, layer_kwargs)``: ``result`` with a length-1 axis inserted (lazily,
+            no copy) for each fixed axis, and the keywords that put it exactly on the
+            displayed plane of the source, whatever the viewer's dims order.
+
+        Examples
+        --------
+        >>> from napari.components import ViewerModel
+        >>> viewer = ViewerModel()
+        >>> layer = viewer.add_image(np.zeros((3, 4, 5)), scale=(2, 1, 1))
+        >>> viewer.dims.set_point(0, 4.0)
+        >>> array, kwargs = visible_slice(layer, viewer).place(np.ones((4, 5), bool))
+        >>> array.shape, kwargs["translate"]
+        ((1, 4, 5), (4.0, 0.0, 0.0))
+        """
+        if len(self.axes) == len(self.index) - self.rgb:  # no fixed axis to restore
+            return result, self.layer_kwargs()
+        expand = tuple(
+            slice(None) if isinstance(entry, slice) else None
+            for entry in self.index[: len(self.index) - self.rgb]
+        )
+        if result.ndim > len(self.axes):  # the colour axis came along
+            expand = (*expand, slice(None))
+        return result[expand], dict(self.source_placement)
 
 
 def _require_layer(layer: Any) -> None:
@@ -129,34 +174,97 @@ def _is_axis_aligned(layer: Any) -> bool:
 
 
 def _placement(
-    layer: Any, axes: tuple[int, ...], index_level0: np.ndarray, factors: np.ndarray
-) -> tuple[tuple[float, ...], tuple[float, ...], np.ndarray | None]:
-    """Scale, translate and (for non-aligned layers) affine of the kept axes."""
+    layer: Any, origin_level0: np.ndarray, factors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """World scale, translate and (for non-aligned layers) affine of all the layer's axes.
+
+    For an array of the level whose first pixel sits at ``origin_level0`` (level-0 data
+    coordinates) and whose pixels are ``factors`` level-0 pixels wide.
+    """
     scale = np.asarray(layer.scale, dtype=float)
     translate = np.asarray(layer.translate, dtype=float)
-    kept = list(axes)
-    plane_scale = tuple(float(s) for s in scale[kept] * factors[kept])
-    plane_translate = tuple(float(t) for t in translate[kept])
     if _is_axis_aligned(layer):
-        return plane_scale, plane_translate, None
-    # Sample the composed data-to-world transform at the plane's origin and one step
-    # along each kept axis; the columns of the result are its linear part.
-    origin = np.asarray(layer.data_to_world(index_level0), dtype=float)
-    matrix = np.eye(len(kept) + 1)
-    for column, axis in enumerate(kept):
-        step = index_level0.copy()
+        return scale * factors, translate + scale * origin_level0, None
+    # Sample the composed data-to-world transform at the origin and one pixel along each
+    # axis; the differences are the columns of its linear part.
+    origin = np.asarray(layer.data_to_world(origin_level0), dtype=float)
+    ndim = origin.size
+    matrix = np.eye(ndim + 1)
+    for axis in range(ndim):
+        step = origin_level0.astype(float)
         step[axis] += factors[axis]
-        moved = np.asarray(layer.data_to_world(step), dtype=float)
-        matrix[: len(kept), column] = (moved - origin)[kept]
-    matrix[: len(kept), -1] = origin[kept]
-    return plane_scale, plane_translate, matrix
+        matrix[:ndim, axis] = np.asarray(layer.data_to_world(step), dtype=float) - origin
+    matrix[:ndim, -1] = origin
+    return scale * factors, translate + scale * origin_level0, matrix
 
 
-def _labels_and_units(layer: Any, axes: tuple[int, ...]) -> tuple[tuple[str, ...], ...]:
+def _scoped(
+    layer: Any,
+    data: Any,
+    axes: tuple[int, ...],
+    index: tuple[int | slice, ...],
+    level: int,
+    origin_level0: np.ndarray,
+    factors: np.ndarray,
+) -> ScopedData:
+    ndim = layer.ndim
+    scale, translate, affine = _placement(layer, origin_level0, factors)
+    labels, units = _labels_and_units(layer)
+    kept = list(axes)
+    if affine is None:
+        source_placement: dict[str, Any] = {
+            "scale": tuple(scale.tolist()),
+            "translate": tuple(translate.tolist()),
+        }
+        plane_affine = None
+    else:
+        source_placement = {"affine": affine}
+        rows = [*kept, ndim]
+        plane_affine = affine[np.ix_(rows, rows)]
+    source_placement.update(axis_labels=labels, units=units)
+    return ScopedData(
+        data=data,
+        axes=axes,
+        index=index,
+        level=level,
+        rgb=bool(getattr(layer, "rgb", False)),
+        scale=tuple(scale[kept].tolist()),
+        translate=tuple(translate[kept].tolist()),
+        affine=plane_affine,
+        axis_labels=tuple(labels[a] for a in axes),
+        units=tuple(units[a] for a in axes),
+        is_slice=len(axes) < ndim or ndim <= 2,
+        source=str(getattr(layer, "name", "")),
+        source_placement=source_placement,
+    )
+
+
+def _labels_and_units(layer: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     ndim = layer.ndim
     labels = tuple(getattr(layer, "axis_labels", None) or (f"axis {i}" for i in range(ndim)))
     units = tuple(str(u) for u in (getattr(layer, "units", None) or ("pixel",) * ndim))
-    return tuple(labels[a] for a in axes), tuple(units[a] for a in axes)
+    return labels, units
+
+
+def _point_in_layer_units(layer: Any, dims: Any) -> np.ndarray:
+    """Convert the viewer's current point from world units to the layer's units.
+
+    napari's slicing does the same (``apply_units_to_transform``): a layer in µm in a
+    world in mm is sliced at 1000 times the world coordinate.
+    """
+    point = np.asarray(dims.point, dtype=float)[-layer.ndim :]
+    world_units = getattr(dims, "units", None)
+    layer_units = getattr(layer, "units", None)
+    if world_units is None or layer_units is None:
+        return point
+    import pint  # napari's unit library; only needed when units are set
+
+    registry = pint.get_application_registry()
+    factors = [
+        registry.get_base_units(world)[0] / registry.get_base_units(own)[0]
+        for world, own in zip(world_units[-layer.ndim :], layer_units, strict=True)
+    ]
+    return point * np.asarray(factors, dtype=float)
 
 
 def visible_slice(layer: Any, viewer: Any) -> ScopedData:
@@ -165,7 +273,8 @@ def visible_slice(layer: Any, viewer: Any) -> ScopedData:
     In 2-D display this is the plane at the viewer's current point; in 3-D display it is
     the displayed volume at the current point of the remaining axes. The displayed axes
     follow ``viewer.dims.order``; the current point is converted to the layer's data
-    coordinates with ``layer.world_to_data``; the array comes from the displayed
+    coordinates with ``layer.world_to_data`` (after converting world units to the
+    layer's units, as napari does); the array comes from the displayed
     multiscale level (``layer.data_level``). Thick-slice projections are ignored: the
     plane through the current point is returned.
 
@@ -208,7 +317,7 @@ def visible_slice(layer: Any, viewer: Any) -> ScopedData:
     shape0 = np.asarray(levels[0].shape[:ndim])
     shape = np.asarray(levels[level].shape[:ndim])
     factors = shape0 / shape
-    point0 = np.asarray(layer.world_to_data(dims.point), dtype=float)
+    point0 = np.asarray(layer.world_to_data(_point_in_layer_units(layer, dims)), dtype=float)
     index: list[int | slice] = []
     index_level0 = np.zeros(ndim)
     for axis in range(ndim):
@@ -224,24 +333,10 @@ def visible_slice(layer: Any, viewer: Any) -> ScopedData:
         at_level = int(np.round(np.clip(point0[axis] / factors[axis], 0, shape[axis] - 1)))
         index.append(at_level)
         index_level0[axis] = at_level * factors[axis]
-    rgb = bool(getattr(layer, "rgb", False))
-    if rgb:
+    if getattr(layer, "rgb", False):
         index.append(slice(None))
-    scale, translate, affine = _placement(layer, displayed, index_level0, factors)
-    labels, units = _labels_and_units(layer, displayed)
-    return ScopedData(
-        data=levels[level][tuple(index)],
-        axes=displayed,
-        index=tuple(index),
-        level=level,
-        rgb=rgb,
-        scale=scale,
-        translate=translate,
-        affine=affine,
-        axis_labels=labels,
-        units=units,
-        is_slice=len(displayed) < ndim,
-        source=str(getattr(layer, "name", "")),
+    return _scoped(
+        layer, levels[level][tuple(index)], displayed, tuple(index), level, index_level0, factors
     )
 
 
@@ -273,25 +368,9 @@ def whole_volume(layer: Any) -> ScopedData:
     """
     _require_layer(layer)
     ndim = layer.ndim
-    axes = tuple(range(ndim))
-    rgb = bool(getattr(layer, "rgb", False))
-    index = (slice(None),) * (ndim + rgb)
-    scale, translate, affine = _placement(layer, axes, np.zeros(ndim), np.ones(ndim))
-    labels, units = _labels_and_units(layer, axes)
-    return ScopedData(
-        data=_level_arrays(layer)[0],
-        axes=axes,
-        index=index,
-        level=0,
-        rgb=rgb,
-        scale=scale,
-        translate=translate,
-        affine=affine,
-        axis_labels=labels,
-        units=units,
-        is_slice=ndim <= 2,
-        source=str(getattr(layer, "name", "")),
-    )
+    index = (slice(None),) * (ndim + bool(getattr(layer, "rgb", False)))
+    data = _level_arrays(layer)[0]
+    return _scoped(layer, data, tuple(range(ndim)), index, 0, np.zeros(ndim), np.ones(ndim))
 
 
 def scoped_data(layer: Any, viewer: Any, scope: Scope) -> ScopedData:
