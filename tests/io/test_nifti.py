@@ -594,6 +594,27 @@ def test_truncated_gz_fails_when_the_missing_plane_is_read(tmp_path):
         data[39].compute()
 
 
+@pytest.mark.parametrize("channels", ["RGB", "RGBA"])
+def test_rgb_voxels_become_an_rgb_layer(tmp_path, channels):
+    shape = (4, 5, 6)
+    colour = np.dtype([(name, "u1") for name in channels])
+    voxels = np.zeros(shape, colour)
+    for offset, name in enumerate(channels):
+        voxels[name] = (unique_volume(shape) + offset) % 256
+    path = write_nifti(tmp_path / "rgb.nii.gz", voxels, ORIENTATIONS["LAS"], scaling=(2.0, 1.0))
+    [(data, kwargs, _)] = nifti.read(path)
+    assert data.shape == (6, 5, 4, len(channels))
+    assert data.dtype == np.uint8
+    assert kwargs["rgb"] is True
+    # nibabel itself fails to apply scl_slope to RGB voxels; the standard says not to.
+    transform = ornt_transform(io_orientation(nib.load(path).affine), axcodes2ornt(NAPARI_AXCODES))
+    expected = np.stack([apply_orientation(voxels[name], transform) for name in channels], -1)
+    np.testing.assert_array_equal(data.compute(), expected)
+    layer = Image(data, **kwargs)
+    assert layer.rgb
+    assert layer.ndim == 3
+
+
 def test_complex_voxels_are_refused(tmp_path):
     path = write_nifti(tmp_path / "c.nii", np.ones((3, 4, 5), np.complex64))
     with pytest.raises(ReadError, match="complex64 cannot be displayed"):

@@ -8,6 +8,7 @@ A ``.nii.gz`` is read through indexed_gzip, whose seek points (1 MiB of voxels a
 one plane if larger) are built on the first pass and reused, so a random plane costs a
 couple of MiB of decompression, not the whole file up to it. Contrast limits come from
 ``cal_min``/``cal_max`` when set, else from the middle plane (the one napari shows first).
+RGB24/RGBA32 voxels become an ``rgb`` layer with a trailing uint8 colour axis.
 
 Orientation convention
 ----------------------
@@ -245,6 +246,8 @@ class _PlaneLoader:
             ) from exc
         plane = raw.T if transpose else raw
         plane = plane[flips]
+        if self.disk_dtype.names:  # RGB24 / RGBA32: one uint8 channel per field
+            return np.stack([plane[channel] for channel in self.disk_dtype.names], axis=-1)
         if self.scaling is None:
             # vispy and most numpy code want native byte order (anatomical.nii is >i2).
             return plane.astype(self.dtype, copy=False)
@@ -330,6 +333,8 @@ class _Layout:
 
 def _output_dtype(disk_dtype: np.dtype, scaling: tuple[float, float] | None) -> np.dtype:
     """Native-order disk dtype, or the smallest float holding every scaled value."""
+    if disk_dtype.names:
+        return np.dtype(np.uint8)  # RGB24 / RGBA32 channels
     native = disk_dtype.newbyteorder("=")
     if native.kind == "f" and native.itemsize > 8:
         return np.dtype(np.float64)  # napari cannot show long doubles
@@ -346,25 +351,30 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
     usable_affine, affine_note = _usable_affine(affine, header)
     layout, reoriented = _reorient(usable_affine, disk_shape)
     loader = _PlaneLoader(path, layout, disk_dtype, offset, scaling)
+    colour_shape = (len(disk_dtype.names),) if disk_dtype.names else ()
     stat = os.stat(path)
     token = tokenize(path, stat.st_mtime_ns, stat.st_size, layout.describe())
     planes = stack_planes(
         loader,
         layout.plane_count,
-        layout.spatial_shape[1:],
+        (*layout.spatial_shape[1:], *colour_shape),
         loader.dtype,
         name=f"nifti-{token}",
     )
-    data = planes.reshape(layout.napari_shape)
+    data = planes.reshape((*layout.napari_shape, *colour_shape))
 
-    contrast_limits, limits_source = _contrast_limits(header, loader, layout)
+    if colour_shape:
+        contrast_limits, limits_source = (0.0, 255.0), "the uint8 range of RGB voxels"
+    else:
+        contrast_limits, limits_source = _contrast_limits(header, loader, layout)
     kwargs = {
         "name": _layer_name(path),
         **_world_transform(reoriented, header, layout),
         "axis_labels": (*(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes), "z", "y", "x"),
         "units": _units(header, layout),
         "contrast_limits": contrast_limits,
-        "rgb": False,  # a volume 3 or 4 voxels wide must not be mistaken for colour
+        # An x axis 3 or 4 voxels wide must not be mistaken for colour channels.
+        "rgb": bool(colour_shape),
         "multiscale": False,
         "metadata": {
             "bigvol": {
@@ -442,12 +452,16 @@ def _header_facts(
     if min(disk_shape) < 1:
         raise ReadError(path, f"the header describes an empty volume of shape {disk_shape}")
     disk_dtype = np.dtype(header.get_data_dtype())
-    if disk_dtype.kind not in "uif":
+    rgb = disk_dtype.names is not None and all(
+        disk_dtype[name] == np.uint8 for name in disk_dtype.names
+    )
+    if disk_dtype.kind not in "uif" and not rgb:
         raise ReadError(
             path, f"voxels of type {header.get_value_label('datatype')} cannot be displayed"
         )
     # nibabel reads a slope of 1 and intercept of 0 as unscaled too.
-    no_scaling = slope is None or (slope, inter) == (1.0, 0.0)
+    # The NIfTI standard does not scale RGB voxels.
+    no_scaling = rgb or slope is None or (slope, inter) == (1.0, 0.0)
     scaling = None if no_scaling else (float(slope), float(inter))
     return disk_shape, disk_dtype, int(header.get_data_offset()), scaling, affine
 
