@@ -545,6 +545,8 @@ def test_plain_group_of_unrelated_arrays_gives_one_layer_each(tmp_path, zarr_for
         )
     group.create_array("times", shape=(4,), dtype="float64")  # 1-D: not an image
     group.create_group("notes")
+    (tmp_path / "mixed.zarr" / "stray").mkdir()  # attributes alone make no zarr node
+    (tmp_path / "mixed.zarr" / "stray" / ".zattrs").write_text("{}")
 
     layers = zarr_store.read(tmp_path / "mixed.zarr")
 
@@ -632,6 +634,10 @@ def _corrupt(tmp_path: Path, case: str) -> tuple[Path, str]:
     if case == "empty group":
         zarr.open_group(tmp_path / "hollow.zarr", mode="w", zarr_format=3)
         return tmp_path / "hollow.zarr", "holds no image array"
+    if case == "only subgroups":
+        outer = zarr.open_group(tmp_path / "outer.zarr", mode="w", zarr_format=2)
+        outer.create_group("run1").create_array("raw", shape=(4, 4), dtype="u1")
+        return tmp_path / "outer.zarr", "open one of its groups instead: run1"
     if case == "plate":
         zarr.open_group(tmp_path / "plate.zarr", mode="w", zarr_format=2).attrs["plate"] = {}
         return tmp_path / "plate.zarr", "is an OME-Zarr plate"
@@ -657,6 +663,7 @@ BAD_CASES = [
     "levels grow",
     "no datasets",
     "empty group",
+    "only subgroups",
     "plate",
     "1-D array",
 ]

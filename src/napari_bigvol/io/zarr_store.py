@@ -202,7 +202,7 @@ def _child_folders(root: str) -> list[str]:
             for entry in entries
             if not entry.name.startswith(".")
             and entry.is_dir()
-            and _holds_any(entry.path, METADATA_FILES)
+            and _holds_any(entry.path, _NODE_FILES)
         ]
     return sorted(names, key=natural_key)
 
@@ -235,6 +235,7 @@ def _group_layers(group: zarr.Group, root: str) -> list[LayerData]:
 def _plain_group_layers(group: zarr.Group, root: str) -> list[LayerData]:
     arrays: list[zarr.Array] = []
     images: list[LayerData] = []
+    subgroups: list[str] = []
     for name in _child_folders(root):
         child = _child(group, root, name, "the folder listing")
         if isinstance(child, zarr.Array):
@@ -242,11 +243,14 @@ def _plain_group_layers(group: zarr.Group, root: str) -> list[LayerData]:
                 arrays.append(child)
         elif "multiscales" in _ngff.ome_attributes(child.attrs):
             images.extend(_group_layers(child, os.path.join(root, name)))
+        else:
+            subgroups.append(name)
     if not arrays and not images:
+        hint = f"; open one of its groups instead: {', '.join(subgroups)}" if subgroups else ""
         raise ReadError(
             root,
             "the zarr group holds no image array (numeric, two or more dimensions) "
-            "and no OME-Zarr image",
+            f"and no OME-Zarr image{hint}",
         )
     by_size = sorted(arrays, key=lambda a: (-a.size, natural_key(a.basename)))
     if _is_pyramid(by_size):
@@ -433,8 +437,12 @@ def _enclosing_image(root: str, ndim: int) -> tuple[Mapping[str, Any], _ngff.Mul
     ome = _ngff.ome_attributes(group.attrs)
     if "multiscales" not in ome or "image-label" in ome:
         return None
-    spec = _ngff.describe_multiscale(ome, ndim, parent)
-    return (ome, spec) if leaf in spec.paths else None
+    try:
+        listed = leaf in _ngff.dataset_paths(ome, parent)
+    except ReadError:
+        return None  # broken metadata next door; it does not describe this array
+    # From here on the metadata is about this very array, so its errors are reported.
+    return (ome, _ngff.describe_multiscale(ome, ndim, parent)) if listed else None
 
 
 # --- OME-Zarr labels ----------------------------------------------------------------------
