@@ -1,0 +1,278 @@
+"""The Histogram dock widget in a real viewer: plot data, stats, scope, cancel, bad input."""
+
+from __future__ import annotations
+
+import threading
+
+import dask.array as da
+import numpy as np
+import pytest
+from qtpy.QtCore import QPoint, Qt, QTimer
+from skimage import io
+
+from napari_bigvol._qt.base import Scope
+from napari_bigvol._qt.histogram_widget import HistogramWidget, parse_percentiles
+from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
+from napari_bigvol.errors import OperationError
+
+
+def settle(qtbot, widget):
+    """Let the coalesced redraw run."""
+    qtbot.waitUntil(lambda: not widget._draw_timer.isActive(), timeout=5000)
+
+
+def volume_of(dtype, shape=(6, 40, 50), seed=0):
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        return rng.normal(100, 30, shape).astype(dtype)
+    high = min(np.iinfo(dtype).max, 4000)
+    return rng.integers(0, high, shape).astype(dtype)
+
+
+def assert_matches_numpy(stats, values, bins=50):
+    counts, edges = np.histogram(values, bins)
+    np.testing.assert_array_equal(stats.counts, counts)
+    np.testing.assert_array_equal(stats.edges, edges)
+    assert stats.minimum == values.min()
+    assert stats.maximum == values.max()
+    assert stats.mean == pytest.approx(values.mean(dtype=np.float64), rel=1e-9)
+    assert stats.std == pytest.approx(values.std(dtype=np.float64), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32"])
+def test_visible_slice_follows_the_scroll(docked, qtbot, dtype):
+    viewer, widget = docked(HistogramWidget)
+    volume = volume_of(dtype)
+    viewer.add_image(volume, name="volume")
+    for z in (2, 5):
+        viewer.dims.set_current_step(0, z)
+        settle(qtbot, widget)
+        (stats,) = widget.result.stats
+        assert_matches_numpy(stats, volume[z])
+        assert widget.result.description == f"visible slice at axis 0 = {z}, 2,000 values"
+    curve = widget.canvas.curves[0]
+    np.testing.assert_array_equal(curve.counts, np.histogram(volume[5], 50)[0])
+    assert "mean" in widget.stats_label.text()
+    assert f"{volume[5].max():.6g}" in widget.stats_label.text()
+
+
+def test_follows_the_dims_order(docked, qtbot):
+    viewer, widget = docked(HistogramWidget)
+    volume = volume_of("uint16")
+    viewer.add_image(volume, name="volume")
+    viewer.dims.order = (2, 0, 1)  # display (z, y) planes; x is the slider
+    viewer.dims.set_current_step(2, 7)
+    settle(qtbot, widget)
+    assert_matches_numpy(widget.result.stats[0], volume[:, :, 7])
+
+
+def test_rgb_gives_one_curve_per_channel(docked, qtbot, skimage_data):
+    viewer, widget = docked(HistogramWidget)
+    astronaut = io.imread(skimage_data / "astronaut.png")
+    viewer.add_image(astronaut, name="astronaut", rgb=True)
+    settle(qtbot, widget)
+    assert widget.result.channels == ("red", "green", "blue")
+    for channel, stats in enumerate(widget.result.stats):
+        assert_matches_numpy(stats, astronaut[..., channel])
+    assert [curve.label for curve in widget.canvas.curves] == ["red", "green", "blue"]
+    header = widget.stats_label.text()
+    assert "red" in header
+    assert "blue" in header
+
+
+def test_exclude_zeros_bins_and_percentiles(docked, qtbot, skimage_data):
+    viewer, widget = docked(HistogramWidget)
+    ihc = io.imread(skimage_data / "ihc.png")[..., 0]
+    masked = np.where(ihc < 125, ihc, 0).astype(np.uint8)  # the lesson's masked image
+    viewer.add_image(masked, name="masked")
+    widget.zeros_check.setChecked(True)
+    widget.bins_spin.setValue(20)
+    widget.percentiles_edit.setText("5, 95")
+    widget.percentiles_edit.editingFinished.emit()
+    settle(qtbot, widget)
+    (stats,) = widget.result.stats
+    kept = masked[masked != 0]
+    np.testing.assert_array_equal(stats.counts, np.histogram(kept, 20)[0])
+    assert stats.percentiles == {5.0: np.percentile(kept, 5), 95.0: np.percentile(kept, 95)}
+    assert "p95" in widget.stats_label.text()
+    widget.log_check.setChecked(True)
+    assert widget.canvas.log_y
+
+
+def test_multiscale_uses_the_displayed_level(docked, qtbot):
+    viewer, widget = docked(HistogramWidget)
+    base = volume_of("uint16", shape=(4, 256, 256))
+    levels = [base, base[:, ::2, ::2], base[:, ::4, ::4]]
+    layer = viewer.add_image(levels, multiscale=True, name="pyramid")
+    viewer.dims.set_current_step(0, 3)
+    settle(qtbot, widget)
+    level = layer.data_level
+    assert_matches_numpy(widget.result.stats[0], levels[level][3])
+    assert f"level {level}" in widget.result.description
+
+
+@pytest.mark.parametrize("chunks", [(1, 40, 50), (4, 20, 25), (6, 40, 50)])
+def test_whole_volume_is_exact_and_cached(docked, qtbot, wait_task, chunks):
+    viewer, widget = docked(HistogramWidget)
+    volume = volume_of("uint16", shape=(6, 40, 50))
+    layer = viewer.add_image(da.from_array(volume, chunks=chunks), name="lazy")
+    widget.scope = Scope.VOLUME
+    settle(qtbot, widget)
+    assert widget.result is None
+    assert "Compute whole volume" in widget.note.text()
+    widget.compute_button.click()
+    (task,) = widget.tasks
+    wait_task(task)
+    assert task.outcome == "done"
+    assert_matches_numpy(widget.result.stats[0], volume)
+    assert widget.result.description == "whole volume, 12,000 values (exact)"
+    # Cached: pressing again starts nothing.
+    widget.compute_button.click()
+    assert widget.tasks == []
+    # New data invalidate the cache.
+    layer.data = da.from_array(volume + 1, chunks=chunks)
+    settle(qtbot, widget)
+    assert widget.result is None
+    widget.compute_button.click()
+    wait_task(widget.tasks[0])
+    assert_matches_numpy(widget.result.stats[0], volume + 1)
+
+
+def test_rgb_whole_volume(docked, qtbot, wait_task, skimage_data):
+    viewer, widget = docked(HistogramWidget)
+    stack = io.imread(skimage_data / "multipage_rgb.tif")
+    viewer.add_image(da.from_array(stack, chunks=(1, *stack.shape[1:])), rgb=True, name="rgb")
+    widget.scope = Scope.VOLUME
+    widget.compute_button.click()
+    wait_task(widget.tasks[0])
+    for channel, stats in enumerate(widget.result.stats):
+        assert_matches_numpy(stats, stack[..., channel])
+
+
+def test_contrast_limit_lines_and_dragging(docked, qtbot):
+    viewer, widget = docked(HistogramWidget)
+    volume = volume_of("uint16")
+    layer = viewer.add_image(volume, name="volume", contrast_limits=(100, 3000))
+    settle(qtbot, widget)
+    assert widget.canvas.contrast_limits == (100, 3000)
+    layer.contrast_limits = (200, 2500)
+    assert widget.canvas.contrast_limits == (200, 2500)
+    canvas = widget.canvas
+    y = int(canvas.plot_rect().center().y())
+    start, end = QPoint(int(canvas.value_to_x(1000)), y), QPoint(int(canvas.value_to_x(2000)), y)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas, end)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
+    low, high = layer.contrast_limits
+    value_low, value_high = canvas.value_range()
+    tolerance = 2 * (value_high - value_low) / canvas.plot_rect().width()  # two pixels
+    assert low == pytest.approx(1000, abs=tolerance)
+    assert high == pytest.approx(2000, abs=tolerance)
+    assert widget.canvas.contrast_limits == tuple(layer.contrast_limits)
+
+
+def test_threshold_line_follows_the_threshold_widget(docked, qtbot):
+    viewer, histogram = docked(HistogramWidget)
+    layer = viewer.add_image(volume_of("uint16"), name="volume")
+    _, threshold = docked(ThresholdMaskWidget, viewer=viewer)
+    threshold.threshold = 1234
+    assert histogram.canvas.threshold == 1234
+    assert histogram.layer is layer
+
+
+def slow_volume(blocks: int, gate: threading.Event):
+    """A lazy uint16 volume whose blocks wait for ``gate`` (or a short time) before loading."""
+
+    def load(block_id=None):
+        gate.wait(0.05)
+        return np.full((1, 64, 64), block_id[0] % 7, np.uint16)
+
+    return da.map_blocks(load, chunks=((1,) * blocks, (64,), (64,)), dtype=np.uint16)
+
+
+def test_cancel_leaves_no_result(docked, qtbot, wait_task):
+    viewer, widget = docked(HistogramWidget)
+    never = threading.Event()
+    viewer.add_image(slow_volume(2000, never), name="big", contrast_limits=(0, 7))
+    widget.scope = Scope.VOLUME
+    widget.compute_button.click()
+    (task,) = widget.tasks
+    qtbot.waitUntil(lambda: task.progress_bar.n > 0, timeout=10_000)
+    widget.cancel_button.click()
+    wait_task(task)
+    assert task.outcome == "cancelled"
+    assert task.progress_bar.n < 2000
+    assert not task.worker.is_running
+    assert widget.result is None
+    assert widget._cache.get(viewer.layers["big"]) is None
+    assert widget.message.text() == "Histogram of 'big': cancelled."
+    assert not widget.cancel_button.isEnabled()
+
+
+def test_event_loop_runs_during_whole_volume_histogram(docked, qtbot, wait_task):
+    viewer, widget = docked(HistogramWidget)
+    gate = threading.Event()
+    viewer.add_image(slow_volume(60, gate), name="slow", contrast_limits=(0, 7))
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    widget.scope = Scope.VOLUME
+    widget.compute_button.click()
+    (task,) = widget.tasks
+    qtbot.waitUntil(lambda: len(ticks) >= 20, timeout=10_000)
+    assert task.running  # the GUI ticked 20 times while the histogram was being computed
+    gate.set()
+    wait_task(task)
+    timer.stop()
+    expected = np.bincount(np.arange(60) % 7, minlength=7) * 64 * 64
+    assert widget.result.stats[0].count == 60 * 64 * 64
+    assert widget.result.stats[0].counts.sum() == expected.sum()
+
+
+def test_layer_removed_while_computing(docked, qtbot, wait_task, notifications):
+    viewer, widget = docked(HistogramWidget)
+    layer = viewer.add_image(slow_volume(500, threading.Event()), name="doomed")
+    widget.scope = Scope.VOLUME
+    widget.compute_button.click()
+    (task,) = widget.tasks
+    viewer.layers.remove(layer)
+    wait_task(task)
+    assert task.outcome == "cancelled"
+    assert widget.message.text() == (
+        "Histogram of 'doomed': cancelled because layer 'doomed' was removed."
+    )
+    assert widget.result is None
+    assert notifications.errors == []
+
+
+def test_no_layer(docked, qtbot):
+    _viewer, widget = docked(HistogramWidget)
+    settle(qtbot, widget)
+    assert widget.note.text() == "No image layer selected: add or select one first."
+    assert widget.canvas.curves == []
+    widget.compute_button.click()  # disabled without a layer: nothing happens
+    assert widget.tasks == []
+
+
+def test_two_dimensional_layer_with_whole_volume_scope(docked, qtbot, skimage_data):
+    viewer, widget = docked(HistogramWidget)
+    ihc = io.imread(skimage_data / "ihc.png")[..., 2]
+    viewer.add_image(ihc, name="flat")
+    widget.scope = Scope.VOLUME
+    settle(qtbot, widget)
+    assert widget.note.text() == "Layer 'flat' is 2-D: its whole volume is the visible slice."
+    assert_matches_numpy(widget.result.stats[0], ihc)
+    assert not widget.compute_button.isEnabled()
+
+
+def test_bad_percentiles(docked, qtbot):
+    viewer, widget = docked(HistogramWidget)
+    viewer.add_image(volume_of("uint8"), name="volume")
+    widget.percentiles_edit.setText("50, 150")
+    widget.percentiles_edit.editingFinished.emit()
+    settle(qtbot, widget)
+    assert widget.note.text() == "percentile 150 is outside 0-100"
+    assert widget.result is None
+    with pytest.raises(OperationError, match="'a' is not a number"):
+        parse_percentiles("1, a")
