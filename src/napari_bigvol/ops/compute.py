@@ -13,10 +13,13 @@ instead of local threads; nothing else changes for the caller.
 
 from __future__ import annotations
 
+import operator
 import os
+import queue
 import threading
+import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from functools import reduce
 from itertools import product
 from typing import Any, TypeVar
@@ -24,6 +27,7 @@ from typing import Any, TypeVar
 import dask
 import dask.array as da
 import numpy as np
+from dask.array.core import normalize_chunks, slices_from_chunks
 from dask.optimization import cull
 
 from napari_bigvol.errors import Cancelled, OperationError
@@ -84,6 +88,23 @@ def get_client() -> Any | None:
         return client
 
 
+def close_clients() -> None:
+    """Close every ``distributed.Client`` opened by :func:`get_client`.
+
+    For shutdown, for tests, and after the scheduler at a configured address was
+    replaced; the next :func:`get_client` connects afresh.
+
+    Examples
+    --------
+    >>> close_clients()
+    """
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
+
+
 def _block_indices(array: da.Array) -> list[BlockIndex]:
     return list(product(*(range(n) for n in array.numblocks)))
 
@@ -92,10 +113,6 @@ def _run_block(graph: dict, key: tuple, kernel: BlockKernel, index: BlockIndex) 
     # cull from one key walks only that block's dependencies, not the whole graph.
     subgraph, _ = cull(graph, [key])
     block = dask.get(subgraph, key)
-    return kernel(np.asarray(block), index)
-
-
-def _kernel_task(kernel: BlockKernel, index: BlockIndex, block: np.ndarray) -> Any:
     return kernel(np.asarray(block), index)
 
 
@@ -148,39 +165,54 @@ def stream_blocks(
     """
     indices = _block_indices(array)
     total = len(indices)
+    (optimized,) = dask.optimize(array)
+    graph = dict(optimized.__dask_graph__())
+    name = optimized.name
     client = None if local else get_client()
-    if client is not None:
-        submit = _cluster_submitter(client, array, kernel)
-        workers = max(1, sum(client.nthreads().values()))
-        waiter = _wait_distributed
-    else:
-        (optimized,) = dask.optimize(array)
-        graph = dict(optimized.__dask_graph__())
-        name = optimized.name
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    if client is None:
         workers = os.cpu_count() or 1
         pool = ThreadPoolExecutor(workers, thread_name_prefix="bigvol-block")
 
-        def submit(index: BlockIndex) -> Future:
+        def submit(index: BlockIndex) -> Any:
             return pool.submit(_run_block, graph, (name, *index), kernel, index)
 
-        waiter = _wait_local
+    else:
+        workers = max(1, sum(client.nthreads().values()))
+        run_id = uuid.uuid4().hex
+
+        def submit(index: BlockIndex) -> Any:
+            # Ship only the tasks this block needs; the worker runs them like a thread here.
+            subgraph, _ = cull(graph, [(name, *index)])
+            return client.submit(
+                _run_block,
+                subgraph,
+                (name, *index),
+                kernel,
+                index,
+                key=f"bigvol-block-{run_id}-{'-'.join(map(str, index))}",
+                pure=False,
+            )
+
     limit = max_in_flight or 2 * workers
     pending: dict[Any, BlockIndex] = {}
-    queue = iter(indices)
+    remaining = iter(indices)
     done_count = 0
     try:
         while True:
             while len(pending) < limit:
-                index = next(queue, None)
+                index = next(remaining, None)
                 if index is None:
                     break
-                pending[submit(index)] = index
+                future = submit(index)
+                pending[future] = index
+                future.add_done_callback(finished.put)
             if not pending:
                 break
-            finished = waiter(list(pending), _POLL_SECONDS)
-            if not finished and should_stop is not None and should_stop():
+            ready = _next_finished(finished)
+            if not ready and should_stop is not None and should_stop():
                 raise Cancelled("cancelled by the user")
-            for future in finished:
+            for future in ready:
                 index = pending.pop(future)
                 result = future.result()
                 done_count += 1
@@ -197,10 +229,25 @@ def stream_blocks(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _next_finished(finished: queue.SimpleQueue) -> list[Any]:
+    """Futures that finished: waits up to ``_POLL_SECONDS`` for the first, then drains."""
+    try:
+        ready = [finished.get(timeout=_POLL_SECONDS)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            ready.append(finished.get_nowait())
+        except queue.Empty:
+            return ready
+
+
 def reduce_blocks(
     array: da.Array,
     kernel: BlockKernel[T],
     combine: Callable[[T, T], T],
+    *,
+    ordered: bool = False,
     **stream_options: Any,
 ) -> T:
     """Stream ``kernel`` over the blocks of ``array`` and fold the results with ``combine``.
@@ -214,6 +261,10 @@ def reduce_blocks(
     combine : callable
         ``combine(a, b)`` merges two partial results; it must be associative and
         commutative because blocks finish in any order.
+    ordered : bool, optional
+        Fold in block order rather than completion order, so that floating-point results
+        are the same on every run and scheduler. Keeps every partial result until the
+        end: use it for small results only.
     **stream_options
         ``progress``, ``should_stop``, ``max_in_flight`` and ``local``, as for
         :func:`stream_blocks`.
@@ -230,33 +281,12 @@ def reduce_blocks(
     >>> reduce_blocks(da.ones(10, chunks=3), lambda b, i: int(b.sum()), operator.add)
     10
     """
-    results = (result for _, result in stream_blocks(array, kernel, **stream_options))
-    return reduce(combine, results)
-
-
-def _cluster_submitter(client: Any, array: da.Array, kernel: BlockKernel) -> Callable:
-    blocks = array.to_delayed(optimize_graph=True)
-    delayed_kernel = dask.delayed(_kernel_task, pure=True)
-
-    def submit(index: BlockIndex) -> Any:
-        return client.compute(delayed_kernel(kernel, index, blocks[index]))
-
-    return submit
-
-
-def _wait_local(futures: list[Future], timeout: float) -> set[Future]:
-    done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
-    return done
-
-
-def _wait_distributed(futures: list[Any], timeout: float) -> set[Any]:
-    from distributed import wait as distributed_wait
-
-    try:
-        done, _ = distributed_wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
-    except TimeoutError:
-        return set()
-    return done
+    blocks = stream_blocks(array, kernel, **stream_options)
+    if ordered:
+        return reduce(
+            combine, (result for _, result in sorted(blocks, key=operator.itemgetter(0)))
+        )
+    return reduce(combine, (result for _, result in blocks))
 
 
 def as_dask_array(data: Any) -> tuple[da.Array, bool]:
@@ -283,7 +313,18 @@ def as_dask_array(data: Any) -> tuple[da.Array, bool]:
     """
     if isinstance(data, da.Array):
         return data, False
-    return da.from_array(np.asarray(data), chunks="auto"), True
+    values = np.asarray(data)
+    # Not da.from_array: it copies numpy input whole and hashes every byte for a name.
+    # Views of the caller's array cost no memory and no time.
+    chunks = normalize_chunks("auto", values.shape, dtype=values.dtype)
+    name = f"in-memory-{uuid.uuid4().hex}"
+    graph = {
+        (name, *index): values[region]
+        for index, region in zip(
+            product(*(range(len(c)) for c in chunks)), slices_from_chunks(chunks), strict=True
+        )
+    }
+    return da.Array(graph, name, chunks, dtype=values.dtype), True
 
 
 def require_numeric(dtype: Any, what: str = "the data") -> np.dtype:

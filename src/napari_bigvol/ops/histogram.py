@@ -304,7 +304,7 @@ class _Passes:
     def plan(self, passes: int) -> None:
         self.planned = passes
 
-    def reduce(self, array: da.Array, kernel: Any, combine: Any) -> Any:
+    def reduce(self, array: da.Array, kernel: Any, combine: Any, ordered: bool = False) -> Any:
         offset = self.finished * self.blocks
         total = self.planned * self.blocks
 
@@ -316,6 +316,7 @@ class _Passes:
             array,
             kernel,
             combine,
+            ordered=ordered,
             progress=report,
             should_stop=self.should_stop,
             local=self.local,
@@ -558,7 +559,10 @@ def _summarise_wide(
     moments = _Moments(0, None, None, 0.0, 0.0)
     if needs_extremes:
         moments = passes.reduce(
-            array, _MomentsKernel(exclude_zeros, with_moments=with_stats), operator.add
+            array,
+            _MomentsKernel(exclude_zeros, with_moments=with_stats),
+            operator.add,
+            ordered=True,  # float moments: the same rounding on every run and scheduler
         )
     if value_range is None:
         value_range = (moments.minimum, moments.maximum) if moments.count else (0, 1)

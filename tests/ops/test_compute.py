@@ -1,0 +1,170 @@
+"""Streaming block computation: every block once, bounded in flight, progress and cancel."""
+
+from __future__ import annotations
+
+import operator
+import threading
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from napari_bigvol.errors import Cancelled, OperationError
+from napari_bigvol.ops import compute
+from napari_bigvol.ops.compute import (
+    as_dask_array,
+    reduce_blocks,
+    require_numeric,
+    scheduler_address,
+    set_scheduler,
+    stream_blocks,
+)
+
+
+class ConcurrencyProbe:
+    """A block kernel that records how many kernels run at the same time."""
+
+    def __init__(self, hold: float = 0.02) -> None:
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+        self.hold = hold
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+
+    def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> int:
+        with self._lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        # Hold the block briefly so that overlapping kernels can be observed.
+        self._release.wait(self.hold)
+        with self._lock:
+            self.running -= 1
+        return int(block.sum())
+
+
+@pytest.mark.parametrize("chunks", [(1, 8, 8), (3, 5, 8), (10, 8, 8)])
+def test_every_block_once_with_its_index(chunks):
+    values = np.arange(10 * 8 * 8).reshape(10, 8, 8)
+    array = da.from_array(values, chunks=chunks)
+    results = dict(stream_blocks(array, lambda block, index: (block.shape, int(block.sum()))))
+    assert sorted(results) == sorted(np.ndindex(*array.numblocks))
+    for index, (shape, total) in results.items():
+        expected = array.blocks[index].compute()
+        assert shape == expected.shape
+        assert total == int(expected.sum())
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_blocks_in_flight_are_bounded(limit):
+    probe = ConcurrencyProbe()
+    array = da.ones((12, 4), chunks=(1, 4))
+    assert sum(r for _, r in stream_blocks(array, probe, max_in_flight=limit)) == 48
+    assert probe.calls == 12
+    assert 1 <= probe.most <= limit
+
+
+def test_progress_counts_every_block_up_to_the_total():
+    calls = []
+    array = da.ones((7, 3), chunks=(1, 3))
+    list(stream_blocks(array, lambda b, i: 0, progress=lambda d, t: calls.append((d, t))))
+    assert calls == [(n, 7) for n in range(1, 8)]
+
+
+def test_should_stop_cancels_after_the_current_block():
+    probe = ConcurrencyProbe(hold=0.0)
+    array = da.ones((50, 3), chunks=(1, 3))
+    seen = []
+    blocks = stream_blocks(array, probe, should_stop=lambda: len(seen) >= 4, max_in_flight=2)
+    with pytest.raises(Cancelled, match="cancelled by the user"):
+        seen.extend(index for index, _ in blocks)
+    assert len(seen) == 4
+    assert probe.calls <= 4 + 2  # at most the blocks already in flight
+
+
+def test_a_stop_is_honoured_while_a_slow_block_runs():
+    release = threading.Event()
+
+    def slow(block: np.ndarray, index: tuple[int, ...]) -> int:
+        release.wait(30)  # released by the stop request below, long before the timeout
+        return 0
+
+    def stop() -> bool:
+        release.set()
+        return True
+
+    progress = []
+    with pytest.raises(Cancelled):
+        list(
+            stream_blocks(
+                da.ones((4, 4), chunks=(1, 4)),
+                slow,
+                should_stop=stop,
+                progress=lambda d, t: progress.append(d),
+            )
+        )
+    assert progress == []  # cancelled before any block finished
+
+
+def test_kernel_errors_reach_the_caller():
+    def broken(block: np.ndarray, index: tuple[int, ...]) -> int:
+        raise OperationError(f"block {index} is broken")
+
+    with pytest.raises(OperationError, match=r"block \(0,\) is broken"):
+        list(stream_blocks(da.ones(4, chunks=4), broken))
+
+
+def test_reduce_blocks_folds_partial_results():
+    values = np.random.default_rng(0).integers(0, 100, (30, 7))
+    total = reduce_blocks(
+        da.from_array(values, chunks=(4, 3)), lambda b, i: int(b.sum()), operator.add
+    )
+    assert total == int(values.sum())
+
+
+def test_local_runs_on_threads_even_with_a_scheduler_configured():
+    set_scheduler("tcp://127.0.0.1:9")  # nothing listens there
+    try:
+        assert scheduler_address() == "tcp://127.0.0.1:9"
+        results = [r for _, r in stream_blocks(da.ones(6, chunks=2), lambda b, i: 1, local=True)]
+        assert results == [1, 1, 1]
+    finally:
+        set_scheduler(None)
+
+
+def test_scheduler_address_setting_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv(compute.SCHEDULER_ENV, "tcp://127.0.0.1:8786")
+    assert scheduler_address() == "tcp://127.0.0.1:8786"
+    set_scheduler("tcp://127.0.0.1:9999")
+    try:
+        assert scheduler_address() == "tcp://127.0.0.1:9999"
+    finally:
+        set_scheduler(None)
+    monkeypatch.delenv(compute.SCHEDULER_ENV)
+    assert scheduler_address() is None
+    assert compute.get_client() is None
+
+
+def test_as_dask_array_wraps_numpy_without_copying():
+    values = np.zeros((300, 512, 512), np.uint16)  # more than one dask chunk
+    array, in_memory = as_dask_array(values)
+    assert in_memory
+    assert array.npartitions > 1
+    shared = [r for _, r in stream_blocks(array, lambda b, i: np.shares_memory(b, values))]
+    assert all(shared)
+    assert len(shared) == array.npartitions
+    lazy = da.ones(3, chunks=1)
+    assert as_dask_array(lazy) == (lazy, False)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int64", "float16", ">f8"])
+def test_require_numeric_accepts_real_numbers(dtype):
+    assert require_numeric(np.zeros(2, dtype)) == np.dtype(dtype)
+    assert require_numeric(np.dtype(dtype)) == np.dtype(dtype)
+
+
+def test_require_numeric_names_the_data():
+    with pytest.raises(OperationError, match="layer 'labels' has dtype <U1, which is not numeric"):
+        require_numeric(np.array(["a"]), "layer 'labels'")
+    assert require_numeric([1, 2]) == np.dtype(int)
