@@ -276,3 +276,14 @@ def test_bad_percentiles(docked, qtbot):
     assert widget.result is None
     with pytest.raises(OperationError, match="'a' is not a number"):
         parse_percentiles("1, a")
+
+
+def test_plot_follows_the_theme(docked, qtbot):
+    viewer, widget = docked(HistogramWidget)
+    viewer.theme = "dark"
+    dark = widget.canvas.colors
+    viewer.theme = "light"
+    light = widget.canvas.colors
+    assert dark.background != light.background
+    assert light.background == widget.theme_colors()["canvas"]
+    assert light.text == widget.theme_colors()["text"]

@@ -224,6 +224,12 @@ class HistogramCanvas(QWidget):
         if len(self.curves) > 1:
             x = rect.right() - 4
             y = rect.top() + metrics.ascent() + 2
+            width = sum(metrics.horizontalAdvance(c.label) + 8 for c in self.curves)
+            backing = QColor(self.colors.background)
+            backing.setAlpha(200)  # keeps the legend readable over the curves
+            painter.fillRect(
+                QRectF(x - width - 4, rect.top() + 1, width + 6, metrics.height() + 4), backing
+            )
             for curve in reversed(self.curves):
                 x -= metrics.horizontalAdvance(curve.label) + 8
                 painter.setPen(QColor(curve.color))

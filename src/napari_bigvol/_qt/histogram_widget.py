@@ -321,8 +321,7 @@ class HistogramWidget(LayerWidget):
             names, stats = result
             histogram = HistogramResult(names, stats, f"whole volume, {total:,} values (exact)")
             self._cache.setdefault(layer, {})[settings] = histogram
-            if self.layer is layer and self.scope is Scope.VOLUME:
-                self._show_result(histogram)
+            self.request_draw()  # shows it, if the layer and settings are still chosen
 
         self.run_task(
             lambda progress, should_stop: histogram_channels(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import dask.array as da
 import numpy as np
 from napari.layers import Image, Labels, Layer
+from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 Mode = Literal["above", "below"]
 #: Label value of the masked voxels in the mask and preview layers.
 MASK_LABEL = 1
+#: The preview's colour: bright on grey images, and not one of the RGB channel colours.
+PREVIEW_COLOUR = "cyan"
 
 
 def describe_statistics(stats: MaskStatistics, where: str) -> str:
@@ -339,7 +342,10 @@ class ThresholdMaskWidget(LayerWidget):
                 data,
                 name=f"{layer.name} threshold preview",
                 multiscale=layer.multiscale,
-                opacity=0.5,
+                opacity=0.45,
+                colormap=DirectLabelColormap(
+                    color_dict={None: "transparent", 0: "transparent", MASK_LABEL: PREVIEW_COLOUR}
+                ),
                 **placement,
             )
             preview.metadata["bigvol_preview_of"] = layer.name
