@@ -89,6 +89,18 @@ def test_apply_mask_on_rgb_broadcasts_over_colours(astronaut_rgb):
     np.testing.assert_array_equal(lazy.compute(), masked)
 
 
+@pytest.mark.parametrize("dtype", [*NUMERIC_DTYPES, "int64", "uint64", "float64"])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_apply_mask_keeps_the_dtype_and_zeroes_outside(dtype, lazy):
+    data = ramp(dtype)
+    mask = ramp("uint8") % 3 == 0
+    masked = apply_mask(da.from_array(data, chunks=(2, 20, 30)) if lazy else data, mask)
+    assert isinstance(masked, da.Array) == lazy
+    assert masked.dtype == data.dtype
+    expected = np.where(mask, data, np.zeros((), data.dtype))
+    np.testing.assert_array_equal(np.asarray(masked), expected)
+
+
 def test_apply_mask_zeroes_nans_and_keeps_float_dtype():
     data = np.array([np.nan, 1.5, np.nan, 4.0], np.float32)
     masked = apply_mask(data, np.array([0, 1, 1, 0], np.uint8))
