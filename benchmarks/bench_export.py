@@ -11,9 +11,11 @@ then, each in its own subprocess so peak RSS is measured per method:
 * ``dask.to_zarr``: a plain ``dask.array.to_zarr`` of the same data, same chunks and
   codec, level 0 only (baseline 1);
 * ``ome_zarr.write_image``: ome-zarr-py's writer with its default pyramid (baseline 2);
+* ``chunks=...``: level-0-only exports with other chunk shapes, for the latency table;
 
-and prints throughput ratios, peak RSS, and XY / XZ plane latency from the TIFF folder,
-the 64^3 export and a whole-plane-chunk export. Everything is deleted at the end.
+and prints wall and CPU time ratios, peak RSS, and XY / XZ plane latency (through
+napari-bigvol's own readers, as napari would read them) from the TIFF folder and each
+chunk layout. Everything is deleted at the end.
 """
 
 from __future__ import annotations
@@ -53,11 +55,14 @@ def run_method(method: str, source: str, target: str) -> dict:
     from napari_bigvol.ops.export import _compressor, export_zarr
 
     ((data, _, _),) = read(source)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     start = time.perf_counter()
     if method == "bigvol":
         export_zarr(data, target)
-    elif method == "bigvol-planes":
-        export_zarr(data, target, chunks=(1, *PLANE), pyramid=False)
+    elif method.startswith("chunks="):
+        chunks = tuple(int(c) for c in method.removeprefix("chunks=").split(","))
+        export_zarr(data, target, chunks=chunks, pyramid=False)
     elif method == "dask.to_zarr":
         array = zarr.create_array(
             target,
@@ -77,8 +82,14 @@ def run_method(method: str, source: str, target: str) -> dict:
     else:
         raise ValueError(method)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB on Linux
-    return {"method": method, "seconds": seconds, "peak_rss_mib": peak}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "method": method,
+        "seconds": seconds,
+        # CPU seconds of all threads: a fair measure on a machine shared with others.
+        "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
+    }
 
 
 def in_subprocess(method: str, source: Path, target: Path) -> dict:
@@ -116,9 +127,6 @@ def main() -> None:
         print(json.dumps(run_method(*args.run)))
         return
 
-    import dask.array as da
-    import zarr
-
     from napari_bigvol import read
 
     work = Path(args.workdir)
@@ -129,44 +137,47 @@ def main() -> None:
         gib = args.planes * PLANE[0] * PLANE[1] * 2 / 2**30
         print(f"source: {args.planes} TIFF slices of {PLANE}, uint16, {gib:.2f} GiB")
         results = {}
-        for method in ("dask.to_zarr", "ome_zarr.write_image", "bigvol", "bigvol-planes"):
+        layouts = {
+            "whole planes": f"chunks=1,{PLANE[0]},{PLANE[1]}",
+            "16x128x128": "chunks=16,128,128",
+            "64^3": "chunks=64,64,64",
+        }
+        methods = ["dask.to_zarr", "ome_zarr.write_image", "bigvol", *layouts.values()]
+        for method in methods:
             target = work / f"{method}.zarr"
             results[method] = in_subprocess(method, tiffs, target)
             r = results[method]
             print(
-                f"{method:22s} {r['seconds']:7.1f} s  {gib * 1024 / r['seconds']:7.1f} MiB/s"
-                f"  peak RSS {r['peak_rss_mib']:7.0f} MiB"
+                f"{method:26s} {r['seconds']:7.1f} s wall {r['cpu_seconds']:7.1f} s CPU "
+                f"{gib * 1024 / r['seconds']:7.1f} MiB/s  peak RSS {r['peak_rss_mib']:6.0f} MiB"
             )
-        ours = results["bigvol"]["seconds"]
-        print(
-            f"throughput bigvol (with pyramid) / dask.to_zarr (no pyramid): "
-            f"{results['dask.to_zarr']['seconds'] / ours:.2f}x"
-        )
-        print(
-            f"throughput bigvol / ome_zarr.write_image (default pyramid): "
-            f"{results['ome_zarr.write_image']['seconds'] / ours:.2f}x"
-        )
+        ours = results["bigvol"]
+        for baseline in ("dask.to_zarr", "ome_zarr.write_image"):
+            other = results[baseline]
+            print(
+                f"bigvol (with pyramid) vs {baseline}: "
+                f"{other['seconds'] / ours['seconds']:.2f}x wall, "
+                f"{other['cpu_seconds'] / ours['cpu_seconds']:.2f}x CPU"
+            )
 
-        def tiff_array():
-            ((data, _, _),) = read(str(tiffs))
-            return data
+        def level_zero(path: Path):
+            def open_level() -> object:
+                ((data, _, _),) = read(str(path))
+                return data[0] if isinstance(data, list) else data
 
-        latency = {
-            "TIFF folder": plane_latency(tiff_array),
-            "zarr 64^3 chunks": plane_latency(
-                lambda: da.from_zarr(zarr.open_array(work / "bigvol.zarr" / "0", mode="r"))
-            ),
-            "zarr whole-plane chunks": plane_latency(
-                lambda: da.from_zarr(zarr.open_array(work / "bigvol-planes.zarr" / "0", mode="r"))
-            ),
-        }
+            return open_level
+
+        latency = {"TIFF folder": plane_latency(level_zero(tiffs))}
+        for name, method in layouts.items():
+            latency[f"zarr {name}"] = plane_latency(level_zero(work / f"{method}.zarr"))
         for name, (xy, xz) in latency.items():
             print(f"{name:24s} XY plane {xy * 1000:8.1f} ms   XZ plane {xz * 1000:8.1f} ms")
         tiff_xz = latency["TIFF folder"][1]
-        print(
-            f"XZ speed-up of the 64^3 export over the TIFF folder: "
-            f"{tiff_xz / latency['zarr 64^3 chunks'][1]:.1f}x"
-        )
+        for name in layouts:
+            print(
+                f"XZ plane speed-up of zarr {name} over the TIFF folder: "
+                f"{tiff_xz / latency[f'zarr {name}'][1]:.1f}x"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
