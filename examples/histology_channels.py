@@ -22,9 +22,8 @@ from typing import Any
 
 from _tutorial import launch
 
-from napari_bigvol.ops.channels import split_channels
-from napari_bigvol.ops.histogram import histogram
-from napari_bigvol.ops.threshold import mask_statistics, otsu_threshold_of, threshold_mask
+from napari_bigvol import histogram, mask_statistics, split_channels, threshold_mask
+from napari_bigvol.ops.threshold import otsu_threshold_of
 
 CHANNELS = ("red", "green", "blue")
 # The channel each stain darkens, and the colour napari shows its mask in.

@@ -17,8 +17,7 @@ from typing import Any
 
 from _tutorial import camera, launch
 
-from napari_bigvol import sample
-from napari_bigvol.ops.histogram import histogram_stats
+from napari_bigvol import histogram_stats, sample
 
 # napari's dims.order for each anatomical plane of (z, y, x) = (S, P, L) data, and the
 # camera's vertical direction that puts superior at the top of coronal and sagittal views.

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 from _tutorial import camera, launch
 
-from napari_bigvol import sample
-from napari_bigvol.ops.export import export_zarr
+from napari_bigvol import export_zarr, sample
 
 
 @dataclass
