@@ -33,7 +33,7 @@ exclude_patterns = ["_build", "performance/*.md", "Thumbs.db", ".DS_Store"]
 myst_enable_extensions = ["colon_fence", "deflist", "attrs_inline"]
 myst_heading_anchors = 3
 
-autosummary_generate = True
+autosummary_generate = False  # summary tables only; entries live on api.md
 autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

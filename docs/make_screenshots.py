@@ -128,9 +128,9 @@ def histology(workdir: Path) -> None:
     """Tutorial 3: ihc.png, its channels and the stain masks."""
     viewer = new_viewer()
     histology_channels.run(viewer, histology_channels.prepare(workdir))
-    for name in ("DAB mask", "hematoxylin mask"):
-        viewer.layers[name].visible = False
-    viewer.layers[0].visible = True
+    # The original alone first: the channel layers (additive) and masks hidden.
+    for layer in viewer.layers:
+        layer.visible = layer is viewer.layers[0]
     save(viewer, "tutorial_histology_rgb", canvas_only=True)
     viewer.layers[0].visible = False
     # viewer.canvas.grid from napari 0.9, viewer.grid before.
