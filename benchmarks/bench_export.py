@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -102,19 +103,32 @@ def in_subprocess(method: str, source: Path, target: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def plane_latency(open_array, repeats: int = 3) -> tuple[float, float]:
+def evict(folder: Path) -> None:
+    """Drop ``folder``'s files from the page cache, as if they were read for the first time."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def plane_latency(
+    open_array, folder: Path, *, cold: bool, repeats: int = 3
+) -> tuple[float, float]:
     """Median seconds to read the middle XY plane and the middle XZ plane."""
-    xy, xz = [], []
+    timings: dict[str, list[float]] = {"xy": [], "xz": []}
     for _ in range(repeats):
-        array = open_array()
-        start = time.perf_counter()
-        np.asarray(array[array.shape[0] // 2])
-        xy.append(time.perf_counter() - start)
-        array = open_array()
-        start = time.perf_counter()
-        np.asarray(array[:, array.shape[1] // 2, :])
-        xz.append(time.perf_counter() - start)
-    return float(np.median(xy)), float(np.median(xz))
+        for name, seconds in timings.items():
+            array = open_array()
+            index = (array.shape[0] // 2,) if name == "xy" else (slice(None), array.shape[1] // 2)
+            if cold:
+                evict(folder)
+            start = time.perf_counter()
+            np.asarray(array[index])
+            seconds.append(time.perf_counter() - start)
+    return float(np.median(timings["xy"])), float(np.median(timings["xz"]))
 
 
 def main() -> None:
@@ -167,17 +181,23 @@ def main() -> None:
 
             return open_level
 
-        latency = {"TIFF folder": plane_latency(level_zero(tiffs))}
-        for name, method in layouts.items():
-            latency[f"zarr {name}"] = plane_latency(level_zero(work / f"{method}.zarr"))
-        for name, (xy, xz) in latency.items():
-            print(f"{name:24s} XY plane {xy * 1000:8.1f} ms   XZ plane {xz * 1000:8.1f} ms")
-        tiff_xz = latency["TIFF folder"][1]
-        for name in layouts:
-            print(
-                f"XZ plane speed-up of zarr {name} over the TIFF folder: "
-                f"{tiff_xz / latency[f'zarr {name}'][1]:.1f}x"
-            )
+        sources = {"TIFF folder": tiffs} | {
+            f"zarr {name}": work / f"{method}.zarr" for name, method in layouts.items()
+        }
+        for cold in (False, True):
+            print("cold page cache (evicted before each read):" if cold else "warm page cache:")
+            latency = {
+                name: plane_latency(level_zero(path), path, cold=cold)
+                for name, path in sources.items()
+            }
+            for name, (xy, xz) in latency.items():
+                print(f"  {name:24s} XY plane {xy * 1000:8.1f} ms   XZ plane {xz * 1000:8.1f} ms")
+            tiff_xz = latency["TIFF folder"][1]
+            for name in list(sources)[1:]:
+                print(
+                    f"  XZ plane speed-up of {name} over the TIFF folder: "
+                    f"{tiff_xz / latency[name][1]:.1f}x"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
