@@ -38,6 +38,7 @@ __all__ = [
     "BRAIN_AXIS_LABELS",
     "BRAIN_CONTRAST_LIMITS",
     "BRAIN_FIELD_OF_VIEW_MM",
+    "BrainModel",
     "brain_layer",
     "brain_pyramid",
     "brain_volume",
@@ -190,9 +191,8 @@ class BrainModel:
         deep = brain_depth > fold_depth
         to_csf = np.where(deep, np.hypot(to_csf, brain_depth - fold_depth), to_csf)
         to_csf = np.minimum(to_csf, brain_depth)
-        # Interhemispheric fissure down to the corpus callosum.
-        # The corpus callosum bridges the hemispheres under an arch in the middle third;
-        # in front of and behind it the fissure cuts deeper.
+        # Interhemispheric fissure, down to the corpus callosum, which bridges the
+        # hemispheres under an arch in the middle third; in front and behind it cuts deeper.
         arch = np.clip(1 - ((pi + 4.0) / 36.0) ** 2, 0, 1)
         floor = -30.0 + 52.0 * np.sqrt(arch)
         fissure = np.where(si > floor, np.abs(li), np.hypot(li, si - floor))
@@ -239,9 +239,7 @@ class _BrainBlock:
         self.dtype = dtype
         self.spacing = brain_voxel_size(shape)
 
-    def __call__(self, block_info: dict[Any, Any] | None = None) -> np.ndarray:
-        if block_info is None:  # dask probing the function, not computing a block
-            return np.empty((0, 0, 0), self.dtype)
+    def __call__(self, block_info: dict[Any, Any]) -> np.ndarray:
         location = block_info[None]["array-location"]
         indices = [np.arange(start, stop) for start, stop in location]
         grids = np.ix_(*indices)

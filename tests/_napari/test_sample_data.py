@@ -16,9 +16,8 @@ def generated_blocks(monkeypatch) -> list:
     locations: list = []
     generate = sample._BrainBlock.__call__
 
-    def counting(self, block_info=None):
-        if block_info is not None:
-            locations.append((self.shape, block_info[None]["array-location"]))
+    def counting(self, block_info):
+        locations.append((self.shape, block_info[None]["array-location"]))
         return generate(self, block_info)
 
     monkeypatch.setattr(sample._BrainBlock, "__call__", counting)
