@@ -87,6 +87,8 @@ def results_of(data) -> dict[str, object]:
         "mask_statistics": mask_statistics(mask, (2.0, 0.5, 0.5), "mm"),
         "otsu": otsu_threshold_of(data),
         "masked_histogram": histogram(apply_mask(data, mask), 30, exclude_zeros=True),
+        # Rechunked: every block's tasks depend on other tasks, which must travel along.
+        "rechunked_histogram": histogram(data.rechunk((5, 20, 40)), 50),
     }
 
 
@@ -109,19 +111,28 @@ def test_the_cluster_really_runs_the_blocks(tiff_volume, on_cluster):
     assert 1 <= len(workers) <= 2
 
 
-def test_tiff_folder_results_are_identical(tiff_volume, cluster_address):
-    data, volume = tiff_volume
-    local = results_of(data)
-    compute.set_scheduler(cluster_address)
+def local_and_on_cluster(address: str, work):
+    """Run ``work()`` with local threads, then on the cluster; return both results."""
+    local = work()
+    compute.set_scheduler(address)
     try:
-        remote = results_of(data)
-        remote_values = value_counts(data)
-        remote_components = count_components(threshold_mask(data, 1500))
+        return local, work()
     finally:
         compute.set_scheduler(None)
+
+
+def test_tiff_folder_results_are_identical(tiff_volume, cluster_address):
+    data, volume = tiff_volume
+    local, remote = local_and_on_cluster(cluster_address, lambda: results_of(data))
     assert_identical(local, remote)
-    np.testing.assert_array_equal(remote_values[1], value_counts(data)[1])
-    assert remote_components == count_components(threshold_mask(data, 1500))
+    (_, local_counts), (_, remote_counts) = local_and_on_cluster(
+        cluster_address, lambda: value_counts(data)
+    )
+    np.testing.assert_array_equal(local_counts, remote_counts)
+    components = local_and_on_cluster(
+        cluster_address, lambda: count_components(threshold_mask(data, 1500))
+    )
+    assert components[0] == components[1]
     # ... and both equal numpy on the pixels themselves.
     np.testing.assert_array_equal(local["histogram"][0], np.histogram(volume, 50)[0])
     assert local["mask_statistics"].masked == int(np.count_nonzero(volume > 600))
@@ -129,12 +140,7 @@ def test_tiff_folder_results_are_identical(tiff_volume, cluster_address):
 
 def test_nifti_float_results_are_identical(nifti_volume, cluster_address):
     data, volume = nifti_volume
-    local = results_of(data)
-    compute.set_scheduler(cluster_address)
-    try:
-        remote = results_of(data)
-    finally:
-        compute.set_scheduler(None)
+    local, remote = local_and_on_cluster(cluster_address, lambda: results_of(data))
     assert_identical(local, remote)
     np.testing.assert_array_equal(local["histogram"][0], np.histogram(volume, 50)[0])
 

@@ -11,7 +11,12 @@ import zarr
 
 from napari_bigvol.errors import Cancelled, OperationError
 from napari_bigvol.ops import _kernels
-from napari_bigvol.ops.histogram import histogram, histogram_stats, value_counts
+from napari_bigvol.ops.histogram import (
+    channel_histogram_stats,
+    histogram,
+    histogram_stats,
+    value_counts,
+)
 
 SMALL_DTYPES = ["bool", "uint8", "int8", "uint16", "int16", ">i2", "float16"]
 WIDE_DTYPES = ["uint32", "int32", "int64", "uint64", "float32", "float64", ">f4"]
@@ -319,3 +324,53 @@ def test_cancel_stops_early(block_loads, dtype):
     assert len(processed) == 3
     # Only the blocks already in flight when the stop came were computed.
     assert block_loads.count < volume.npartitions
+
+
+def assert_same_stats(left, right):
+    np.testing.assert_array_equal(left.counts, right.counts)
+    np.testing.assert_array_equal(left.edges, right.edges)
+    assert (left.count, left.minimum, left.maximum) == (right.count, right.minimum, right.maximum)
+    assert left.mean == pytest.approx(right.mean, rel=1e-12)
+    assert left.std == pytest.approx(right.std, rel=1e-12)
+    assert left.percentiles.keys() == right.percentiles.keys()
+    for q in left.percentiles:
+        assert left.percentiles[q] == pytest.approx(right.percentiles[q], abs=1e-9), q
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "int32"])
+@pytest.mark.parametrize(("chunks", "axis"), [((100, 128, 3), -1), ((64, 64, 1), 2)])
+def test_channel_statistics_in_one_pass_equal_each_channel_alone(
+    astronaut_rgb, block_loads, dtype, chunks, axis
+):
+    image = astronaut_rgb.astype(dtype)
+    lazy = block_loads.wrap(da.from_array(image, chunks=chunks))
+    per_channel = channel_histogram_stats(lazy, axis, bins=40, exclude_zeros=True)
+    # Each block is read once per pass (two passes for wide dtypes), not once per channel.
+    passes = 1 if image.dtype.itemsize <= 2 else 2
+    assert block_loads.count == passes * lazy.npartitions
+    assert len(per_channel) == 3
+    for channel, stats in enumerate(per_channel):
+        alone = histogram_stats(image[..., channel], bins=40, exclude_zeros=True)
+        assert_same_stats(stats, alone)
+
+
+def test_channel_statistics_along_a_leading_axis_with_a_given_range(skimage_data):
+    import tifffile
+
+    stack = tifffile.imread(skimage_data / "multipage_rgb.tif")  # (2, 3, 10, 10) float64
+    progress = []
+    per_channel = channel_histogram_stats(
+        da.from_array(stack, chunks=(1, 3, 5, 10)),
+        axis=1,
+        bins=7,
+        range=(0.1, 0.9),
+        progress=lambda done, total: progress.append((done, total)),
+    )
+    for channel, stats in enumerate(per_channel):
+        assert_same_histogram(
+            (stats.counts, stats.edges), np.histogram(stack[:, channel], 7, (0.1, 0.9))
+        )
+    assert progress[-1][0] == progress[-1][1]
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+    with pytest.raises(OperationError, match="no channel axis 4"):
+        channel_histogram_stats(stack, axis=4)

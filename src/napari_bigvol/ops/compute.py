@@ -8,7 +8,13 @@ it reports progress and checks for cancellation.
 
 When a ``dask.distributed`` scheduler is configured (:func:`set_scheduler` or the
 ``NAPARI_BIGVOL_SCHEDULER`` environment variable), the same blocks run on the cluster
-instead of local threads; nothing else changes for the caller.
+instead of local threads; nothing else changes for the caller. Each block is shipped as
+the few tasks it depends on (the graph culled to that block), so submitting is cheap
+whatever the size of the volume, and every task must pickle. Arrays that already sit in
+this process's memory (:func:`as_dask_array` reports them) stay on local threads.
+
+Kernels run in the block threads, so a kernel that releases the GIL (numpy's large
+ufuncs, the numba kernels of :mod:`napari_bigvol.ops._kernels`) uses every core.
 """
 
 from __future__ import annotations
@@ -109,7 +115,20 @@ def _block_indices(array: da.Array) -> list[BlockIndex]:
     return list(product(*(range(n) for n in array.numblocks)))
 
 
-def _run_block(graph: dict, key: tuple, kernel: BlockKernel, index: BlockIndex) -> Any:
+class _Opaque:
+    """Wraps a task graph so ``distributed`` ships it as data.
+
+    Passed bare, its task references would be read as dependencies on cluster keys that
+    do not exist, and the block would fail with "lost dependencies".
+    """
+
+    def __init__(self, graph: dict) -> None:
+        self.graph = graph
+
+
+def _run_block(graph: dict | _Opaque, key: tuple, kernel: BlockKernel, index: BlockIndex) -> Any:
+    if isinstance(graph, _Opaque):
+        graph = graph.graph
     # cull from one key walks only that block's dependencies, not the whole graph.
     subgraph, _ = cull(graph, [key])
     block = dask.get(subgraph, key)
@@ -186,7 +205,7 @@ def stream_blocks(
             subgraph, _ = cull(graph, [(name, *index)])
             return client.submit(
                 _run_block,
-                subgraph,
+                _Opaque(subgraph),
                 (name, *index),
                 kernel,
                 index,

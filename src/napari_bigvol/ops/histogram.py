@@ -47,7 +47,13 @@ from napari_bigvol.ops.compute import (
     require_numeric,
 )
 
-__all__ = ["HistogramStats", "histogram", "histogram_stats", "value_counts"]
+__all__ = [
+    "HistogramStats",
+    "channel_histogram_stats",
+    "histogram",
+    "histogram_stats",
+    "value_counts",
+]
 
 Bins = int | Sequence[float] | np.ndarray
 ValueRange = tuple[float, float] | None
@@ -148,7 +154,7 @@ def histogram(
     >>> np.array_equal(edges, np.histogram(volume.compute(), 7)[1])
     True
     """
-    result = _summarise(
+    [result] = _summarise(
         data, bins, range, exclude_zeros, None, progress=progress, should_stop=should_stop
     )
     return result.counts, result.edges
@@ -196,12 +202,91 @@ def histogram_stats(
     >>> stats.mean, stats.maximum, stats.percentiles[50.0]
     (2.0, 4.0, 2.0)
     """
+    [result] = _summarise(
+        data,
+        bins,
+        range,
+        exclude_zeros,
+        _checked_percentiles(percentiles),
+        progress=progress,
+        should_stop=should_stop,
+    )
+    return result
+
+
+def channel_histogram_stats(
+    data: Any,
+    axis: int = -1,
+    bins: Bins = 50,
+    range: ValueRange = None,
+    exclude_zeros: bool = False,
+    percentiles: Sequence[float] = (1.0, 50.0, 99.0),
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> list[HistogramStats]:
+    """:func:`histogram_stats` of every channel along ``axis``, reading the data once.
+
+    For RGB(A) or interleaved channels (the channel axis inside every chunk) one streamed
+    run serves all channels, where a loop over channels would read every block once per
+    channel. Channels stored in separate chunks are streamed one after the other, each
+    reading only its own chunks.
+
+    Parameters
+    ----------
+    data : array-like
+        numpy or dask array of a boolean, integer or floating-point dtype.
+    axis : int, optional
+        The channel axis (default: the last, where RGB keeps its colours).
+    bins, range, exclude_zeros, percentiles
+        As for :func:`histogram_stats`, applied to each channel; with ``range`` None
+        each channel gets its own range.
+    progress, should_stop : callable, optional
+        As for :func:`histogram`; the total covers all channels.
+
+    Returns
+    -------
+    list of HistogramStats
+        One per channel, in channel order; each equals ``histogram_stats`` of that
+        channel.
+
+    Raises
+    ------
+    OperationError
+        For an axis out of range, a non-numeric dtype, invalid bins/range or
+        percentiles.
+    Cancelled
+        When ``should_stop`` returned True.
+
+    Examples
+    --------
+    >>> rgb = np.zeros((4, 4, 3), np.uint8)
+    >>> rgb[..., 1] = 7
+    >>> [stats.maximum for stats in channel_histogram_stats(rgb, bins=4)]
+    [0.0, 7.0, 0.0]
+    """
+    ndim = np.ndim(data)
+    if not -ndim <= axis < ndim:
+        raise OperationError(
+            f"no channel axis {axis} in data of {ndim} dimensions (shape {np.shape(data)})"
+        )
+    return _summarise(
+        data,
+        bins,
+        range,
+        exclude_zeros,
+        _checked_percentiles(percentiles),
+        progress=progress,
+        should_stop=should_stop,
+        channel_axis=axis % ndim,
+    )
+
+
+def _checked_percentiles(percentiles: Sequence[float]) -> tuple[float, ...]:
     wanted = tuple(float(q) for q in percentiles)
     if any(not 0.0 <= q <= 100.0 for q in wanted):
         raise OperationError(f"percentiles must lie between 0 and 100, not {list(wanted)}")
-    return _summarise(
-        data, bins, range, exclude_zeros, wanted, progress=progress, should_stop=should_stop
-    )
+    return wanted
 
 
 def value_counts(
@@ -247,7 +332,7 @@ def value_counts(
         )
     array, in_memory = as_dask_array(data)
     passes = _Passes(array.npartitions, progress, should_stop, in_memory)
-    table = _ValueTable.count(array, dtype, exclude_zeros, passes)
+    [table] = _ValueTable.count(array, dtype, exclude_zeros, passes, _Channels(None, 1))
     return table.values, table.counts
 
 
@@ -260,15 +345,44 @@ def _summarise(
     *,
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
-) -> HistogramStats:
+    channel_axis: int | None = None,
+) -> list[HistogramStats]:
     dtype = require_numeric(data)
     _check_bins(bins, value_range)
     array, in_memory = as_dask_array(data)
-    passes = _Passes(array.npartitions, progress, should_stop, in_memory)
-    if dtype.itemsize <= 2:
-        table = _ValueTable.count(array, dtype, exclude_zeros, passes)
-        return table.summarise(bins, value_range, percentiles)
-    return _summarise_wide(array, dtype, bins, value_range, exclude_zeros, percentiles, passes)
+    if channel_axis is None:
+        groups = [(array, _Channels(None, 1))]
+    elif array.numblocks[channel_axis] == 1:
+        # Every block holds all channels: one pass serves them all.
+        groups = [(array, _Channels(channel_axis, array.shape[channel_axis]))]
+    else:
+        # Channels in separate chunks: each channel's pass reads only its own chunks.
+        lead = (slice(None),) * channel_axis
+        groups = [
+            (array[(*lead, channel)], _Channels(None, 1))
+            for channel in range(array.shape[channel_axis])
+        ]
+    small = dtype.itemsize <= 2
+    needs_extremes = percentiles is not None or (value_range is None and np.ndim(bins) == 0)
+    passes_per_group = 1 if small or not needs_extremes else 2
+    passes = _Passes(
+        sum(group.npartitions for group, _ in groups) * passes_per_group,
+        progress,
+        should_stop,
+        in_memory,
+    )
+    results: list[HistogramStats] = []
+    for group, channels in groups:
+        if small:
+            tables = _ValueTable.count(group, dtype, exclude_zeros, passes, channels)
+            results.extend(table.summarise(bins, value_range, percentiles) for table in tables)
+        else:
+            results.extend(
+                _summarise_wide(
+                    group, dtype, bins, value_range, exclude_zeros, percentiles, passes, channels
+                )
+            )
+    return results
 
 
 def _check_bins(bins: Bins, value_range: ValueRange) -> None:
@@ -285,32 +399,27 @@ def _check_bins(bins: Bins, value_range: ValueRange) -> None:
 
 
 class _Passes:
-    """Runs streamed passes over one array and reports their progress as one total."""
+    """Runs streamed passes and reports their progress as one total over all of them."""
 
     def __init__(
         self,
-        blocks: int,
+        total_blocks: int,
         progress: ProgressCallback | None,
         should_stop: StopCheck | None,
         local: bool,
     ) -> None:
-        self.blocks = blocks
+        self.total_blocks = total_blocks
         self.progress = progress
         self.should_stop = should_stop
         self.local = local
-        self.planned = 1
-        self.finished = 0
-
-    def plan(self, passes: int) -> None:
-        self.planned = passes
+        self.blocks_done = 0
 
     def reduce(self, array: da.Array, kernel: Any, combine: Any, ordered: bool = False) -> Any:
-        offset = self.finished * self.blocks
-        total = self.planned * self.blocks
+        offset = self.blocks_done
 
         def report(done: int, _blocks: int) -> None:
             if self.progress is not None:
-                self.progress(offset + done, total)
+                self.progress(offset + done, self.total_blocks)
 
         result = reduce_blocks(
             array,
@@ -321,8 +430,44 @@ class _Passes:
             should_stop=self.should_stop,
             local=self.local,
         )
-        self.finished += 1
+        self.blocks_done += array.npartitions
         return result
+
+
+@dataclass(frozen=True)
+class _Channels:
+    """What a pass computes per block: one result, or one per channel along ``axis``."""
+
+    axis: int | None
+    count: int
+
+    def kernel(self, kernels: Sequence[Any]) -> _PerChannel:
+        return _PerChannel(tuple(kernels), self.axis)
+
+
+class _PerChannel:
+    """Block kernel: ``kernels[i]`` on channel ``i`` of the block, or on all of it (pickles)."""
+
+    def __init__(self, kernels: tuple[Any, ...], axis: int | None) -> None:
+        self.kernels = kernels
+        self.axis = axis
+
+    def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> tuple[Any, ...]:
+        if self.axis is None:
+            return (self.kernels[0](block, index),)
+        lead = (slice(None),) * self.axis
+        return tuple(
+            kernel(block[(*lead, channel)], index) for channel, kernel in enumerate(self.kernels)
+        )
+
+
+def _each(combine: Any) -> Any:
+    """Combine tuples of per-channel partial results channel by channel."""
+
+    def combine_each(left: tuple[Any, ...], right: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(map(combine, left, right))
+
+    return combine_each
 
 
 # ---------------------------------------------------------------------------------------
@@ -349,10 +494,25 @@ class _ValueTable:
 
     @classmethod
     def count(
-        cls, array: da.Array, dtype: np.dtype, exclude_zeros: bool, passes: _Passes
+        cls,
+        array: da.Array,
+        dtype: np.dtype,
+        exclude_zeros: bool,
+        passes: _Passes,
+        channels: _Channels,
+    ) -> list[_ValueTable]:
+        codes_dtype = np.dtype(f"u{dtype.itemsize}")
+        counter = _CodeCounter(codes_dtype)
+        per_channel = passes.reduce(
+            array, channels.kernel([counter] * channels.count), _each(operator.add)
+        )
+        return [cls.from_code_counts(counts, dtype, exclude_zeros) for counts in per_channel]
+
+    @classmethod
+    def from_code_counts(
+        cls, code_counts: np.ndarray, dtype: np.dtype, exclude_zeros: bool
     ) -> _ValueTable:
         codes_dtype = np.dtype(f"u{dtype.itemsize}")
-        code_counts = passes.reduce(array, _CodeCounter(codes_dtype), operator.add)
         present = np.flatnonzero(code_counts)
         values = present.astype(codes_dtype).view(dtype)
         counts = code_counts[present]
@@ -552,48 +712,83 @@ def _summarise_wide(
     exclude_zeros: bool,
     percentiles: tuple[float, ...] | None,
     passes: _Passes,
-) -> HistogramStats:
+    channels: _Channels,
+) -> list[HistogramStats]:
     with_stats = percentiles is not None
-    needs_extremes = with_stats or (value_range is None and np.ndim(bins) == 0)
-    passes.plan(2 if needs_extremes else 1)
-    moments = _Moments(0, None, None, 0.0, 0.0)
-    if needs_extremes:
+    no_values = _Moments(0, None, None, 0.0, 0.0)
+    moments: tuple[_Moments, ...] = (no_values,) * channels.count
+    if with_stats or (value_range is None and np.ndim(bins) == 0):
         moments = passes.reduce(
             array,
-            _MomentsKernel(exclude_zeros, with_moments=with_stats),
-            operator.add,
+            channels.kernel(
+                [_MomentsKernel(exclude_zeros, with_moments=with_stats)] * channels.count
+            ),
+            _each(operator.add),
             ordered=True,  # float moments: the same rounding on every run and scheduler
         )
-    if value_range is None:
-        value_range = (moments.minimum, moments.maximum) if moments.count else (0, 1)
-    grid = None
-    if with_stats and moments.count:
-        low, high = float(moments.minimum), float(moments.maximum)
-        grid = (low, high if high > low else low + 1.0)
-    counts, grid_counts = passes.reduce(
-        array, _BinKernel(bins, value_range, exclude_zeros, grid), _add_pairs
+    ranges = [
+        value_range if value_range is not None else ((m.minimum, m.maximum) if m.count else (0, 1))
+        for m in moments
+    ]
+    grids = [
+        (float(m.minimum), max(float(m.maximum), float(m.minimum) + 1.0))
+        if with_stats and m.count
+        else None
+        for m in moments
+    ]
+    binned = passes.reduce(
+        array,
+        channels.kernel(
+            [
+                _BinKernel(bins, channel_range, exclude_zeros, grid)
+                for channel_range, grid in zip(ranges, grids, strict=True)
+            ]
+        ),
+        _each(_add_pairs),
     )
-    edges = np.histogram(np.empty(0, dtype), bins, value_range)[1]
-    if not with_stats or not moments.count:
+    return [
+        _wide_stats(
+            counts,
+            np.histogram(np.empty(0, dtype), bins, channel_range)[1],
+            channel_moments,
+            grid,
+            grid_counts,
+            percentiles,
+        )
+        for (counts, grid_counts), channel_range, channel_moments, grid in zip(
+            binned, ranges, moments, grids, strict=True
+        )
+    ]
+
+
+def _wide_stats(
+    counts: np.ndarray,
+    edges: np.ndarray,
+    moments: _Moments,
+    grid: tuple[float, float] | None,
+    grid_counts: np.ndarray | None,
+    percentiles: tuple[float, ...] | None,
+) -> HistogramStats:
+    if grid is None or grid_counts is None or percentiles is None:
         return _empty_stats(counts.astype(np.int64), edges, moments.count, percentiles or ())
     low, high = grid
     width = (high - low) / PERCENTILE_GRID_BINS
     ranked = np.cumsum(grid_counts)
+    minimum, maximum = float(moments.minimum), float(moments.maximum)
 
     def value_at(rank: int) -> np.float64:
         # Spread the values of a grid cell evenly across it; clamp to the true extremes.
         cell = int(np.searchsorted(ranked, rank, side="right"))
         before = ranked[cell - 1] if cell else 0
         fraction = (rank - before + 0.5) / grid_counts[cell]
-        estimate = low + (cell + fraction) * width
-        return np.float64(min(max(estimate, float(moments.minimum)), float(moments.maximum)))
+        return np.float64(min(max(low + (cell + fraction) * width, minimum), maximum))
 
     return HistogramStats(
         counts=counts.astype(np.int64),
         edges=edges,
         count=moments.count,
-        minimum=float(moments.minimum),
-        maximum=float(moments.maximum),
+        minimum=minimum,
+        maximum=maximum,
         mean=moments.mean,
         std=math.sqrt(moments.m2 / moments.count),
         percentiles={q: _linear_percentile(q, moments.count, value_at) for q in percentiles},
