@@ -184,3 +184,18 @@ def test_nifti_round_trip_through_nibabel(tmp_path, suffix):
     centre = image.affine @ [*((n - 1) / 2 for n in image.shape), 1]
     np.testing.assert_allclose(centre[:3], 0, atol=1e-9)
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+@pytest.mark.slow
+def test_blocks_generated_on_a_distributed_cluster_match_local_ones():
+    """The graph pickles to worker processes, which generate the same voxels."""
+    distributed = pytest.importorskip("distributed")
+    brain = sample.brain_volume((24, 48, 40), chunks=(5, 48, 40))
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = client.compute(brain).result()
+    np.testing.assert_array_equal(remote, brain.compute(scheduler="threads"))

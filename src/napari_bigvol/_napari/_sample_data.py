@@ -59,7 +59,9 @@ def real_mri() -> list[LayerData]:
 
     Examples
     --------
-    >>> data, kwargs, layer_type = real_mri()[0]  # doctest: +SKIP
+    >>> [(data, kwargs, layer_type)] = real_mri()
+    >>> data.shape, kwargs["scale"], kwargs["axis_labels"]
+    ((25, 41, 33), (2.0, 2.0, 2.0), ('z', 'y', 'x'))
     """
     return read(real_mri_path())
 
