@@ -114,3 +114,58 @@ def test_drop_a_folder_onto_the_canvas(make_napari_viewer, tiff_folder, qtbot):
     assert isinstance(layer.data, da.Array)
     assert layer.data.shape == (12, 48, 40)
     np.testing.assert_array_equal(np.asarray(layer.data[0]), _expected_stack(tiff_folder)[0])
+
+
+def _drop(qt_viewer, path: Path) -> None:
+    from qtpy.QtCore import QMimeData, QPointF, Qt, QUrl
+    from qtpy.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    qt_viewer.dropEvent(event)
+
+
+def test_dropping_a_truncated_nifti_notifies_the_file_and_problem(
+    make_napari_viewer, tmp_path, qtbot
+):
+    import nibabel as nib
+    from napari.utils.notifications import notification_manager
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    broken = tmp_path / "truncated_T1w.nii"
+    nib.save(nib.Nifti1Image(np.ones((20, 20, 20), np.int16), np.eye(4)), broken)
+    broken.write_bytes(broken.read_bytes()[:-4000])
+    from napari.settings import get_settings
+
+    # The user's remembered choice of reader for .nii files.
+    get_settings().plugins.extension2reader = {"*.nii": "napari-bigvol"}
+    viewer = make_napari_viewer()
+    messages: list[str] = []
+    notification_manager.notification_ready.connect(lambda n: messages.append(str(n.message)))
+    dialogs: list[str] = []
+
+    def dismiss_reader_dialog() -> None:
+        # After our error napari offers the other installed readers; the user cancels.
+        dialog = QApplication.activeModalWidget()
+        if dialog is not None:
+            dialogs.append(type(dialog).__name__)
+            dialog.reject()
+
+    QTimer.singleShot(300, dismiss_reader_dialog)
+    with qtbot.capture_exceptions():
+        _drop(viewer.window._qt_viewer, broken)
+    assert len(viewer.layers) == 0
+    ours = [m for m in messages if "truncated_T1w.nii" in m and "truncated" in m.split(":", 1)[1]]
+    assert ours, messages
+    assert dialogs == ["QtReaderDialog"]
+    # The viewer still works after the failed drop.
+    viewer.add_image(np.zeros((3, 3)))
+    assert len(viewer.layers) == 1

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from napari_bigvol.io import LayerData, Reader, reader_for
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io import LayerData, read, reader_for
 from napari_bigvol.io._paths import PathLike
 
 
-def napari_get_reader(path: PathLike | Sequence[PathLike]) -> Reader | None:
+def napari_get_reader(
+    path: PathLike | Sequence[PathLike],
+) -> Callable[[PathLike | Sequence[PathLike]], list[LayerData]] | None:
     """Return a reader for ``path`` if napari-bigvol handles it, otherwise None.
 
-    The check is cheap (names and at most a directory listing) and never raises; the
-    returned reader raises :class:`~napari_bigvol.errors.ReadError` with the file name
-    and the problem for broken input, which napari shows as a notification.
+    The check is cheap (names and at most a directory listing) and never raises.
 
     Parameters
     ----------
@@ -24,8 +25,39 @@ def napari_get_reader(path: PathLike | Sequence[PathLike]) -> Reader | None:
     -------
     callable or None
         A function returning a list of ``(data, kwargs, layer_type)`` tuples.
+
+    Examples
+    --------
+    >>> napari_get_reader("notes.txt") is None
+    True
     """
-    return reader_for(path)
+    return read_with_notification if reader_for(path) is not None else None
 
 
-__all__ = ["LayerData", "napari_get_reader"]
+def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """Run :func:`napari_bigvol.read`, showing a broken file's problem as a notification.
+
+    napari wraps a reader's exception in a generic "the plugin gave an error" message;
+    showing ours first puts the file name and the problem in front of the user. The error
+    is re-raised so napari adds no layer and scripts still get the exception.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or sequence of them
+        The path(s) to read.
+
+    Returns
+    -------
+    list of tuple
+        Layer data, as :func:`napari_bigvol.read` returns it.
+    """
+    try:
+        return read(path)
+    except ReadError as error:
+        from napari.utils.notifications import show_error
+
+        show_error(str(error))
+        raise
+
+
+__all__ = ["napari_get_reader", "read_with_notification"]
