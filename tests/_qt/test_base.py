@@ -172,3 +172,22 @@ def test_cancel_button_cancels(viewer_and_widget, wait_task):
     wait_task(task)
     assert task.outcome == "cancelled"
     assert widget.message.text() == "Work: cancelled."
+
+
+class BrokenWidget(LayerWidget):
+    """A widget whose draw has a bug."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(napari_viewer)
+        self.ready()
+
+    def draw(self):
+        raise KeyError("bug")
+
+
+def test_an_unexpected_draw_error_is_reported_not_fatal(docked, qtbot, notifications):
+    _, widget = docked(BrokenWidget)
+    qtbot.waitUntil(lambda: widget.note.text() != "")
+    expected = "BrokenWidget redraw failed: KeyError: 'bug'"
+    assert widget.note.text() == expected
+    assert notifications.errors == [expected]

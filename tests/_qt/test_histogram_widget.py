@@ -287,3 +287,43 @@ def test_plot_follows_the_theme(docked, qtbot):
     assert dark.background != light.background
     assert light.background == widget.theme_colors()["canvas"]
     assert light.text == widget.theme_colors()["text"]
+
+
+@pytest.mark.slow
+def test_whole_volume_on_a_process_cluster_matches_local(docked, qtbot, wait_task, tmp_path):
+    import tifffile
+    from distributed import LocalCluster
+
+    import napari_bigvol
+    from napari_bigvol.ops import compute
+
+    volume = np.random.default_rng(3).gamma(2.0, 300.0, (10, 40, 36)).astype(np.uint16)
+    for index, plane in enumerate(volume):
+        tifffile.imwrite(tmp_path / f"Axial_{index}.tiff", plane)
+    ((data, kwargs, _),) = napari_bigvol.read(str(tmp_path / "Axial_*.tiff"))
+    viewer, widget = docked(HistogramWidget)
+    layer = viewer.add_image(data, **kwargs)
+    widget.scope = Scope.VOLUME
+    widget.compute_button.click()
+    wait_task(widget.tasks[0])
+    local = widget.result.stats[0]
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        compute.set_scheduler(cluster.scheduler_address)
+        try:
+            widget.on_data_change(layer)  # forget the cached local result
+            widget.compute_button.click()
+            wait_task(widget.tasks[0], timeout=120_000)
+        finally:
+            compute.set_scheduler(None)
+            compute.close_clients()
+    remote = widget.result.stats[0]
+    np.testing.assert_array_equal(remote.counts, local.counts)
+    np.testing.assert_array_equal(remote.edges, local.edges)
+    assert (remote.mean, remote.std, remote.percentiles) == (
+        local.mean,
+        local.std,
+        local.percentiles,
+    )
+    assert_matches_numpy(local, volume)

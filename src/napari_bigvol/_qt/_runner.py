@@ -12,6 +12,7 @@ error notification, so no worker ever dies silently.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -24,6 +25,9 @@ from napari_bigvol.errors import BigVolError, Cancelled
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+#: Seconds between progress-bar updates sent to the GUI thread.
+PROGRESS_INTERVAL = 0.1
 
 ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
@@ -97,6 +101,7 @@ class BackgroundTask(QObject, Generic[T]):
         self._stop_requested = threading.Event()
         self.cancel_reason = "cancelled"
         self.is_finished = False
+        self._last_report = 0.0
         self.progress_bar = cancelable_progress(desc=description, total=0)
         self._advanced.connect(self._show_progress)
         self.worker: FunctionWorker = create_worker(
@@ -140,7 +145,12 @@ class BackgroundTask(QObject, Generic[T]):
         )
 
     def _report(self, done: int, total: int) -> None:
-        self._advanced.emit(done, total)
+        # Each update repaints the activity dock; a few per second read as smooth progress
+        # and leave the GUI thread (and the GIL) to the user and the workers.
+        now = time.monotonic()
+        if done >= total or now - self._last_report >= PROGRESS_INTERVAL:
+            self._last_report = now
+            self._advanced.emit(done, total)
 
     def _work(self) -> T:
         result = self._compute(self._report, self.should_stop)

@@ -323,6 +323,10 @@ class LayerWidget(QWidget):
             self.draw()
         except OperationError as exc:
             self.show_note(str(exc), error=True)
+        except Exception as exc:  # a Qt slot: an escaping error would abort napari
+            text = error_message(f"{type(self).__name__} redraw", exc)
+            self.show_note(text, error=True)
+            show_error(text)
 
     # ---- background work ------------------------------------------------------------------
 

@@ -128,6 +128,7 @@ class ThresholdMaskWidget(LayerWidget):
         self.preview_layer: Labels | None = None
         self.value_range: tuple[float, float] = (0.0, 1.0)
         self.slice_statistics: MaskStatistics | None = None
+        self._plane_cache: tuple[tuple, np.ndarray] | None = None
         self._broadcast_layer: Image | None = None
         # The threshold last used on each layer, restored when the user comes back to it.
         self._thresholds: weakref.WeakKeyDictionary[Image, float] = weakref.WeakKeyDictionary()
@@ -216,6 +217,7 @@ class ThresholdMaskWidget(LayerWidget):
         """Span the slider over the new layer's value range and refresh the preview."""
         layer = self.layer
         self._remove_preview()  # it belongs to the previous layer
+        self._plane_cache = None
         self.volume_statistics = None
         if layer is None or layer.rgb:
             self._broadcast(None)
@@ -251,10 +253,18 @@ class ThresholdMaskWidget(LayerWidget):
             self._show_preview(layer, threshold, mode)
         else:
             self._remove_preview()
-        plane = visible_slice(layer, self.viewer)
-        mask = threshold_mask(np.asarray(plane.data), threshold, mode)
+        plane, values = self._visible_plane(layer)
+        mask = threshold_mask(values, threshold, mode)
         self.slice_statistics = mask_statistics(mask, plane.scale, plane.units)
         self._show_statistics()
+
+    def _visible_plane(self, layer: Image) -> tuple[ScopedData, np.ndarray]:
+        """Return the visible slice and its values, read once per plane, not per step."""
+        plane = visible_slice(layer, self.viewer)
+        key = (plane.index, plane.level)  # reset with the layer or its data
+        if self._plane_cache is None or self._plane_cache[0] != key:
+            self._plane_cache = (key, np.asarray(plane.data))
+        return plane, self._plane_cache[1]
 
     def _show_statistics(self) -> None:
         lines = []
