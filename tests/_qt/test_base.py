@@ -191,3 +191,22 @@ def test_an_unexpected_draw_error_is_reported_not_fatal(docked, qtbot, notificat
     expected = "BrokenWidget redraw failed: KeyError: 'bug'"
     assert widget.note.text() == expected
     assert notifications.errors == [expected]
+
+
+class LateWidget(LayerWidget):
+    """A subclass that never calls ready(): it starts on the next turn of the event loop."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(napari_viewer)
+        self.updates = 0
+
+    def on_update_layers(self):
+        self.updates += 1
+
+
+def test_widgets_start_without_calling_ready(docked, qtbot):
+    viewer, widget = docked(LateWidget)
+    layer = viewer.add_image(np.zeros((4, 8, 8)), name="volume")
+    qtbot.waitUntil(lambda: widget._ready)
+    assert widget.layer is layer
+    assert widget.updates == 1

@@ -181,17 +181,34 @@ class LayerWidget(QWidget):
         # reference to self, which may already be half-destroyed then.
         self.destroyed.connect(_disconnect_all(self._connections))
         self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
+        # Subclasses that do not call ready() start on the next turn of the event loop.
+        # A child timer: it dies with the widget, so it never calls into a deleted one.
+        self._start_timer = QTimer(self)
+        self._start_timer.setSingleShot(True)
+        self._start_timer.timeout.connect(self._start_if_waiting)
+        self._start_timer.start(0)
 
     def ready(self) -> None:
         """Start following the viewer; subclasses call this at the end of ``__init__``.
 
         Hooks are only called from here on, so they can use every attribute the
-        subclass created.
+        subclass created. Without this call the widget starts on the next turn of the
+        event loop. Calling it again does nothing.
         """
+        if self._ready:
+            return
         self._ready = True
         self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
         if self._watched_layer is None:
             self.on_update_layers()  # no layer yet: still show that
+
+    def _start_if_waiting(self) -> None:
+        if not self._ready:
+            self.ready()
+
+    def _start_if_waiting(self) -> None:
+        if not self._ready:
+            self.ready()
 
     # ---- hooks for subclasses -------------------------------------------------------------
 
