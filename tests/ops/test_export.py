@@ -8,6 +8,7 @@ from collections import Counter
 import dask.array as da
 import numpy as np
 import pytest
+import tifffile
 import zarr
 from ome_zarr_models import open_ome_zarr
 from ome_zarr_models.v04.image import Image as ImageV04
@@ -328,3 +329,32 @@ def test_bad_options_are_refused_before_writing(tmp_path, keywords, message):
 def test_too_many_axes_is_a_clear_error(tmp_path):
     with pytest.raises(OperationError, match="5 non-channel axes"):
         export_zarr(np.zeros((2, 2, 2, 4, 4), np.uint8), tmp_path / "x.zarr", name="big")
+
+
+@pytest.mark.slow
+def test_runs_unchanged_on_a_multiprocess_cluster(tmp_path):
+    from distributed import LocalCluster
+
+    from napari_bigvol.ops import compute
+
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    planes = random_volume((20, 600, 560), np.uint16, seed=11)
+    for index, plane in enumerate(planes):
+        tifffile.imwrite(folder / f"z{index}.tif", plane)
+    ((source, _, _),) = napari_bigvol.read(str(folder))
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        compute.set_scheduler(cluster.scheduler_address)
+        try:
+            export_zarr(
+                source, tmp_path / "cluster.zarr", scale=(1.0, 1.0, 1.0), chunks=(4, 64, 64)
+            )
+        finally:
+            compute.set_scheduler(None)
+            compute.close_clients()
+    group = zarr.open_group(tmp_path / "cluster.zarr", mode="r")
+    np.testing.assert_array_equal(group["0"][:], planes)
+    np.testing.assert_array_equal(group["1"][:], downsample_mean(planes, (2, 2, 2)))
+    open_ome_zarr(group, version="0.4")

@@ -14,52 +14,9 @@ from typing import Any
 
 import zarr
 
-_PREFIXES = [
-    "atto",
-    "femto",
-    "pico",
-    "nano",
-    "micro",
-    "milli",
-    "centi",
-    "deci",
-    "deca",
-    "hecto",
-    "kilo",
-    "mega",
-    "giga",
-    "tera",
-    "peta",
-    "exa",
-    "zetta",
-    "yotta",
-    "zepto",
-    "yocto",
-]
-SPACE_UNITS = frozenset(
-    {"angstrom", "foot", "inch", "mile", "parsec", "yard", "meter"}
-    | {f"{prefix}meter" for prefix in _PREFIXES if prefix != "deca"}
-)
-TIME_UNITS = frozenset(
-    {"day", "hour", "minute", "second"}
-    | {f"{prefix}second" for prefix in _PREFIXES if prefix != "deca"}
-)
-_UNIT_ALIASES = {
-    "um": "micrometer",
-    "\u00b5m": "micrometer",  # micro sign
-    "\u03bcm": "micrometer",  # Greek mu
-    "micron": "micrometer",
-    "mm": "millimeter",
-    "nm": "nanometer",
-    "cm": "centimeter",
-    "m": "meter",
-    "s": "second",
-    "sec": "second",
-    "ms": "millisecond",
-    "us": "microsecond",
-    "min": "minute",
-    "h": "hour",
-}
+from napari_bigvol.io._ngff import normalise_unit
+
+_TIME_WORDS = frozenset({"day", "hour", "minute"})
 NGFF_VERSION = {2: "0.4", 3: "0.5"}
 
 
@@ -99,12 +56,11 @@ def ngff_unit(unit: Any, axis_type: str) -> str | None:
     >>> ngff_unit("um", "space"), ngff_unit("pixel", "space"), ngff_unit("second", "space")
     ('micrometer', None, None)
     """
-    if unit is None:
+    name = normalise_unit(str(unit)) if unit is not None else None
+    if name is None:
         return None
-    text = str(unit).strip()
-    text = _UNIT_ALIASES.get(text, _UNIT_ALIASES.get(text.lower(), text.lower()))
-    allowed = {"space": SPACE_UNITS, "time": TIME_UNITS}.get(axis_type, frozenset())
-    return text if text in allowed else None
+    is_time = name.endswith("second") or name in _TIME_WORDS
+    return name if is_time == (axis_type == "time") and axis_type in ("space", "time") else None
 
 
 def _level_transforms(

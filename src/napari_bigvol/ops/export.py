@@ -582,51 +582,42 @@ def _shard_shape(plan: WorkPlan, level: int) -> tuple[int, ...]:
     )
 
 
+def _multiscales(job: _Job, zarr_format: int) -> list[dict[str, Any]]:
+    vol = job.volume
+    return [
+        ngff.multiscales(
+            name=vol.name,
+            axes=vol.axes,
+            scale=vol.scale,
+            translate=vol.translate,
+            cumulative=job.plan.cumulative,
+            method="mode" if vol.is_labels else "mean",
+            zarr_format=zarr_format,
+        )
+    ]
+
+
 def _image_attributes(job: _Job, ranges: np.ndarray, zarr_format: int) -> dict[str, Any]:
     vol = job.volume
-    attributes: dict[str, Any] = {
-        "multiscales": [
-            ngff.multiscales(
-                name=vol.name,
-                axes=vol.axes,
-                scale=vol.scale,
-                translate=vol.translate,
-                cumulative=job.plan.cumulative,
-                method="mode" if vol.is_labels else "mean",
-                zarr_format=zarr_format,
-            )
-        ]
-    }
     windows = []
     for i, (low, high) in enumerate(ranges):
         # A channel that is all NaN has no range: show it as 0..0.
         low, high = (float(low), float(high)) if np.isfinite([low, high]).all() else (0.0, 0.0)
         start, end = vol.contrast_limits[i] if vol.contrast_limits else (low, high)
         windows.append((min(low, start), max(high, end), start, end))
-    attributes["omero"] = ngff.omero(
+    omero = ngff.omero(
         name=vol.name,
         labels=vol.channel_names,
         colors=vol.channel_colors,
         windows=windows,
         zarr_format=zarr_format,
     )
-    return attributes
+    return {"multiscales": _multiscales(job, zarr_format), "omero": omero}
 
 
 def _label_attributes(job: _Job, zarr_format: int) -> dict[str, Any]:
-    vol = job.volume
     return {
-        "multiscales": [
-            ngff.multiscales(
-                name=vol.name,
-                axes=vol.axes,
-                scale=vol.scale,
-                translate=vol.translate,
-                cumulative=job.plan.cumulative,
-                method="mode",
-                zarr_format=zarr_format,
-            )
-        ],
+        "multiscales": _multiscales(job, zarr_format),
         "image-label": ngff.image_label(zarr_format),
     }
 
