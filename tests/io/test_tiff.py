@@ -6,6 +6,7 @@ import os
 import struct
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import pytest
 import tifffile
@@ -310,3 +311,15 @@ def test_claimed_huge_plane_is_refused_before_allocation(tmp_path):
 
     with pytest.raises(ReadError, match=r"huge\.tif: one plane of shape \(60000, 60000\)"):
         napari_bigvol.read(str(path))
+
+
+def test_single_file_stack_pickles_for_a_cluster(tmp_path):
+    path = tmp_path / "hyper.tif"
+    expected = np.arange(2 * 5 * 6 * 7, dtype=np.uint16).reshape(2, 5, 6, 7)
+    tifffile.imwrite(path, expected, imagej=True, metadata={"axes": "TZYX"})
+    data, _, _ = only_layer(path)
+    np.asarray(data[0, 0])  # a handle is now cached in this process; it must not travel
+
+    restored = cloudpickle.loads(cloudpickle.dumps(data))
+
+    np.testing.assert_array_equal(restored[1, 3].compute(), expected[1, 3])

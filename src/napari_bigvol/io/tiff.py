@@ -421,9 +421,11 @@ class _HandleCache:
             if entry is not None:
                 self._entries.move_to_end(key)
                 return entry
-        entry = (_open_tiff(path), threading.Lock())
+        opened = (_open_tiff(path), threading.Lock())
         with self._lock:
-            self._entries[key] = entry
+            entry = self._entries.setdefault(key, opened)
+            if entry is not opened:  # another thread opened it first: keep theirs
+                opened[0].close()
             while len(self._entries) > self.capacity:
                 _, (old, old_lock) = self._entries.popitem(last=False)
                 with old_lock:
