@@ -5,8 +5,9 @@ a nibabel :class:`~nibabel.arrayproxy.ArrayProxy` on one file handle per layer (
 ``get_fdata()``); ``scl_slope``/``scl_inter`` are applied to each plane as it is read
 (float32 output, float64 where the stored type needs it; the stored type when unscaled).
 A ``.nii.gz`` is read through indexed_gzip, whose seek points (1 MiB of voxels apart, or
-one plane if larger) are built on the first pass and reused, so a random plane costs a
-couple of MiB of decompression, not the whole file up to it. Contrast limits come from
+one plane if larger) are built on the first pass and reused, so a random plane costs at
+most about 1 MiB of decompression beyond itself, not the whole file up to it; while planes
+are scrolled (either way) the next 2 MiB of planes come in one read. Contrast limits come from
 ``cal_min``/``cal_max`` when set, else from the middle plane (the one napari shows first).
 RGB24/RGBA32 voxels become an ``rgb`` layer with a trailing uint8 colour axis.
 
@@ -110,6 +111,10 @@ _CIFTI_INTENT_CODES = range(3000, 3100)
 # most 3 % of the decompressed size in memory, and only for the parts that were visited.
 _GZIP_MIN_SPACING = 1 << 20
 _GZIP_MAX_SPACING = 64 << 20
+# Bytes of consecutive planes read at once while scrolling through a .nii.gz.
+_GZIP_READAHEAD = 2 << 20
+_GZIP_SMALL_BUFFER = 128 << 10
+_GZIP_LARGE_BUFFER = 4 << 20
 
 
 def accepts(path: str) -> bool:
@@ -183,6 +188,10 @@ class _PlaneLoader:
     The file is opened on first use and kept open (one handle per loader, so a
     ``.nii.gz`` keeps its indexed_gzip seek points between planes); the handle is dropped
     on pickling and re-opened lazily after unpickling, e.g. on a dask.distributed worker.
+
+    A ``.nii.gz`` stored plane after plane along napari z also reads ahead: when planes
+    are requested one after another (scrolling, either way), the next ``readahead``
+    planes in that direction come in one read and are kept until the next read.
     """
 
     def __init__(
@@ -199,18 +208,32 @@ class _PlaneLoader:
         self.scaling = scaling
         self.layout = layout
         self.dtype = _output_dtype(disk_dtype, scaling)
-        self._lock = threading.Lock()
-        self._proxy: Any = None
+        rows, columns = layout.disk_shape[:2]
+        self.plane_bytes = rows * columns * disk_dtype.itemsize
+        self.compressed = path.lower().endswith(".gz")
+        # Disk axis 2 (the slowest spatial one) is napari z: its planes are contiguous.
+        contiguous = layout.spatial_axis[0] == 2
+        self.readahead = (
+            max(1, _GZIP_READAHEAD // self.plane_bytes) if self.compressed and contiguous else 1
+        )
+        self._forget_handle()
+
+    def _forget_handle(self) -> None:
+        self._lock = threading.RLock()
+        self._proxy: ArrayProxy | None = None
+        self._previous: tuple[tuple[Any, ...], int] | None = None  # (volume, disk z)
+        self._slab: dict[int, np.ndarray] = {}  # disk z -> plane, for self._slab_volume
+        self._slab_volume: tuple[Any, ...] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        del state["_lock"], state["_proxy"]
+        for transient in ("_lock", "_proxy", "_previous", "_slab", "_slab_volume"):
+            del state[transient]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._lock = threading.Lock()
-        self._proxy = None
+        self._forget_handle()
 
     def _array_proxy(self) -> ArrayProxy:
         # Opened here, under our lock, so concurrent first reads cannot open it twice;
@@ -224,22 +247,22 @@ class _PlaneLoader:
             return self._proxy
 
     def _open(self) -> Any:
-        if not self.path.lower().endswith(".gz"):
+        if not self.compressed:
             return open(self.path, "rb")  # closed by the finalizer in _array_proxy
         # What nibabel's keep_file_open gives (an IndexedGzipFile holding its handle and
-        # seek points), with seek points and read buffer sized to planes: nibabel's
-        # defaults (4 MiB apart, 4 MiB buffer) cost ~22 ms per random 256x256 int16
-        # plane, these ~6 ms (docs/performance/nifti.md).
-        rows, columns = self.layout.disk_shape[:2]
-        plane_bytes = rows * columns * self.disk_dtype.itemsize
-        spacing = min(max(_GZIP_MIN_SPACING, plane_bytes), _GZIP_MAX_SPACING)
-        return IndexedGzipFile(self.path, drop_handles=False, spacing=spacing, buffer_size=spacing)
+        # seek points), tuned: nibabel's seek points 4 MiB apart and 4 MiB read buffer
+        # make every random plane decompress up to 8 MiB (docs/performance/nifti.md).
+        spacing = min(max(_GZIP_MIN_SPACING, self.plane_bytes), _GZIP_MAX_SPACING)
+        # Plane and slab reads bypass a small buffer; scattered planes (another storage
+        # order) read short strided runs, which a large buffer serves.
+        buffer = _GZIP_SMALL_BUFFER if self.readahead > 1 else _GZIP_LARGE_BUFFER
+        return IndexedGzipFile(self.path, drop_handles=False, spacing=spacing, buffer_size=buffer)
 
     def __call__(self, index: int) -> np.ndarray:
         """Return napari plane ``index`` (counted over the leading axes) as ``(y, x)``."""
         slicer, transpose, flips = self.layout.plane_read(index)
         try:
-            raw = self._array_proxy()[slicer]
+            raw = self._disk_plane(slicer)
         except (OSError, EOFError, ValueError, zlib.error) as exc:
             raise ReadError(
                 self.path, f"cannot read plane {index}, the file is truncated or corrupt ({exc})"
@@ -256,6 +279,27 @@ class _PlaneLoader:
         scaled *= self.dtype.type(slope)
         scaled += self.dtype.type(inter)
         return scaled
+
+    def _disk_plane(self, slicer: tuple[Any, ...]) -> np.ndarray:
+        """Read the disk plane ``slicer`` selects, reading ahead while planes are scrolled."""
+        if self.readahead == 1:
+            return self._array_proxy()[slicer]
+        z, volume = slicer[2], slicer[3:]
+        with self._lock:
+            previous, self._previous = self._previous, (volume, z)
+            if volume == self._slab_volume and z in self._slab:
+                return self._slab[z].copy()  # callers may write; the slab stays intact
+            step = z - previous[1] if previous is not None and previous[0] == volume else 0
+            if step == 1:
+                start, stop = z, min(z + self.readahead, self.layout.disk_shape[2])
+            elif step == -1:
+                start, stop = max(z - self.readahead + 1, 0), z + 1
+            else:  # a jump: read just this plane
+                start, stop = z, z + 1
+            slab = self._array_proxy()[(*slicer[:2], slice(start, stop), *volume)]
+            self._slab_volume = volume
+            self._slab = {start + i: slab[:, :, i] for i in range(stop - start)}
+            return self._slab[z].copy()
 
 
 class _Layout:
