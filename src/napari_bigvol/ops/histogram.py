@@ -3,7 +3,9 @@
 :func:`histogram` returns what ``numpy.histogram(data, bins, range)`` returns, bit for
 bit (same edges, same counts, the last bin closed), without ever holding more than a few
 blocks in memory. :func:`histogram_stats` adds the count, minimum, maximum, mean,
-standard deviation and percentiles from the same streamed pass.
+standard deviation and percentiles from the same streamed pass, and
+:func:`channel_histogram_stats` gives them for every channel of RGB or multichannel data
+while reading each block once.
 
 How the exactness is kept:
 
