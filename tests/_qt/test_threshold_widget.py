@@ -266,3 +266,23 @@ def test_closing_removes_the_preview(docked, qtbot, anatomical):
     widget.close()
     assert [each.name for each in viewer.layers] == ["mri"]
     assert threshold_broadcast().get(layer) is None
+
+
+def test_whole_volume_outputs_of_an_in_memory_layer_are_lazy_too(
+    docked, qtbot, wait_task, anatomical
+):
+    viewer, widget = docked(ThresholdMaskWidget)
+    add_mri(viewer, anatomical)
+    widget.scope = Scope.VOLUME
+    widget.threshold = 4000
+    widget.masked_image_check.setChecked(True)
+    widget.create_button.click()
+    mask = viewer.layers["mri > 4000 mask"].data
+    masked = viewer.layers["mri masked > 4000"].data
+    # No second copy of the volume: dask views computed plane by plane when shown.
+    assert isinstance(mask, da.Array)
+    assert isinstance(masked, da.Array)
+    assert mask.numblocks[0] == anatomical.shape[0]
+    np.testing.assert_array_equal(np.asarray(masked), np.where(anatomical > 4000, anatomical, 0))
+    wait_task(widget.tasks[0])
+    assert f"{int((anatomical > 4000).sum()):,} of" in widget.stats_label.text()

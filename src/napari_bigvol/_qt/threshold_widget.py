@@ -429,14 +429,13 @@ class ThresholdMaskWidget(LayerWidget):
         sign = ">" if mode == "above" else "<"
         where = "" if lazy else " (slice)"
         placement = scoped.layer_kwargs()
-        if lazy and layer.multiscale:
-            # Whole volume of a pyramid: mask every level, so napari can still pick one.
-            levels = list(layer.data)
-            multiscale = True
+        multiscale = lazy and layer.multiscale
+        if lazy:
+            # Every level of a pyramid, so napari can still pick one; numpy data wrapped
+            # in dask too, so the outputs cost no memory until napari shows a plane.
+            levels = [_lazy(level) for level in (layer.data if multiscale else [scoped.data])]
         else:
-            data = scoped.data if lazy else np.asarray(scoped.data)
-            levels = [data]
-            multiscale = False
+            levels = [np.asarray(scoped.data)]
         masks = [threshold_mask(level, threshold, mode) for level in levels]
         names = []
         if self.mask_check.isChecked():
@@ -463,7 +462,8 @@ class ThresholdMaskWidget(LayerWidget):
     def _count_volume(
         self, layer: Image, scoped: ScopedData, threshold: float, mode: Mode
     ) -> None:
-        mask = threshold_mask(scoped.data, threshold, mode)
+        # Lazy, so even in-memory data are counted plane by plane in the worker.
+        mask = threshold_mask(_lazy(scoped.data), threshold, mode)
 
         def done(stats: MaskStatistics) -> None:
             self.volume_statistics = ((layer, threshold, mode), stats)
