@@ -115,23 +115,33 @@ def napari_ome_zarr_open(path: Path) -> list:
         return napari_get_reader(str(path))()
 
 
+def interleaved_ms(candidates: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median time of each candidate, run in turn round after round.
+
+    Interleaving spreads the load of a shared machine over every candidate alike.
+    """
+    times: dict[str, list[float]] = {label: [] for label in candidates}
+    for _ in range(REPEATS):
+        for label, function in candidates.items():
+            times[label].append(median_ms(function, repeats=1))
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
 def bench_open(name: str, path: Path) -> None:
     level0 = path if name.startswith("plain") else path / "0"
-    figures = {
-        "napari-bigvol read": median_ms(lambda: zarr_store.read(path)),
-        "da.from_zarr(level 0)": median_ms(
-            lambda: da.from_zarr(zarr.open_array(level0, mode="r"))
-        ),
+    candidates: dict[str, Callable[[], object]] = {
+        "napari-bigvol read": lambda: zarr_store.read(path),
+        "da.from_zarr(level 0)": lambda: da.from_zarr(zarr.open_array(level0, mode="r")),
     }
     if not name.startswith("plain"):
-        figures["da.from_zarr(every level)"] = median_ms(lambda: every_level(path))
-        figures["napari-ome-zarr reader"] = median_ms(lambda: napari_ome_zarr_open(path))
+        candidates["da.from_zarr(every level)"] = lambda: every_level(path)
+        candidates["napari-ome-zarr reader"] = lambda: napari_ome_zarr_open(path)
         # What napari then does for that reader's layer, which brings no contrast limits:
         # the range of the smallest level.
-        figures["napari-ome-zarr + napari's range"] = median_ms(
-            lambda: calc_data_range(napari_ome_zarr_open(path)[0][0][-1])
+        candidates["napari-ome-zarr + napari's range"] = lambda: calc_data_range(
+            napari_ome_zarr_open(path)[0][0][-1]
         )
-    report(f"open, {name} (median of {REPEATS})", figures)
+    report(f"open, {name} (median of {REPEATS}, interleaved)", interleaved_ms(candidates))
 
 
 def bench_planes(name: str, path: Path, depth: int) -> None:

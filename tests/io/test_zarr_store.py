@@ -681,6 +681,19 @@ def test_bad_input_gives_a_read_error_naming_path_and_problem(tmp_path, case):
     assert problem in message, message
 
 
+@pytest.mark.parametrize(("dtype", "limits"), [("uint16", (0, 65535)), ("float32", (0, 1))])
+def test_a_header_claiming_huge_chunks_is_not_sampled(tmp_path, open_counter, dtype, limits):
+    store = _plain_array(tmp_path / "huge.zarr", _volume((4, 64, 64), dtype), (4, 64, 64), 2)
+    meta = json.loads((store / ".zarray").read_text())
+    meta["chunks"] = [10**6, 10**6, 10**6]  # 2e18 values: decoding one would allocate it
+    (store / ".zarray").write_text(json.dumps(meta))
+    with open_counter.watch(tmp_path) as opened:
+        ((data, kwargs, _),) = zarr_store.read(store)
+    assert _only_metadata(opened), sorted(opened)
+    assert kwargs["contrast_limits"] == limits
+    assert data.shape == (4, 64, 64)
+
+
 # --- scheduling on a cluster --------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -44,11 +45,14 @@ METADATA_FILES = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
 _NODE_FILES = ("zarr.json", ".zarray", ".zgroup")
 #: Largest pyramid level read whole to pick contrast limits; beyond it, one chunk is read.
 CONTRAST_SAMPLE_BYTES = 32 * 2**20
+#: Chunks bigger than this are never decoded for contrast limits (zarr allocates a chunk
+#: whole to decode it, and a corrupt header can claim any size); the dtype decides then.
+LARGEST_SAMPLED_CHUNK_BYTES = 256 * 2**20
 # What zarr raises for missing or malformed metadata: FileNotFoundError, JSON and pydantic
 # errors (ValueError subclasses), KeyError/TypeError for well-formed JSON of the wrong shape.
 _METADATA_ERRORS = (OSError, ValueError, KeyError, TypeError)
 
-__all__ = ["CONTRAST_SAMPLE_BYTES", "accepts", "read"]
+__all__ = ["CONTRAST_SAMPLE_BYTES", "LARGEST_SAMPLED_CHUNK_BYTES", "accepts", "read"]
 
 
 def accepts(path: str) -> bool:
@@ -586,19 +590,24 @@ def _contrast_limits(
     Windows from the metadata win; then the full range of an 8-bit or boolean dtype;
     otherwise the range of a small sample: ``array`` whole when ``whole_level`` (the
     smallest pyramid level) and it is at most :data:`CONTRAST_SAMPLE_BYTES`, else its
-    centre chunk.
+    centre chunk, unless that chunk is larger than :data:`LARGEST_SAMPLED_CHUNK_BYTES`.
     """
     if all(window is not None for window in windows):
         return [w for w in windows if w is not None]
     dtype = np.dtype(array.dtype)
-    if dtype.kind == "b":
-        ranges = [(0.0, 1.0)] * len(windows)
-    elif dtype.kind in "iu" and dtype.itemsize == 1:
-        info = np.iinfo(dtype)
-        ranges = [(float(info.min), float(info.max))] * len(windows)
+    chunk_bytes = math.prod(array.chunks) * dtype.itemsize
+    if dtype.kind == "b" or dtype.itemsize == 1 or chunk_bytes > LARGEST_SAMPLED_CHUNK_BYTES:
+        ranges = [_dtype_range(dtype)] * len(windows)
     else:
         ranges = _sample_ranges(array, channel_axis, len(windows), whole_level=whole_level)
     return [window or fallback for window, fallback in zip(windows, ranges, strict=True)]
+
+
+def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return (float(info.min), float(info.max))
+    return (0.0, 1.0)  # booleans; floats have no natural range, the user adjusts it
 
 
 def _sample_ranges(
