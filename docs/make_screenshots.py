@@ -93,11 +93,16 @@ def dock(viewer: Any, widget_class: type) -> Any:
 
 
 def sample_brain(workdir: Path) -> None:
-    """File > Open Sample > napari-bigvol > Synthetic brain."""
+    """File > Open Sample > napari-bigvol: the synthetic brain and the real MRI."""
     viewer = new_viewer()
     viewer.open_sample("napari-bigvol", "synthetic_brain")
     viewer.dims.set_point(0, 20.0)  # 20 mm above the centre of the head
     save(viewer, "sample_brain")
+    viewer.close()
+
+    viewer = new_viewer()
+    viewer.open_sample("napari-bigvol", "real_mri")
+    save(viewer, "sample_real_mri")
     viewer.close()
 
 
