@@ -60,10 +60,30 @@ def _performance_sections() -> str:
     )
 
 
-def _add_performance_sections(app, docname: str, source: list[str]) -> None:
-    if docname == "performance":
-        source[0] = source[0].replace("<!-- performance-sections -->", _performance_sections())
+def _nifti_orientation() -> str:
+    """Return the "Orientation convention" section of the NIfTI reader's docstring (rST).
+
+    The reader's docstring is the one statement of the convention; the NIfTI page shows
+    it verbatim, so the two cannot drift apart.
+    """
+    from napari_bigvol.io import nifti
+
+    text = nifti.__doc__.split("Orientation convention\n----------------------\n", 1)[1]
+    section = text.split("\n\n``metadata", 1)[0].strip()
+    return f"\n```{{eval-rst}}\n{section}\n```\n"
+
+
+_INSERTIONS = {
+    "performance": ("<!-- performance-sections -->", _performance_sections),
+    "readers/nifti": ("<!-- nifti-orientation -->", _nifti_orientation),
+}
+
+
+def _insert_generated(app, docname: str, source: list[str]) -> None:
+    if docname in _INSERTIONS:
+        marker, make = _INSERTIONS[docname]
+        source[0] = source[0].replace(marker, make())
 
 
 def setup(app):  # noqa: D103 (Sphinx hook)
-    app.connect("source-read", _add_performance_sections)
+    app.connect("source-read", _insert_generated)
