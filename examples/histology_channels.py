@@ -22,7 +22,7 @@ from typing import Any
 
 from _tutorial import launch
 
-from napari_bigvol import histogram, mask_statistics, split_channels, threshold_mask
+from napari_bigvol import apply_mask, histogram, mask_statistics, split_channels, threshold_mask
 from napari_bigvol.ops.threshold import otsu_threshold_of
 
 CHANNELS = ("red", "green", "blue")
@@ -69,6 +69,9 @@ def run(viewer: Any, path: Path) -> StainAmounts:
         mask = threshold_mask(channels[channel], threshold, mode="below")
         colours = {None: "transparent", 1: colour}
         viewer.add_labels(mask.astype("uint8"), name=f"{stain} mask", colormap=colours)
+        # The lesson's masked image: the colour image where the stain is, black elsewhere.
+        masked = apply_mask(rgb_layer.data, mask)
+        viewer.add_image(masked, name=f"{stain} masked", rgb=True, visible=False)
         thresholds[stain] = threshold
         fractions[stain] = mask_statistics(mask).fraction
         sensitivity[stain] = {

@@ -91,6 +91,10 @@ def test_histology_channels_estimate_stain_fractions(tutorial, make_napari_viewe
         series += [amounts.sensitivity[stain][s] for s in (10.0, 20.0)]
         assert series == sorted(series)
     assert viewer.layers["DAB mask"].data.shape == rgb.shape[:2]
+    dab = viewer.layers["DAB mask"].data.astype(bool)
+    masked = np.asarray(viewer.layers["DAB masked"].data)
+    np.testing.assert_array_equal(masked[dab], rgb[dab])
+    assert not masked[~dab].any()
     assert amounts.dab_to_hematoxylin > 0
 
 
