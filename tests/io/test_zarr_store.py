@@ -288,6 +288,19 @@ def test_ome_opening_never_reads_level_zero(tmp_path, open_counter, zarr_format)
     assert set(opened) == _chunk_files(full, store, 9)
 
 
+def test_a_smallest_level_of_many_chunks_is_sampled_at_its_centre(tmp_path, open_counter):
+    reference = _volume((80, 32, 32), "uint16")
+    store = _ome_image(tmp_path / "deep.ome.zarr", reference, 3, chunks=(1, 32, 32), levels=2)
+    smallest = zarr.open_group(store, mode="r")["s1"]  # 80 planes, one chunk each
+    assert smallest.nchunks > zarr_store.CONTRAST_SAMPLE_CHUNKS
+    with open_counter.watch(tmp_path) as opened:
+        ((_, kwargs, _),) = zarr_store.read(store)
+    pixel_files = {p for p in opened if os.path.basename(p) not in METADATA_NAMES}
+    assert pixel_files == _chunk_files(smallest, store, 40)
+    centre = smallest[40]
+    assert kwargs["contrast_limits"] == (float(centre.min()), float(centre.max()))
+
+
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_ome_with_omero_windows_opens_from_metadata_alone(tmp_path, open_counter, zarr_format):
     data = _volume((2, 4, 32, 32), "uint16")

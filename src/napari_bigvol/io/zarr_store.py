@@ -43,8 +43,10 @@ STORE_SUFFIX = ".zarr"
 METADATA_FILES = ("zarr.json", ".zarray", ".zgroup", ".zattrs")
 # Files whose presence makes a folder a zarr node; .zattrs alone does not.
 _NODE_FILES = ("zarr.json", ".zarray", ".zgroup")
-#: Largest pyramid level read whole to pick contrast limits; beyond it, one chunk is read.
+#: Largest pyramid level read whole to pick contrast limits, in bytes and in chunks (each
+#: chunk is a file to open); beyond either, only its centre chunk is read.
 CONTRAST_SAMPLE_BYTES = 32 * 2**20
+CONTRAST_SAMPLE_CHUNKS = 64
 #: Chunks bigger than this are never decoded for contrast limits (zarr allocates a chunk
 #: whole to decode it, and a corrupt header can claim any size); the dtype decides then.
 LARGEST_SAMPLED_CHUNK_BYTES = 256 * 2**20
@@ -52,7 +54,13 @@ LARGEST_SAMPLED_CHUNK_BYTES = 256 * 2**20
 # errors (ValueError subclasses), KeyError/TypeError for well-formed JSON of the wrong shape.
 _METADATA_ERRORS = (OSError, ValueError, KeyError, TypeError)
 
-__all__ = ["CONTRAST_SAMPLE_BYTES", "LARGEST_SAMPLED_CHUNK_BYTES", "accepts", "read"]
+__all__ = [
+    "CONTRAST_SAMPLE_BYTES",
+    "CONTRAST_SAMPLE_CHUNKS",
+    "LARGEST_SAMPLED_CHUNK_BYTES",
+    "accepts",
+    "read",
+]
 
 
 def accepts(path: str) -> bool:
@@ -589,8 +597,9 @@ def _contrast_limits(
 
     Windows from the metadata win; then the full range of an 8-bit or boolean dtype;
     otherwise the range of a small sample: ``array`` whole when ``whole_level`` (the
-    smallest pyramid level) and it is at most :data:`CONTRAST_SAMPLE_BYTES`, else its
-    centre chunk, unless that chunk is larger than :data:`LARGEST_SAMPLED_CHUNK_BYTES`.
+    smallest pyramid level) and it is at most :data:`CONTRAST_SAMPLE_BYTES` in at most
+    :data:`CONTRAST_SAMPLE_CHUNKS` chunks, else its centre chunk, unless that chunk is
+    larger than :data:`LARGEST_SAMPLED_CHUNK_BYTES`.
     """
     if all(window is not None for window in windows):
         return [w for w in windows if w is not None]
@@ -613,7 +622,11 @@ def _dtype_range(dtype: np.dtype) -> tuple[float, float]:
 def _sample_ranges(
     array: zarr.Array, channel_axis: int | None, count: int, *, whole_level: bool
 ) -> list[tuple[float, float]]:
-    if whole_level and array.nbytes <= CONTRAST_SAMPLE_BYTES:
+    if (
+        whole_level
+        and array.nbytes <= CONTRAST_SAMPLE_BYTES
+        and array.nchunks <= CONTRAST_SAMPLE_CHUNKS
+    ):
         selection: tuple[slice, ...] = (slice(None),) * array.ndim
     else:
         selection = _centre_chunk(array, channel_axis)
