@@ -233,19 +233,24 @@ def _planes_in(series: Any, plane_shape: tuple[int, ...]) -> int:
     return _planes_in_shape(series.shape, plane_shape)
 
 
+def _pixels_per_unit(page: Any) -> dict[str, float]:
+    """X/YResolution tags as pixels per resolution unit; (1, 1) means "not set"."""
+    found = {}
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        value = page.tags.valueof(tag)
+        if value and value[0] and value[1] and value[0] != value[1]:
+            found[axis] = value[0] / value[1]
+    return found
+
+
 def _resolution_spacing(page: Any) -> tuple[dict[str, float], str | None]:
     """Pixel size from the X/YResolution tags; empty if absent or a screen default."""
-    tags = page.tags
-    unit_code = int(tags.valueof("ResolutionUnit", 1))
-    spacing: dict[str, float] = {}
-    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
-        value = tags.valueof(tag)
-        if not value or not value[0] or not value[1]:
-            continue
-        pixels_per_unit = value[0] / value[1]
-        if pixels_per_unit == 1 or (unit_code == 2 and pixels_per_unit in _SCREEN_DPI):
-            continue
-        spacing[axis] = _MM_PER_RESOLUTION_UNIT.get(unit_code, 1.0) / pixels_per_unit
+    unit_code = int(page.tags.valueof("ResolutionUnit", 1))
+    spacing = {
+        axis: _MM_PER_RESOLUTION_UNIT.get(unit_code, 1.0) / pixels
+        for axis, pixels in _pixels_per_unit(page).items()
+        if not (unit_code == 2 and pixels in _SCREEN_DPI)
+    }
     unit = "millimeter" if unit_code in _MM_PER_RESOLUTION_UNIT and spacing else None
     return spacing, unit
 
@@ -282,12 +287,8 @@ def _imagej_metadata(
     meta = tif.imagej_metadata
     if not meta:
         return None
-    tags = page.tags
-    spacing: dict[str, float] = {}
-    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
-        value = tags.valueof(tag)
-        if value and value[0] and value[1] and value[0] != value[1]:
-            spacing[axis] = value[1] / value[0]
+    # ImageJ keeps its unit in the description; the tags hold pixels per that unit.
+    spacing = {axis: 1 / pixels for axis, pixels in _pixels_per_unit(page).items()}
     # ImageJ's voxel depth defaults to 1 unit when the file does not say.
     spacing["Z"] = float(meta.get("spacing") or 1.0)
     return spacing, physical_unit(meta.get("unit"))
