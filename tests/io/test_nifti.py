@@ -496,7 +496,7 @@ def test_array_computes_on_a_distributed_cluster(tmp_path):
     [(data, _, _)] = nifti.read(path)
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -594,6 +594,22 @@ def test_bad_files_raise_read_error_without_allocating(tmp_path, name):
     finally:
         tracemalloc.stop()
     assert peak < 16 * 2**20
+
+
+@pytest.mark.parametrize("nifti2", [False, True], ids=["nifti1", "nifti2"])
+def test_unset_vox_offset_means_data_right_after_the_header(tmp_path, nifti2):
+    volume = unique_volume((3, 4, 5))
+    path = write_nifti(tmp_path / "v.nii", volume, nifti2=nifti2)
+    raw = bytearray(path.read_bytes())
+    field_format, field_position = ("<q", 168) if nifti2 else ("<f", 108)
+    struct.pack_into(field_format, raw, field_position, 0)
+    path.write_bytes(bytes(raw))
+    assert nib.load(path).dataobj.offset == 0  # nibabel would read the header as voxels
+    [(data, kwargs, _)] = nifti.read(path)
+    np.testing.assert_array_equal(
+        data.compute(), nibabel_reoriented(nib.Nifti1Image(volume, nib.load(path).affine))
+    )
+    assert kwargs["metadata"]["bigvol"]["header"]["vox_offset"] == (544 if nifti2 else 352)
 
 
 def test_missing_file_and_folder(tmp_path):

@@ -507,7 +507,10 @@ def _header_facts(
     # The NIfTI standard does not scale RGB voxels.
     no_scaling = rgb or slope is None or (slope, inter) == (1.0, 0.0)
     scaling = None if no_scaling else (float(slope), float(inter))
-    return disk_shape, disk_dtype, int(header.get_data_offset()), scaling, affine
+    offset = int(header.get_data_offset())
+    if offset == 0:  # unset (old writers): the data follow the header and its extensions
+        offset = header.single_vox_offset + int(header.extensions.get_sizeondisk())
+    return disk_shape, disk_dtype, offset, scaling, affine
 
 
 def _check_size(path: str, shape: tuple[int, ...], dtype: np.dtype, offset: int) -> None:
