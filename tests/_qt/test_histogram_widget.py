@@ -327,3 +327,30 @@ def test_whole_volume_on_a_process_cluster_matches_local(docked, qtbot, wait_tas
         local.percentiles,
     )
     assert_matches_numpy(local, volume)
+
+
+def test_three_d_display_is_streamed_in_the_background(docked, qtbot, wait_task, monkeypatch):
+    from napari_bigvol._qt import histogram_widget
+
+    monkeypatch.setattr(histogram_widget, "LIVE_LIMIT", 1000)  # any real volume is larger
+    viewer, widget = docked(HistogramWidget)
+    volume = volume_of("uint16")
+    viewer.add_image(volume, name="volume")
+    settle(qtbot, widget)
+    viewer.dims.ndisplay = 3
+    settle(qtbot, widget)
+    (task,) = widget.tasks
+    wait_task(task)
+    assert widget.result.description == "whole volume, 12,000 values (exact)"
+    assert_matches_numpy(widget.result.stats[0], volume)
+
+
+def test_pressing_compute_twice_starts_one_task(docked, qtbot, wait_task):
+    viewer, widget = docked(HistogramWidget)
+    viewer.add_image(slow_volume(40, threading.Event()), name="slow", contrast_limits=(0, 7))
+    widget.scope = Scope.VOLUME
+    widget.compute_button.click()
+    widget.compute_button.click()
+    (task,) = widget.tasks
+    wait_task(task)
+    assert widget.result.stats[0].count == 40 * 64 * 64

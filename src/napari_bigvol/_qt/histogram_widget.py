@@ -37,7 +37,11 @@ from napari_bigvol.ops.scope import ScopedData
 if TYPE_CHECKING:
     import napari
 
-    from napari_bigvol._qt._runner import ProgressCallback, StopCheck
+    from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
+
+#: Largest visible "slice" (values) histogrammed on the GUI thread; a 3-D display's
+#: volume above it is streamed in a worker instead.
+LIVE_LIMIT = 2**24
 
 #: Curve colours of RGB(A) channels, in channel order.
 RGB_COLORS = ("#ff4040", "#40e040", "#4080ff", "#c0c0c0")
@@ -187,6 +191,8 @@ class HistogramWidget(LayerWidget):
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(napari_viewer, parent)
         self.result: HistogramResult | None = None
+        self._running: dict[tuple, BackgroundTask] = {}
+        self._live_task: BackgroundTask | None = None  # the 3-D display's, if any
         self._cache: weakref.WeakKeyDictionary[Layer, dict[HistogramSettings, HistogramResult]]
         self._cache = weakref.WeakKeyDictionary()
 
@@ -287,11 +293,16 @@ class HistogramWidget(LayerWidget):
             raise
         if self.effective_scope(layer) is Scope.SLICE:
             scoped = self.scoped(layer)
+            self.show_note(self.scope_note(layer))
+            if math.prod(scoped.data.shape) > LIVE_LIMIT:
+                # A 3-D display shows a whole (level of the) volume: too much for the GUI
+                # thread, so it is streamed like the whole volume, replacing older runs.
+                self._histogram_in_background(layer, scoped, settings, cache=False)
+                return
             # Sliced first (lazily), then read once: a plane, never the volume.
             plane = dataclasses.replace(scoped, data=np.asarray(scoped.data))
             names, stats = histogram_channels(plane, settings)
-            self._show_result(HistogramResult(names, stats, _describe_slice(layer, scoped)))
-            self.show_note(self.scope_note(layer))
+            self._show_result(HistogramResult(names, stats, _describe(layer, scoped)))
             return
         cached = self._cache.get(layer, {}).get(settings)
         self._show_result(cached)
@@ -310,20 +321,41 @@ class HistogramWidget(LayerWidget):
         if self.effective_scope(layer) is Scope.SLICE:
             self._draw_safely()  # a 2-D layer: its whole volume is the slice
             return
-        scoped = self.scoped(layer)
         cached = self._cache.get(layer, {}).get(settings)
         if cached is not None:
             self._show_result(cached)
             return
-        total = math.prod(scoped.data.shape)
+        self._histogram_in_background(layer, self.scoped(layer), settings, cache=True)
+
+    def _histogram_in_background(
+        self, layer: Image, scoped: ScopedData, settings: HistogramSettings, *, cache: bool
+    ) -> None:
+        """Stream the histogram of ``scoped`` in a worker; cache whole-volume results."""
+        # Slices are unhashable before Python 3.12: key on the fixed positions only.
+        fixed = tuple(i if isinstance(i, int) else None for i in scoped.index)
+        key = (layer, settings, fixed, scoped.level)
+        if key in self._running:
+            return  # already on its way
+        live = self._live_task
+        if not cache and live is not None and live.running:
+            live.cancel("replaced by the newly displayed data")
+        source = layer.data
+        description = _describe(layer, scoped)
 
         def done(result: tuple[tuple[str, ...], tuple[HistogramStats, ...]]) -> None:
+            if layer.data is not source:
+                raise OperationError(
+                    f"the data of layer '{layer.name}' changed while this ran; result discarded."
+                )
             names, stats = result
-            histogram = HistogramResult(names, stats, f"whole volume, {total:,} values (exact)")
-            self._cache.setdefault(layer, {})[settings] = histogram
-            self.request_draw()  # shows it, if the layer and settings are still chosen
+            histogram = HistogramResult(names, stats, description)
+            if cache:
+                self._cache.setdefault(layer, {})[settings] = histogram
+                self.request_draw()  # shows it, if the layer and settings are still chosen
+            elif self.layer is layer:
+                self._show_result(histogram)
 
-        self.run_task(
+        task = self.run_task(
             lambda progress, should_stop: histogram_channels(
                 scoped, settings, progress=progress, should_stop=should_stop
             ),
@@ -331,6 +363,10 @@ class HistogramWidget(LayerWidget):
             on_done=done,
             layer=layer,
         )
+        self._running[key] = task
+        task.finished.connect(lambda: self._running.pop(key, None))
+        if not cache:
+            self._live_task = task
 
     def _show_result(self, result: HistogramResult | None) -> None:
         self.result = result
@@ -378,7 +414,11 @@ class HistogramWidget(LayerWidget):
         layer.contrast_limits = (low, high)
 
 
-def _describe_slice(layer: Layer, scoped: ScopedData) -> str:
+def _describe(layer: Layer, scoped: ScopedData) -> str:
+    """Say what ``scoped`` covers: "whole volume" or "visible slice at z = 3, level 1"."""
+    values = f"{math.prod(scoped.data.shape):,} values"
+    if scoped.axes == tuple(range(layer.ndim)) and scoped.level == 0:
+        return f"whole volume, {values} (exact)"
     labels = axis_names(layer)
     fixed = [
         f"{labels[axis]} = {index}"
@@ -387,8 +427,7 @@ def _describe_slice(layer: Layer, scoped: ScopedData) -> str:
     ]
     where = f" at {', '.join(fixed)}" if fixed else ""
     level = f", level {scoped.level}" if getattr(layer, "multiscale", False) else ""
-    values = math.prod(scoped.data.shape)
-    return f"visible slice{where}{level}, {values:,} values"
+    return f"visible slice{where}{level}, {values}"
 
 
 def _format(value: float) -> str:
