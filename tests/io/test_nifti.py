@@ -612,6 +612,25 @@ def test_unset_vox_offset_means_data_right_after_the_header(tmp_path, nifti2):
     assert kwargs["metadata"]["bigvol"]["header"]["vox_offset"] == (544 if nifti2 else 352)
 
 
+def test_degenerate_affine_falls_back_to_voxel_sizes(tmp_path):
+    path = write_nifti(tmp_path / "flat.nii", unique_volume((3, 4, 5)), ORIENTATIONS["LAS"])
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<2h", raw, 252, 0, 1)  # qform_code unset, sform_code "scanner"
+    struct.pack_into("<12f", raw, 280, *[0.0] * 12)  # an all-zero sform
+    path.write_bytes(bytes(raw))
+    [(data, kwargs, _)] = nifti.read(path)
+    assert kwargs["scale"] == ZOOMS[::-1]
+    # nibabel's grid for headers without qform and sform: LAS, centred on the volume.
+    base = nib.Nifti1Header()
+    base.set_data_shape((3, 4, 5))
+    base.set_zooms(ZOOMS)
+    center = apply_affine(base.get_base_affine(), (1, 1.5, 2))
+    np.testing.assert_allclose(center, 0.0, atol=1e-12)
+    layer = Image(data, **kwargs)
+    np.testing.assert_allclose(layer.data_to_world((2, 1.5, 1)), 0.0, atol=1e-12)
+    assert "degenerate" in kwargs["metadata"]["bigvol"]["affine_note"]
+
+
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(ReadError, match=r"missing\.nii: no such file"):
         nifti.read(tmp_path / "missing.nii")

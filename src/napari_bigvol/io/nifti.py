@@ -74,6 +74,7 @@ from nibabel.orientations import (
     ornt_transform,
 )
 from nibabel.spatialimages import HeaderDataError, HeaderTypeError
+from nibabel.volumeutils import shape_zoom_affine
 from nibabel.wrapstruct import WrapStructError
 
 from napari_bigvol.errors import ReadError
@@ -392,7 +393,7 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
     header = _read_header(path)
     disk_shape, disk_dtype, offset, scaling, affine = _header_facts(path, header)
     _check_size(path, disk_shape, disk_dtype, offset)
-    usable_affine, affine_note = _usable_affine(affine, header)
+    usable_affine, affine_note = _usable_affine(affine, header, disk_shape)
     layout, reoriented = _reorient(usable_affine, disk_shape)
     loader = _PlaneLoader(path, layout, disk_dtype, offset, scaling)
     colour_shape = (len(disk_dtype.names),) if disk_dtype.names else ()
@@ -465,7 +466,8 @@ def _read_header(path: str) -> Nifti1Header:
     magic = bytes(header["magic"].item()).rstrip(b"\x00")
     if magic not in (b"n+1", b"n+2"):
         raise ReadError(
-            path, f"not a single-file NIfTI (magic {magic!r}); open the .hdr/.img pair"
+            path,
+            f"not a single-file NIfTI (magic {magic!r}); .hdr/.img pairs are not supported",
         )
     if int(header["intent_code"]) in _CIFTI_INTENT_CODES:
         intent = header.get_intent()[0]
@@ -537,22 +539,28 @@ def _check_size(path: str, shape: tuple[int, ...], dtype: np.dtype, offset: int)
 
 
 def _human_bytes(count: int) -> str:
+    """Format a byte count for a message, e.g. ``'49.1 TiB'``."""
+    if count < 1024:
+        return f"{count} bytes"
     size = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if size < 1024 or unit == "PiB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.3g} {unit}"
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):  # noqa: B007 - used after the loop
         size /= 1024
-    raise AssertionError("unreachable")
+        if size < 1024:
+            break
+    return f"{size:.3g} {unit}"
 
 
-def _usable_affine(affine: np.ndarray, header: Any) -> tuple[np.ndarray, str | None]:
-    """Return the image affine, or a diagonal one from the voxel sizes if it is degenerate."""
-    linear = affine[:3, :3]
-    if np.all(np.isfinite(affine)) and np.linalg.matrix_rank(linear) == 3:
+def _usable_affine(
+    affine: np.ndarray, header: Nifti1Header, disk_shape: tuple[int, ...]
+) -> tuple[np.ndarray, str | None]:
+    """Return the image affine, or nibabel's fallback grid if the affine is degenerate."""
+    if np.all(np.isfinite(affine)) and np.linalg.matrix_rank(affine[:3, :3]) == 3:
         return affine, None
+    # What nibabel uses when a header has neither qform nor sform: voxel sizes, x flipped
+    # (LAS, Analyze's convention), centred on the volume.
     zooms = [float(z) if z > 0 else 1.0 for z in header.get_zooms()[:3]]
-    zooms += [1.0] * (3 - len(zooms))
-    return np.diag([*zooms, 1.0]), "the affine is degenerate; used voxel sizes, no orientation"
+    fallback = shape_zoom_affine(disk_shape[:3], zooms, x_flip=True)
+    return fallback, "the affine is degenerate; used voxel sizes on a centred LAS grid"
 
 
 def _reorient(affine: np.ndarray, disk_shape: tuple[int, ...]) -> tuple[_Layout, np.ndarray]:
