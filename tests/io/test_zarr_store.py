@@ -569,6 +569,27 @@ def test_plain_group_of_unrelated_arrays_gives_one_layer_each(tmp_path, zarr_for
         np.testing.assert_array_equal(data.compute(), arrays[kwargs["name"]])
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_consolidated_metadata_as_xarray_writes_it(tmp_path, zarr_format):
+    group = zarr.open_group(tmp_path / "ds.zarr", mode="w", zarr_format=zarr_format)
+    temperature = _volume((3, 16, 24), "float32")
+    names = {"dimension_names": ("time", "lat", "lon")} if zarr_format == 3 else {}
+    array = group.create_array(
+        "temperature", shape=temperature.shape, dtype="float32", chunks=(1, 16, 24), **names
+    )
+    array[...] = temperature
+    if zarr_format == 2:
+        array.attrs["_ARRAY_DIMENSIONS"] = ["time", "lat", "lon"]
+    group.create_array("time", shape=(3,), dtype="int64")[...] = [0, 1, 2]
+    zarr.consolidate_metadata(tmp_path / "ds.zarr")
+
+    ((data, kwargs, _),) = zarr_store.read(tmp_path / "ds.zarr")
+
+    assert kwargs["name"] == "temperature"
+    assert kwargs["axis_labels"] == ("time", "lat", "lon")
+    np.testing.assert_array_equal(data.compute(), temperature)
+
+
 def test_group_of_ome_images_opens_each(tmp_path):
     root = zarr.open_group(tmp_path / "series.zarr", mode="w", zarr_format=2)
     root.attrs["bioformats2raw.layout"] = 3
