@@ -40,7 +40,7 @@ import dask.array as da
 import numpy as np
 
 from napari_bigvol.errors import OperationError
-from napari_bigvol.ops._kernels import count_codes
+from napari_bigvol.ops import _kernels
 from napari_bigvol.ops.compute import (
     ProgressCallback,
     StopCheck,
@@ -484,7 +484,7 @@ class _CodeCounter:
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
         codes = block.view(self.codes_dtype)  # same item size: a view for any strides
-        return count_codes(codes, 1 << (8 * self.codes_dtype.itemsize))
+        return _kernels.count_codes(codes, 1 << (8 * self.codes_dtype.itemsize))
 
 
 @dataclass(frozen=True)
@@ -657,6 +657,8 @@ class _MomentsKernel:
         self.with_moments = with_moments
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> _Moments:
+        if _kernels.COMPILED:
+            return _Moments(*_kernels.finite_moments(block, self.exclude_zeros))
         values = _counted(block, self.exclude_zeros)
         if not values.size:
             return _Moments(0, None, None, 0.0, 0.0)
@@ -671,7 +673,9 @@ class _MomentsKernel:
 class _BinKernel:
     """Block kernel: numpy.histogram of the block with the global range (pickles).
 
-    Optionally also counts the values on a fine uniform grid, for percentiles.
+    Optionally also counts the values on a fine uniform grid, for percentiles. With
+    numba and equal-width bins the compiled :func:`~napari_bigvol.ops._kernels.bin_uniform`
+    gives the same counts in one pass over the block.
     """
 
     def __init__(
@@ -680,15 +684,20 @@ class _BinKernel:
         value_range: tuple[Any, Any],
         exclude_zeros: bool,
         grid: tuple[float, float] | None,
+        edges: np.ndarray,
     ) -> None:
         self.bins = bins
         self.value_range = value_range
         self.exclude_zeros = exclude_zeros
         self.grid = grid
+        self.edges = edges
 
     def __call__(
         self, block: np.ndarray, index: tuple[int, ...]
     ) -> tuple[np.ndarray, np.ndarray | None]:
+        if _kernels.COMPILED and np.ndim(self.bins) == 0:
+            grid = None if self.grid is None else (*self.grid, PERCENTILE_GRID_BINS)
+            return _kernels.bin_uniform(block, self.edges, self.exclude_zeros, grid)
         values = block.ravel()
         if self.exclude_zeros:
             values = values[values != 0]
@@ -738,27 +747,23 @@ def _summarise_wide(
         else None
         for m in moments
     ]
+    # numpy's edges for each channel, from an empty array of the same dtype: the same
+    # type promotion and rounding as for the data.
+    edges = [np.histogram(np.empty(0, dtype), bins, channel_range)[1] for channel_range in ranges]
     binned = passes.reduce(
         array,
         channels.kernel(
             [
-                _BinKernel(bins, channel_range, exclude_zeros, grid)
-                for channel_range, grid in zip(ranges, grids, strict=True)
+                _BinKernel(bins, channel_range, exclude_zeros, grid, channel_edges)
+                for channel_range, grid, channel_edges in zip(ranges, grids, edges, strict=True)
             ]
         ),
         _each(_add_pairs),
     )
     return [
-        _wide_stats(
-            counts,
-            np.histogram(np.empty(0, dtype), bins, channel_range)[1],
-            channel_moments,
-            grid,
-            grid_counts,
-            percentiles,
-        )
-        for (counts, grid_counts), channel_range, channel_moments, grid in zip(
-            binned, ranges, moments, grids, strict=True
+        _wide_stats(counts, channel_edges, channel_moments, grid, grid_counts, percentiles)
+        for (counts, grid_counts), channel_edges, channel_moments, grid in zip(
+            binned, edges, moments, grids, strict=True
         )
     ]
 
