@@ -612,7 +612,7 @@ def test_unset_vox_offset_means_data_right_after_the_header(tmp_path, nifti2):
     assert kwargs["metadata"]["bigvol"]["header"]["vox_offset"] == (544 if nifti2 else 352)
 
 
-def test_degenerate_affine_falls_back_to_voxel_sizes(tmp_path):
+def test_degenerate_affine_falls_back_to_nibabels_base_grid(tmp_path):
     path = write_nifti(tmp_path / "flat.nii", unique_volume((3, 4, 5)), ORIENTATIONS["LAS"])
     raw = bytearray(path.read_bytes())
     struct.pack_into("<2h", raw, 252, 0, 1)  # qform_code unset, sform_code "scanner"
