@@ -362,6 +362,16 @@ def test_contrast_limits_from_the_middle_plane_napari_shows_first(tmp_path, shap
     assert "middle plane" in kwargs["metadata"]["bigvol"]["contrast_limits_from"]
 
 
+def test_contrast_limits_ignore_nan_and_inf(tmp_path):
+    volume = unique_volume((4, 5, 6), "float32")
+    volume[:2, :, 2] = np.nan  # the middle plane, z = 2
+    volume[3, 0, 2] = np.inf
+    path = write_nifti(tmp_path / "f.nii", volume)
+    [(_, kwargs, _)] = nifti.read(path)
+    finite = volume[:, :, 2][np.isfinite(volume[:, :, 2])]
+    assert kwargs["contrast_limits"] == (finite.min(), finite.max())
+
+
 def test_constant_volume_gets_a_valid_window(tmp_path):
     path = write_nifti(tmp_path / "zeros.nii", np.zeros((3, 4, 5), np.float32))
     [(data, kwargs, _)] = nifti.read(path)
