@@ -30,6 +30,15 @@ root_doc = "index"
 # them, so they are not pages of their own.
 exclude_patterns = ["_build", "performance/*.md", "Thumbs.db", ".DS_Store"]
 
+# Every cross-reference in these pages must resolve (a renamed function breaks the build),
+# except references in docstrings to internal modules and to nibabel, which are not
+# documented here.
+nitpicky = True
+nitpick_ignore_regex = [
+    ("py:(func|mod|class)", r"napari_bigvol\.(ops|io)\..*"),
+    ("py:(func|mod|class)", r"nibabel\..*"),
+]
+
 myst_enable_extensions = ["colon_fence", "deflist", "attrs_inline"]
 myst_heading_anchors = 3
 

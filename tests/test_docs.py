@@ -98,3 +98,51 @@ def test_troubleshooting_lists_every_error_message_the_code_raises():
         if len(_normalise(text)) >= 12 and _normalise(text)[:40] not in page
     ]
     assert not missing, "add these messages to docs/troubleshooting.md:\n" + "\n".join(missing)
+
+
+def _python_blocks() -> list[tuple[str, str]]:
+    """Every fenced ``python`` block of the pages, with the page it is on."""
+    blocks = []
+    for page in sorted(DOCS.rglob("*.md")):
+        if "_build" in page.parts:
+            continue
+        for code in re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M):
+            blocks.append((str(page.relative_to(DOCS)), code))
+    return blocks
+
+
+def test_every_python_example_in_the_docs_is_valid_python():
+    blocks = _python_blocks()
+    assert len(blocks) >= 20
+    for page, code in blocks:
+        try:
+            ast.parse(code)
+        except SyntaxError as error:
+            pytest.fail(f"{page}: {error}\n{code}")
+
+
+def test_python_examples_import_only_what_napari_bigvol_has():
+    """``from napari_bigvol... import name`` and ``bv.name`` in the docs must exist."""
+    import importlib
+    import importlib.util
+
+    import napari_bigvol
+
+    for page, code in _python_blocks():
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "napari_bigvol"
+            ):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    name = f"{node.module}.{alias.name}"
+                    # An attribute, or a submodule that ``from ... import`` loads.
+                    assert hasattr(module, alias.name) or importlib.util.find_spec(name), (
+                        f"{page}: {name}"
+                    )
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "bv"
+            ):
+                assert hasattr(napari_bigvol, node.attr), f"{page}: bv.{node.attr}"
