@@ -159,7 +159,26 @@ def report_memory(store: Path, gb: float, repeat: int) -> None:
         )
 
 
-def report_in_memory(count: int, gb: float, repeat: int) -> None:
+def compare(
+    title: str, volume: np.ndarray, runs: dict[str, Callable[[], object]], repeat: int
+) -> None:
+    """Time every run, print the table against ours, and check ours equals numpy's."""
+    seconds = {name: median_seconds(run, repeat) for name, run in runs.items()}
+    ours = seconds["napari_bigvol.histogram(volume, 50)"]
+    print(f"\n## Whole-volume histogram of {title} in memory\n")
+    print("| method | seconds | GB/s | time / ours |")
+    print("|---|---|---|---|")
+    for name, value in seconds.items():
+        rate = volume.nbytes / value / 1e9
+        print(f"| {name} | {value:.3f} | {rate:.2f} | {value / ours:.1f}x |")
+    counts, edges = histogram(volume, 50)
+    expected_counts, expected_edges = np.histogram(volume, 50)
+    assert np.array_equal(counts, expected_counts)
+    assert np.array_equal(edges, expected_edges)
+    print("\nOur counts and edges were checked equal to numpy.histogram's.")
+
+
+def report_in_memory(count: int, repeat: int) -> None:
     volume = np.concatenate([planes(s, min(s + 32, count)) for s in range(0, count, 32)])
     wrapped, _ = as_dask_array(volume)  # numpy views: dask without the copy from_array makes
     low, high = int(volume.min()), int(volume.max())
@@ -174,18 +193,7 @@ def report_in_memory(count: int, gb: float, repeat: int) -> None:
         )[0].compute(),
         "numpy.histogram(volume, 50)": lambda: np.histogram(volume, 50),
     }
-    seconds = {name: median_seconds(run, repeat) for name, run in runs.items()}
-    ours = seconds["napari_bigvol.histogram(volume, 50)"]
-    print(f"\n## Whole-volume histogram of {volume.nbytes / MIB:.0f} MiB uint16 in memory\n")
-    print("| method | seconds | GB/s | time / ours |")
-    print("|---|---|---|---|")
-    for name, value in seconds.items():
-        print(f"| {name} | {value:.3f} | {gb / value:.2f} | {value / ours:.1f}x |")
-    counts, edges = histogram(volume, 50)
-    expected_counts, expected_edges = np.histogram(volume, 50)
-    assert np.array_equal(counts, expected_counts)
-    assert np.array_equal(edges, expected_edges)
-    print("\nOur counts and edges were checked equal to numpy.histogram's.")
+    compare(f"{volume.nbytes / MIB:.0f} MiB uint16", volume, runs, repeat)
     report_kernels(volume[: 32 * MIB // (PLANE[0] * PLANE[1])], repeat)
 
 
@@ -231,27 +239,14 @@ def report_float(count: int, repeat: int) -> None:
             _kernels.COMPILED = True
 
     runs: dict[str, Callable[[], object]] = {
-        "napari_bigvol.histogram(volume, 50), compiled": lambda: histogram(volume, 50),
+        "napari_bigvol.histogram(volume, 50)": lambda: histogram(volume, 50),
         "napari_bigvol.histogram, numpy fallback": numpy_fallback,
         "dask.array.histogram(range given)": lambda: da.histogram(
             wrapped, bins=50, range=(low, high)
         )[0].compute(),
         "numpy.histogram(volume, 50)": lambda: np.histogram(volume, 50),
     }
-    seconds = {name: median_seconds(run, repeat) for name, run in runs.items()}
-    ours = seconds["napari_bigvol.histogram(volume, 50), compiled"]
-    print(f"\n## Whole-volume histogram of {volume.nbytes / MIB:.0f} MiB float32 in memory\n")
-    print("| method | seconds | GB/s | time / ours |")
-    print("|---|---|---|---|")
-    for name, value in seconds.items():
-        print(
-            f"| {name} | {value:.3f} | {volume.nbytes / value / 1e9:.2f} | {value / ours:.1f}x |"
-        )
-    counts, edges = histogram(volume, 50)
-    expected_counts, expected_edges = np.histogram(volume, 50)
-    assert np.array_equal(counts, expected_counts)
-    assert np.array_equal(edges, expected_edges)
-    print("\nOur counts and edges were checked equal to numpy.histogram's.")
+    compare(f"{volume.nbytes / MIB:.0f} MiB float32", volume, runs, repeat)
 
 
 def report_preview(workdir: Path) -> None:
@@ -299,7 +294,7 @@ def main() -> None:
     try:
         write_zarr(workdir / "volume.zarr", count)
         report_memory(workdir / "volume.zarr", gb, args.repeat)
-        report_in_memory(count, gb, args.repeat)
+        report_in_memory(count, args.repeat)
         report_float(count // 2, args.repeat)
         report_preview(workdir)
     finally:
