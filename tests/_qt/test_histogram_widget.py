@@ -330,9 +330,9 @@ def test_whole_volume_on_a_process_cluster_matches_local(docked, qtbot, wait_tas
 
 
 def test_three_d_display_is_streamed_in_the_background(docked, qtbot, wait_task, monkeypatch):
-    from napari_bigvol._qt import histogram_widget
+    from napari_bigvol._qt import base
 
-    monkeypatch.setattr(histogram_widget, "LIVE_LIMIT", 1000)  # any real volume is larger
+    monkeypatch.setattr(base, "LIVE_LIMIT", 1000)  # any real volume is larger
     viewer, widget = docked(HistogramWidget)
     volume = volume_of("uint16")
     viewer.add_image(volume, name="volume")

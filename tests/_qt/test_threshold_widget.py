@@ -286,3 +286,18 @@ def test_whole_volume_outputs_of_an_in_memory_layer_are_lazy_too(
     np.testing.assert_array_equal(np.asarray(masked), np.where(anatomical > 4000, anatomical, 0))
     wait_task(widget.tasks[0])
     assert f"{int((anatomical > 4000).sum()):,} of" in widget.stats_label.text()
+
+
+def test_three_d_display_is_not_counted_live(docked, qtbot, anatomical, monkeypatch):
+    from napari_bigvol._qt import base
+
+    monkeypatch.setattr(base, "LIVE_LIMIT", 5000)  # above a plane, below the volume
+    viewer, widget = docked(ThresholdMaskWidget)
+    add_mri(viewer, anatomical)
+    settle(qtbot, widget)
+    assert widget.stats_label.text().startswith("visible slice:")
+    viewer.dims.ndisplay = 3
+    settle(qtbot, widget)
+    assert widget.note.text() == "3-D display: create the layers to count the whole volume."
+    assert widget.stats_label.text() == ""
+    assert isinstance(widget.preview_layer.data, da.Array)  # napari renders the lazy mask

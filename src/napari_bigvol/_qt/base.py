@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Most values a widget reads on the GUI thread for a live visible-slice update. A plane
+#: is far below it; a 3-D display's volume above it is left to background work.
+LIVE_LIMIT = 2**24
+
 
 class Scope(StrEnum):
     """What part of a layer a widget works on (the values :func:`scoped_data` takes)."""

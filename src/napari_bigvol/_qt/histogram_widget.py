@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_bigvol._qt import base
 from napari_bigvol._qt._plot import Curve, HistogramCanvas, PlotColors
 from napari_bigvol._qt.base import LayerWidget, Scope, axis_names, threshold_broadcast
 from napari_bigvol.errors import OperationError
@@ -38,10 +39,6 @@ if TYPE_CHECKING:
     import napari
 
     from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
-
-#: Largest visible "slice" (values) histogrammed on the GUI thread; a 3-D display's
-#: volume above it is streamed in a worker instead.
-LIVE_LIMIT = 2**24
 
 #: Curve colours of RGB(A) channels, in channel order.
 RGB_COLORS = ("#ff4040", "#40e040", "#4080ff", "#c0c0c0")
@@ -294,7 +291,7 @@ class HistogramWidget(LayerWidget):
         if self.effective_scope(layer) is Scope.SLICE:
             scoped = self.scoped(layer)
             self.show_note(self.scope_note(layer))
-            if math.prod(scoped.data.shape) > LIVE_LIMIT:
+            if math.prod(scoped.data.shape) > base.LIVE_LIMIT:
                 # A 3-D display shows a whole (level of the) volume: too much for the GUI
                 # thread, so it is streamed like the whole volume, replacing older runs.
                 self._histogram_in_background(layer, scoped, settings, cache=False)

@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 )
 from superqt import QDoubleSlider
 
+from napari_bigvol._qt import base
 from napari_bigvol._qt.base import LayerWidget, Scope, threshold_broadcast
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.scope import ScopedData, visible_slice, whole_volume
@@ -247,24 +248,30 @@ class ThresholdMaskWidget(LayerWidget):
             self.stats_label.setText("")
             raise
         threshold, mode = self.threshold, self.mode
+        plane = visible_slice(layer, self.viewer)
+        live = math.prod(plane.data.shape) <= base.LIVE_LIMIT
         warning = self._range_warning(layer)
-        self.show_note(warning or self.scope_note(layer), error=bool(warning))
+        # A 3-D display shows a volume: counting it live would block the GUI.
+        note = self.scope_note(layer) or (
+            "" if live else "3-D display: create the layers to count the whole volume."
+        )
+        self.show_note(warning or note, error=bool(warning))
         if self.preview_check.isChecked():
             self._show_preview(layer, threshold, mode)
         else:
             self._remove_preview()
-        plane, values = self._visible_plane(layer)
-        mask = threshold_mask(values, threshold, mode)
-        self.slice_statistics = mask_statistics(mask, plane.scale, plane.units)
+        self.slice_statistics = None
+        if live:
+            mask = threshold_mask(self._plane_values(plane), threshold, mode)
+            self.slice_statistics = mask_statistics(mask, plane.scale, plane.units)
         self._show_statistics()
 
-    def _visible_plane(self, layer: Image) -> tuple[ScopedData, np.ndarray]:
-        """Return the visible slice and its values, read once per plane, not per step."""
-        plane = visible_slice(layer, self.viewer)
-        key = (plane.index, plane.level)  # reset with the layer or its data
+    def _plane_values(self, plane: ScopedData) -> np.ndarray:
+        """Return the visible slice's values, read once per plane, not per slider step."""
+        key = (repr(plane.index), plane.level)  # reset with the layer or its data
         if self._plane_cache is None or self._plane_cache[0] != key:
             self._plane_cache = (key, np.asarray(plane.data))
-        return plane, self._plane_cache[1]
+        return self._plane_cache[1]
 
     def _show_statistics(self) -> None:
         lines = []
