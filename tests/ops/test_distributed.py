@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import dask
 import nibabel
 import numpy as np
 import pytest
@@ -32,11 +33,15 @@ pytestmark = pytest.mark.slow
 def cluster_address() -> Iterator[str]:
     from distributed import LocalCluster
 
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    # A loaded CI machine can take longer than the default 30 s to start two processes.
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "120s"}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
         yield cluster.scheduler_address
-    compute.close_clients()
+        compute.close_clients()
 
 
 @pytest.fixture
