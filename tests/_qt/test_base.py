@@ -210,3 +210,21 @@ def test_widgets_start_without_calling_ready(docked, qtbot):
     qtbot.waitUntil(lambda: widget._ready)
     assert widget.layer is layer
     assert widget.updates == 1
+
+
+@pytest.mark.parametrize(
+    ("display_name", "class_name"),
+    [
+        ("Threshold mask", "ThresholdMaskWidget"),
+        ("Split channels", "SplitChannelsWidget"),
+        ("Histogram", "HistogramWidget"),
+    ],
+)
+def test_widgets_open_from_the_plugin_menu(make_napari_viewer, display_name, class_name):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((3, 8, 8), np.uint8), name="volume")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-bigvol", display_name)
+    assert type(widget).__name__ == class_name
+    # napari passes a proxy of the viewer; the widget works on the real layers behind it.
+    assert widget.viewer is viewer
+    assert widget.layer is viewer.layers["volume"]

@@ -123,7 +123,10 @@ class LayerWidget(QWidget):
         super().__init__(parent)
         self._ready = False
         self._keep_choice = False
-        self.viewer = napari_viewer
+        # napari hands plugins a PublicOnlyProxy, which wraps every layer in a new proxy on
+        # each access: identity checks and the per-layer weak caches need the real objects.
+        # Only public attributes are used here either way.
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.tasks: list[BackgroundTask] = []
         self._task_layers: dict[int, Layer] = {}
         self._watched_layer: Layer | None = None
