@@ -217,23 +217,26 @@ class HistogramCanvas(QWidget):
             x = min(max(x, rect.left()), rect.right() - metrics.horizontalAdvance(text))
             painter.drawText(QPointF(x, baseline), text)
         scale = "log " if self.log_y else ""
-        painter.drawText(
-            QPointF(rect.left() + 4, rect.top() + metrics.ascent() + 2),
-            f"max {scale}count {int(top):,}",
-        )
+        label = f"max {scale}count {int(top):,}"
+        self._back_text(painter, rect.left() + 2, metrics.horizontalAdvance(label) + 4)
+        painter.setPen(QColor(self.colors.text))
+        painter.drawText(QPointF(rect.left() + 4, rect.top() + metrics.ascent() + 2), label)
         if len(self.curves) > 1:
             x = rect.right() - 4
             y = rect.top() + metrics.ascent() + 2
             width = sum(metrics.horizontalAdvance(c.label) + 8 for c in self.curves)
-            backing = QColor(self.colors.background)
-            backing.setAlpha(200)  # keeps the legend readable over the curves
-            painter.fillRect(
-                QRectF(x - width - 4, rect.top() + 1, width + 6, metrics.height() + 4), backing
-            )
+            self._back_text(painter, x - width - 4, width + 6)
             for curve in reversed(self.curves):
                 x -= metrics.horizontalAdvance(curve.label) + 8
                 painter.setPen(QColor(curve.color))
                 painter.drawText(QPointF(x, y), curve.label)
+
+    def _back_text(self, painter: QPainter, left: float, width: float) -> None:
+        """Shade a strip along the top of the plot, so text stays readable over curves."""
+        backing = QColor(self.colors.background)
+        backing.setAlpha(200)
+        height = self.fontMetrics().height() + 4
+        painter.fillRect(QRectF(left, self.plot_rect().top() + 1, width, height), backing)
 
     # ---- dragging ----
 

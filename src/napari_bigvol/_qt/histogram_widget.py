@@ -260,7 +260,7 @@ class HistogramWidget(LayerWidget):
                 threshold=theme["warning"],
             )
         )
-        self._single_colour = theme["highlight"]
+        self._single_colour = theme["text"]  # the best contrast on the canvas, in any theme
 
     def watch_layer(self, layer: Layer) -> None:
         """Follow the layer's contrast limits."""
@@ -412,10 +412,10 @@ class HistogramWidget(LayerWidget):
 
 
 def _describe(layer: Layer, scoped: ScopedData) -> str:
-    """Say what ``scoped`` covers: "whole volume" or "visible slice at z = 3, level 1"."""
+    """Say what ``scoped`` covers: "whole volume/image" or "visible slice at z = 3, level 1"."""
     values = f"{math.prod(scoped.data.shape):,} values"
     if scoped.axes == tuple(range(layer.ndim)) and scoped.level == 0:
-        return f"whole volume, {values} (exact)"
+        return f"whole {'image' if layer.ndim <= 2 else 'volume'}, {values} (exact)"
     labels = axis_names(layer)
     fixed = [
         f"{labels[axis]} = {index}"
