@@ -50,6 +50,8 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 # How often a cancel request is checked while no block finishes.
 _POLL_SECONDS = 0.1
+#: Size of the blocks in-memory numpy input is streamed in (see as_dask_array).
+IN_MEMORY_BLOCK_BYTES = 32 << 20
 
 
 def set_scheduler(address: str | None) -> None:
@@ -334,8 +336,14 @@ def as_dask_array(data: Any) -> tuple[da.Array, bool]:
         return data, False
     values = np.asarray(data)
     # Not da.from_array: it copies numpy input whole and hashes every byte for a name.
-    # Views of the caller's array cost no memory and no time.
-    chunks = normalize_chunks("auto", values.shape, dtype=values.dtype)
+    # Views of the caller's array cost no memory and no time. Slabs along the first axis
+    # stay contiguous, and many equal ones keep every core busy to the end.
+    chunks = normalize_chunks(
+        ("auto", *(-1,) * (values.ndim - 1)) if values.ndim else (),
+        values.shape,
+        limit=IN_MEMORY_BLOCK_BYTES,
+        dtype=values.dtype,
+    )
     name = f"in-memory-{uuid.uuid4().hex}"
     graph = {
         (name, *index): values[region]
