@@ -76,8 +76,8 @@ def describe_statistics(stats: MaskStatistics, where: str) -> str:
     'whole volume: 12.5% masked, 50 of 400 voxels, 25 mm³'
     """
     return (
-        f"{where}: {stats.fraction:.3%} masked, {stats.masked:,} of {stats.total:,} voxels, "
-        f"{stats.volume:.6g} {stats.unit}".replace(".000%", "%")
+        f"{where}: {stats.fraction * 100:.5g}% masked, {stats.masked:,} of {stats.total:,} "
+        f"voxels, {stats.volume:.6g} {stats.unit}"
     )
 
 
