@@ -10,12 +10,14 @@ layers of the current plane only (a 2-D layer is split whole, lazily, in either 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Layer
 from qtpy.QtWidgets import QComboBox, QPushButton, QWidget
 
+from napari_bigvol._qt import base
 from napari_bigvol._qt.base import LayerWidget, Scope, axis_names
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.channels import split_channels
@@ -153,6 +155,7 @@ class SplitChannelsWidget(LayerWidget):
                         colormap=colormap,
                         blending="additive",
                         multiscale=isinstance(data, list),
+                        # Given, so napari does not scan a huge lazy channel for them.
                         contrast_limits=layer.contrast_limits,
                         metadata={"bigvol": {"channel_of": layer.name, "channel": index}},
                         **placement,
@@ -183,8 +186,9 @@ class SplitChannelsWidget(LayerWidget):
             channels = split_channels(scoped.data, axis=-1)
         else:
             channels = self._slice_channels(layer, scoped, axis)
-        if not whole:
-            # Planes are small; reading them now detaches them from the source layer.
+        if not whole and math.prod(scoped.data.shape) <= base.LIVE_LIMIT:
+            # Planes are small; reading them now detaches them from the source layer. A 3-D
+            # display's volume stays a lazy view instead.
             channels = [np.asarray(channel) for channel in channels]
         return channels, placement
 
