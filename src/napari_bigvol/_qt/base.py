@@ -213,10 +213,6 @@ class LayerWidget(QWidget):
         if not self._ready:
             self.ready()
 
-    def _start_if_waiting(self) -> None:
-        if not self._ready:
-            self.ready()
-
     # ---- hooks for subclasses -------------------------------------------------------------
 
     def on_update_layers(self) -> None:
