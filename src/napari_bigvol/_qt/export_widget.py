@@ -114,13 +114,15 @@ class ExportZarrWidget(LayerWidget):
     # ---- hooks ---------------------------------------------------------------------------
 
     def on_update_layers(self) -> None:
-        """Enable Export for a chosen layer and suggest ``<layer name>.ome.zarr`` as output."""
+        """Enable Export for a chosen layer and suggest ``~/<layer name>.ome.zarr`` as output."""
         if not hasattr(self, "export_button"):  # called once by the base, before our controls
             return
         layer = self.layer
         self.export_button.setEnabled(layer is not None)
         if layer is not None and not str(self.path_edit.value).endswith(".zarr"):
-            self.path_edit.value = os.path.join(os.getcwd(), f"{_file_name(layer.name)}.ome.zarr")
+            self.path_edit.value = os.path.join(
+                os.path.expanduser("~"), f"{_file_name(layer.name)}.ome.zarr"
+            )
 
     def on_slice_change(self) -> None:
         """Nothing to redraw: exports run only on request."""

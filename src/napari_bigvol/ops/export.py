@@ -41,7 +41,7 @@ from napari_bigvol.ops._pyramid import (
     level_factors,
     plan_work,
 )
-from napari_bigvol.ops.compute import ProgressCallback, StopCheck, stream_blocks
+from napari_bigvol.ops.compute import ProgressCallback, StopCheck, as_dask_array, stream_blocks
 
 COMPRESSORS = ("zstd", "lz4", None)
 ZARR_FORMATS = (2, 3)
@@ -230,14 +230,15 @@ def _level_zero(data: Any, multiscale: bool | None = None) -> Any:
 
 
 def _as_dask(data: Any) -> tuple[da.Array, bool]:
+    # (array, in_memory): in-memory data are sliced for free and never sent to a cluster.
     if isinstance(data, da.Array):
         return data, False
     if isinstance(data, np.ndarray):
-        return da.from_array(data, chunks=data.shape), True
-    chunks = getattr(data, "chunks", None)
-    if isinstance(chunks, tuple) and all(isinstance(c, int) for c in chunks):
-        return da.from_array(data, chunks=chunks), False
-    return da.from_array(np.asarray(data), chunks=-1), True
+        return as_dask_array(data)
+    chunks = getattr(data, "chunks", None)  # zarr, h5py: keep their storage chunks
+    if not (isinstance(chunks, tuple) and all(isinstance(c, int) for c in chunks)):
+        chunks = "auto"
+    return da.from_array(data, chunks=chunks), False
 
 
 def _per_axis(values: Any, count: int, full: int, drop: int | None, what: str) -> list | None:
@@ -528,7 +529,7 @@ class _Job:
     plan: WorkPlan
 
     @property
-    def units(self) -> int:
+    def unit_count(self) -> int:
         return math.prod(
             math.ceil(n / u) for n, u in zip(self.volume.data.shape, self.plan.unit, strict=True)
         )
@@ -651,7 +652,7 @@ def _stream(
     should_stop: StopCheck | None,
     paths: list[list[str]],
 ) -> list[np.ndarray]:
-    total = sum(job.units for job in jobs)
+    total = sum(job.unit_count for job in jobs)
     done_before = 0
     ranges = []
     for job, level_paths in zip(jobs, paths, strict=True):
@@ -664,10 +665,13 @@ def _stream(
 
         merged: np.ndarray | None = None
         work = vol.data.rechunk(job.plan.unit)
-        for _, result in stream_blocks(work, kernel, progress=report, should_stop=should_stop):
+        blocks = stream_blocks(
+            work, kernel, progress=report, should_stop=should_stop, local=vol.slicing_is_free
+        )
+        for _, result in blocks:
             merged = result if merged is None else _merge_ranges(merged, result)
         ranges.append(merged)
-        done_before += job.units
+        done_before += job.unit_count
     return ranges
 
 
