@@ -116,8 +116,6 @@ class LayerWidget(QWidget):
 
     #: Layer classes offered in the layer chooser.
     layer_types: tuple[type[Layer], ...] = (Image,)
-    #: Whether the widget shows a scope choice.
-    has_scope: bool = True
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,10 +142,7 @@ class LayerWidget(QWidget):
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.form.addRow("Layer", self.layer_combo)
-        if self.has_scope:
-            self.form.addRow("Scope", self.scope_combo)
-        else:
-            self.scope_combo.hide()
+        self.form.addRow("Scope", self.scope_combo)
 
         self.note = _message_label()
         self.message = _message_label()
@@ -159,7 +154,6 @@ class LayerWidget(QWidget):
 
         self.footer = QHBoxLayout()
         self.footer.addWidget(self.message, stretch=1)
-        self.footer.addStretch(0)
         self.footer.addWidget(self.cancel_button, alignment=Qt.AlignmentFlag.AlignRight)
         outer = QVBoxLayout(self)
         outer.addLayout(self.form)
@@ -184,7 +178,7 @@ class LayerWidget(QWidget):
         self._connect(self.viewer.events.theme, self._on_theme_event)
         self.layer_combo.currentIndexChanged.connect(self._on_layer_chosen)
         self.scope_combo.currentIndexChanged.connect(self._on_scope_chosen)
-        # Disconnect from the viewer when Qt deletes the widget; the partial holds no
+        # Disconnect from the viewer when Qt deletes the widget; the callable holds no
         # reference to self, which may already be half-destroyed then.
         self.destroyed.connect(_disconnect_all(self._connections))
         self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
