@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import cloudpickle
@@ -440,6 +442,19 @@ def test_corrupt_png(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
     with pytest.raises(ReadError, match=r"broken\.png: not a readable image"):
+        napari_bigvol.read(str(path))
+
+
+def test_png_header_claiming_a_huge_image_is_refused(tmp_path):
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + payload))
+        return struct.pack(">I", len(payload)) + kind + payload + crc
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)  # 10 gigapixels
+    path = tmp_path / "bomb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+    with pytest.raises(ReadError, match=r"bomb\.png: not a readable image file .*exceeds limit"):
         napari_bigvol.read(str(path))
 
 

@@ -55,7 +55,15 @@ IMAGE_SUFFIXES = tiff.TIFF_SUFFIXES + PIL_SUFFIXES
 
 _GRID_TOKEN = re.compile(r"(?:^|[_\-. ])(ch|stack)(\d+)(?=[_\-. ]|$)", re.IGNORECASE)
 _WAVELENGTH = re.compile(r"(?:^|[_\-. ])(\d+)nm(?=[_\-. ]|$)", re.IGNORECASE)
-_PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error)
+# DecompressionBombError: a header claiming more pixels than Pillow agrees to allocate.
+_PIL_ERRORS = (
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    struct.error,
+)
 # Pillow modes napari cannot show as they are, converted on decode.
 _PIL_CONVERT = {"P": "RGB", "PA": "RGBA", "LA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB"}
 _PIL_DTYPES = {
