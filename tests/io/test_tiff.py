@@ -323,3 +323,41 @@ def test_single_file_stack_pickles_for_a_cluster(tmp_path):
     restored = cloudpickle.loads(cloudpickle.dumps(data))
 
     np.testing.assert_array_equal(restored[1, 3].compute(), expected[1, 3])
+
+
+def write_multifile_ome(folder: Path, planes: int) -> np.ndarray:
+    """A multi-file OME-TIFF as Micro-Manager writes it: one plane per file, and every
+    file's OME-XML describes the whole z-stack, naming the file of each plane."""
+    folder.mkdir()
+    uuids = [f"urn:uuid:{index:08d}-0000-4000-8000-000000000000" for index in range(planes)]
+    tiff_data = "".join(
+        f'<TiffData FirstZ="{z}" IFD="0" PlaneCount="1">'
+        f'<UUID FileName="plane{z}.ome.tif">{uuids[z]}</UUID></TiffData>'
+        for z in range(planes)
+    )
+    stack = np.arange(planes * 6 * 8, dtype=np.uint16).reshape(planes, 6, 8)
+    for z in range(planes):
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{uuids[z]}">'
+            '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16" '
+            f'SizeX="8" SizeY="6" SizeZ="{planes}" SizeC="1" SizeT="1" PhysicalSizeX="0.5" '
+            'PhysicalSizeY="0.5" PhysicalSizeZ="2"><Channel ID="Channel:0:0" SamplesPerPixel="1"/>'
+            f"{tiff_data}</Pixels></Image></OME>"
+        )
+        tifffile.imwrite(folder / f"plane{z}.ome.tif", stack[z], description=xml, metadata=None)
+    return stack
+
+
+@pytest.mark.parametrize("open_as", ["folder", "second_file"])
+def test_multifile_ome_tiff_opens_as_one_dataset(tmp_path, open_as):
+    stack = write_multifile_ome(tmp_path / "mm", planes=4)
+    path = tmp_path / "mm" if open_as == "folder" else tmp_path / "mm" / "plane1.ome.tif"
+
+    data, kwargs, _ = only_layer(path)
+
+    # Not a (4, 4, 6, 8) stack of files that each claim the whole dataset.
+    assert data.shape == (4, 6, 8)
+    np.testing.assert_array_equal(np.asarray(data), stack)
+    assert kwargs["scale"] == pytest.approx((2.0, 0.5, 0.5))
+    assert kwargs["units"] == ("micrometer",) * 3

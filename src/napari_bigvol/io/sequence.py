@@ -27,7 +27,9 @@ so a partial acquisition still opens.
 
 PNG and JPEG files are probed with Pillow, which parses only the header; each plane is
 decoded when napari shows it. A folder mixing formats opens its most common format;
-the skipped files are listed in ``metadata["bigvol"]["skipped"]``.
+the skipped files are listed in ``metadata["bigvol"]["skipped"]``. A folder holding a
+multi-file OME-TIFF dataset (whose first file's OME metadata names the other files) opens
+as that one dataset, not as a stack of its files.
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ def read(path_or_paths: str | Sequence[str]) -> list[LayerData]:
         source["skipped"] = skipped
     if len(files) == 1 and files[0].lower().endswith(tiff.TIFF_SUFFIXES):
         return tiff.read_tiff_file(files[0])
-    return [_read_stack(files, name, source)]
+    return _read_stack(files, name, source)
 
 
 def _common_name(files: Sequence[str]) -> str:
@@ -374,13 +376,17 @@ def _leading_axis(file_axes: str) -> str:
     return "T" if "T" not in file_axes else "Q"
 
 
-def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> LayerData:
+def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> list[LayerData]:
     grid = parse_grid(files) if len(files) > 1 else None
     ordered = list(grid.files) if grid else files
     first = ordered[0]
     stamp = tiff.file_stamp(first)
     if _format_of(first) == "tiff":
         header = tiff.probe_tiff(first)
+        if header.multifile:
+            # A multi-file OME-TIFF (Micro-Manager and others): the first file's
+            # metadata already spans the other files, so it alone is the dataset.
+            return tiff.read_tiff_file(first)
         stack = tiff.tiff_stack(ordered, header, stamp=stamp)
         file_axes, rgb = header.axes, header.rgb
         spacing, unit = header.spacing, header.unit
@@ -407,7 +413,7 @@ def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> LayerDat
         axes = file_axes
     else:
         axes = _leading_axis(file_axes) + file_axes
-    return tiff.layer_data(
+    layer = tiff.layer_data(
         [stack],
         axes,
         rgb=rgb,
@@ -417,3 +423,4 @@ def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> LayerDat
         name=name,
         source={**source, "files": len(ordered), "first_file": first},
     )
+    return [layer]

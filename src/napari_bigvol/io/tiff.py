@@ -22,6 +22,7 @@ specimen, and are ignored.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import math
 import os
@@ -125,6 +126,8 @@ class TiffHeader:
         Channel names from OME metadata, empty if unknown.
     level_shapes : tuple of tuple of int
         Shapes of the pyramid levels after the first (pyramidal OME-TIFF), largest first.
+    multifile : bool
+        True if the series spans several files (a multi-file OME-TIFF dataset).
     """
 
     path: str
@@ -138,6 +141,7 @@ class TiffHeader:
     unit: str | None = None
     channel_names: tuple[str, ...] = ()
     level_shapes: tuple[tuple[int, ...], ...] = ()
+    multifile: bool = False
 
     @property
     def planes(self) -> int:
@@ -368,6 +372,7 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
         unit=unit,
         channel_names=channel_names,
         level_shapes=levels,
+        multifile=bool(series.is_multifile),
     )
 
 
@@ -433,8 +438,33 @@ class _HandleCache:
                     old.close()
         return entry
 
+    def clear(self) -> None:
+        """Close every cached file."""
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for handle, lock in entries:
+            with lock:
+                handle.close()
+
 
 _HANDLES = _HandleCache()
+atexit.register(_HANDLES.clear)
+
+
+def _read_page(page: Any, path: str) -> np.ndarray:
+    """Decode one page, opening its file for the read if it lives in a sibling file."""
+    _check_page_data(page, path)
+    handle = page.parent.filehandle
+    if not handle.closed:
+        return page.asarray()
+    # Pages of a multi-file OME-TIFF belong to other files, which tifffile closes after
+    # parsing the series.
+    handle.open()
+    try:
+        return page.asarray()
+    finally:
+        handle.close()
 
 
 class TiffPlanes:
@@ -537,8 +567,7 @@ class TiffPlanes:
             page = series[page_index]
             if page is None:  # OME-TIFF may leave planes out; they read as zeros
                 return np.zeros(self.plane_shape, self.dtype)
-            _check_page_data(page, path)
-            return self._finish(page.asarray(), samples_first)
+            return self._finish(_read_page(page, path), samples_first)
         # Contiguous uncompressed data described by a single page (ImageJ > 4 GB, or
         # files written with truncate=True): plane k sits at a fixed offset.
         offset = series.dataoffset
