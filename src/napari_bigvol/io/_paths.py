@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -14,7 +15,7 @@ GLOB_CHARS = re.compile(r"[*?\[]")
 _DIGITS = re.compile(r"(\d+)")
 
 
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+def natural_key(name: str) -> tuple[str | int, ...]:
     """Sort key that orders embedded numbers numerically: ``slice_2`` before ``slice_10``.
 
     Parameters
@@ -25,20 +26,19 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     Returns
     -------
     tuple
-        A key whose text parts compare case-insensitively and whose digit runs compare as
-        integers.
+        Alternating text and integer parts; text compares case-insensitively and digit runs
+        compare as integers.
 
     Examples
     --------
     >>> sorted(["s10.tif", "s2.tif", "S1.tif"], key=natural_key)
     ['S1.tif', 's2.tif', 's10.tif']
     """
-    # Tag each part so an int never meets a str in a comparison.
-    return tuple(
-        (0, int(part)) if part.isdigit() else (1, part.lower())
-        for part in _DIGITS.split(name)
-        if part
-    )
+    # re.split with a capturing group alternates text, digits, text, ...: every odd part
+    # is a digit run, so positions never compare an int with a str.
+    parts: list[str | int] = list(_DIGITS.split(name.lower()))
+    parts[1::2] = map(int, parts[1::2])
+    return tuple(parts)
 
 
 def natural_sorted(paths: Iterable[str]) -> list[str]:
@@ -60,10 +60,28 @@ def expand_glob(pattern: PathLike) -> list[str]:
     ReadError
         If nothing matches.
     """
-    text = os.fspath(pattern)
-    matches = [p for p in glob.glob(os.path.expanduser(text)) if os.path.isfile(p)]
+    text = os.path.expanduser(os.fspath(pattern))
+    folder, name_pattern = os.path.split(text)
+    if GLOB_CHARS.search(folder):
+        matches = [p for p in glob.glob(text) if os.path.isfile(p)]
+    else:
+        # One directory listing whose entries already know whether they are files, instead
+        # of glob's listing plus a stat per match: this is most of the open time of a
+        # 2,000-slice folder.
+        try:
+            with os.scandir(folder or ".") as entries:
+                files = {e.name: e for e in entries}
+        except (FileNotFoundError, NotADirectoryError):
+            files = {}
+        # Like glob, "*" does not match hidden files.
+        hidden_ok = name_pattern.startswith(".")
+        matches = [
+            os.path.join(folder, name)
+            for name in fnmatch.filter(files, name_pattern)
+            if (hidden_ok or not name.startswith(".")) and files[name].is_file()
+        ]
     if not matches:
-        raise ReadError(text, "the pattern matches no files")
+        raise ReadError(os.fspath(pattern), "the pattern matches no files")
     return natural_sorted(matches)
 
 

@@ -1,0 +1,77 @@
+"""Path expansion: natural order, globs like the shell's, folders."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io._paths import expand_glob, list_folder, natural_key, natural_sorted
+
+
+def test_natural_order_puts_slice_2_before_slice_10():
+    names = ["slice_10.tif", "slice_2.tif", "Slice_1.tif", "slice_2b.tif", "slice.tif"]
+    assert natural_sorted(names) == [
+        "slice.tif",
+        "Slice_1.tif",
+        "slice_2.tif",
+        "slice_2b.tif",
+        "slice_10.tif",
+    ]
+
+
+def test_natural_key_never_compares_text_with_numbers():
+    mixed = ["10", "a", "1a", "a1", "", "a10", "a2"]
+    assert natural_sorted(mixed) == sorted(mixed, key=natural_key)
+    assert natural_sorted(mixed)[:3] == ["", "1a", "10"]
+
+
+@pytest.fixture
+def messy_folder(tmp_path):
+    for index in (1, 2, 10, 11):
+        (tmp_path / f"img_{index}.tif").touch()
+    (tmp_path / ".img_0.tif").touch()  # macOS resource fork
+    (tmp_path / "img_5.tif").mkdir()  # a folder that matches the pattern
+    (tmp_path / "notes.txt").touch()
+    sub = tmp_path / "run_1"
+    sub.mkdir()
+    (sub / "img_3.tif").touch()
+    return tmp_path
+
+
+def test_glob_matches_files_like_the_shell_in_natural_order(messy_folder):
+    found = expand_glob(messy_folder / "img_*.tif")
+    assert [os.path.basename(p) for p in found] == [
+        "img_1.tif",
+        "img_2.tif",
+        "img_10.tif",
+        "img_11.tif",
+    ]
+    shell = [p for p in glob.glob(str(messy_folder / "img_*.tif")) if os.path.isfile(p)]
+    assert sorted(found) == sorted(shell)
+
+
+def test_glob_with_a_pattern_in_the_folder_part(messy_folder):
+    found = expand_glob(messy_folder / "run_*" / "*.tif")
+    assert found == [str(messy_folder / "run_1" / "img_3.tif")]
+
+
+@pytest.mark.parametrize("pattern", ["nothing_*.tif", "missing_folder/*.tif"])
+def test_glob_matching_nothing_names_the_pattern(messy_folder, pattern):
+    with pytest.raises(ReadError, match="matches no files") as excinfo:
+        expand_glob(messy_folder / pattern)
+    assert pattern.split("/")[-1] in str(excinfo.value)
+
+
+def test_folder_listing_skips_hidden_files_and_other_types(messy_folder):
+    found = list_folder(messy_folder, (".tif",))
+    assert [os.path.basename(p) for p in found] == [
+        "img_1.tif",
+        "img_2.tif",
+        "img_10.tif",
+        "img_11.tif",
+    ]
+    with pytest.raises(ReadError, match="no image files"):
+        list_folder(messy_folder / "run_1", (".png",))
