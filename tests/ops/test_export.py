@@ -158,6 +158,23 @@ def test_one_pass_reads_every_source_plane_once(tmp_path):
     )
 
 
+def test_one_pass_opens_each_tiff_as_often_as_one_plane_read(tmp_path, open_counter):
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    planes = random_volume((40, 1100, 600), np.uint8, seed=4)
+    for index, plane in enumerate(planes):
+        tifffile.imwrite(folder / f"slice_{index}.tif", plane)
+    ((source, _, _),) = napari_bigvol.read(str(folder))
+    with open_counter.watch(folder) as opened:
+        np.asarray(source[7])
+    opens_per_plane = opened[str(folder / "slice_7.tif")]
+    assert opens_per_plane >= 1
+    with open_counter.watch(folder) as opened:
+        export_zarr(source, tmp_path / "tiffs.zarr", scale=(1.0, 1.0, 1.0))
+    assert len(list(zarr.open_group(tmp_path / "tiffs.zarr", mode="r").array_keys())) == 3
+    assert opened == {str(folder / f"slice_{i}.tif"): opens_per_plane for i in range(40)}
+
+
 def test_rgb_becomes_a_channel_axis(tmp_path, skimage_data):
     from skimage.io import imread
 
