@@ -91,3 +91,23 @@ def test_console_script_runs(tiff_folder, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (out / ".zattrs").exists()
+
+
+@pytest.mark.slow
+def test_convert_on_a_cluster(tiff_folder, tmp_path):
+    from distributed import LocalCluster
+
+    from napari_bigvol.ops import compute
+
+    folder, planes = tiff_folder
+    out = tmp_path / "cluster.zarr"
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        try:
+            args = ["convert", str(folder), str(out), "--quiet", "--chunks", "4,32,32"]
+            assert main([*args, "--scheduler", cluster.scheduler_address]) == 0
+        finally:
+            compute.set_scheduler(None)
+            compute.close_clients()
+    np.testing.assert_array_equal(zarr.open_array(out / "0", mode="r")[:], planes)
