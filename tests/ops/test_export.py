@@ -375,3 +375,31 @@ def test_runs_unchanged_on_a_multiprocess_cluster(tmp_path):
     np.testing.assert_array_equal(group["0"][:], planes)
     np.testing.assert_array_equal(group["1"][:], downsample_mean(planes, (2, 2, 2)))
     open_ome_zarr(group, version="0.4")
+
+
+def test_time_and_channels_make_a_valid_5d_image(tmp_path):
+    from napari_ome_zarr._reader import napari_get_reader
+
+    source = random_volume((3, 2, 10, 600, 80), np.uint8, seed=12)
+    path = str(tmp_path / "tczyx.zarr")
+    export_zarr(
+        source,
+        path,
+        channel_axis=1,
+        units=("second", "um", "um", "um"),
+        scale=(5.0, 1.0, 0.5, 0.5),
+    )
+    group = zarr.open_group(path, mode="r")
+    open_ome_zarr(group, version="0.4")
+    axes = ome_attrs(group)["multiscales"][0]["axes"]
+    assert [(a["name"], a["type"], a.get("unit")) for a in axes] == [
+        ("t", "time", "second"),
+        ("c", "channel", None),
+        ("z", "space", "micrometer"),
+        ("y", "space", "micrometer"),
+        ("x", "space", "micrometer"),
+    ]
+    assert group["1"].shape == (3, 2, 10, 300, 40)  # only the plane is halved
+    ((levels, meta, _),) = napari_get_reader(path)(path)
+    assert meta["channel_axis"] == 1
+    np.testing.assert_array_equal(np.asarray(levels[0]), source)
