@@ -289,7 +289,7 @@ def main() -> None:
     gb = nbytes / 1e9
     print(f"# bench_histogram: {count} x {PLANE[0]} x {PLANE[1]} uint16 = {nbytes / MIB:.0f} MiB")
     print(f"\ncpu cores: {os.cpu_count()}, load average: {os.getloadavg()}")
-    print(f"numba kernel: {'yes' if _kernels.numba is not None else 'no (numpy.bincount)'}")
+    print(f"numba kernels: {'yes' if _kernels.COMPILED else 'no (numpy fallback)'}")
     histogram(np.zeros(4, np.uint16), 4)  # compile (or load the cached) kernel first
     workdir = Path(tempfile.mkdtemp(prefix="bench-histogram-"))
     try:

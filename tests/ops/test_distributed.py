@@ -37,7 +37,11 @@ def cluster_address() -> Iterator[str]:
     with (
         dask.config.set({"distributed.comm.timeouts.connect": "120s"}),
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            # ":0": a free port; None would still try 8787 and warn when it is taken.
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
         ) as cluster,
     ):
         yield cluster.scheduler_address

@@ -15,17 +15,26 @@ more slowly.
 
 from __future__ import annotations
 
-import numpy as np
+import functools
+import importlib.util
+from collections.abc import Callable
+from typing import Any
 
-try:
-    import numba
-except ImportError:  # numba is optional: numpy gives the same results, slower
-    numba = None
+import numpy as np
 
 __all__ = ["COMPILED", "bin_uniform", "count_codes", "count_codes_numpy", "finite_moments"]
 
-#: Whether the compiled kernels are available (numba is installed).
-COMPILED = numba is not None
+#: Whether the compiled kernels are available (numba is installed). numba itself is
+#: imported on the first compiled call, so importing napari-bigvol stays fast.
+COMPILED = importlib.util.find_spec("numba") is not None
+
+
+@functools.cache
+def _jit(loop: Callable[..., Any]) -> Callable[..., Any]:
+    """Compile a module-level loop once; numba's disk cache spares later processes."""
+    import numba
+
+    return numba.njit(nogil=True, cache=True)(loop)
 
 
 def count_codes_numpy(codes: np.ndarray, n_codes: int) -> np.ndarray:
@@ -51,75 +60,72 @@ def count_codes_numpy(codes: np.ndarray, n_codes: int) -> np.ndarray:
     return np.bincount(codes.ravel(order="K"), minlength=n_codes).astype(np.int64, copy=False)
 
 
-if numba is not None:
+def _count_codes_loop(flat: np.ndarray, n_codes: int) -> np.ndarray:  # pragma: no cover
+    # The plain loop measured fastest (docs/performance/operations.md, kernel section):
+    # faster than several interleaved tables, even on images with long runs of zeros.
+    counts = np.zeros(n_codes, np.int64)
+    for code in flat:
+        counts[code] += 1
+    return counts
 
-    @numba.njit(nogil=True, cache=True)
-    def _count_codes_compiled(flat: np.ndarray, n_codes: int) -> np.ndarray:  # pragma: no cover
-        # The plain loop measured fastest (benchmarks/bench_histogram.py, kernel section):
-        # faster than several interleaved tables, even on images with long runs of zeros.
-        counts = np.zeros(n_codes, np.int64)
-        for code in flat:
-            counts[code] += 1
-        return counts
 
-    @numba.njit(nogil=True, cache=True)
-    def _bin_uniform_compiled(
-        flat: np.ndarray,
-        edges: np.ndarray,
-        exclude_zeros: bool,
-        grid_low: float,
-        grid_high: float,
-        grid_bins: int,
-    ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-        bins = edges.size - 1
-        counts = np.zeros(bins, np.int64)
-        grid_counts = np.zeros(max(grid_bins, 1), np.int64)
-        first, last = edges[0], edges[bins]
-        scale = bins / (np.float64(last) - np.float64(first))
-        grid_scale = grid_bins / (grid_high - grid_low) if grid_bins else 0.0
-        for value in flat:
-            if exclude_zeros and value == 0:
-                continue
-            if grid_bins and value - value == 0:  # finite
-                position = (np.float64(value) - grid_low) * grid_scale
-                cell = int(position) if position > 0 else 0
-                grid_counts[min(cell, grid_bins - 1)] += 1
-            if not (value >= first and value <= last):  # outside the range, or NaN
-                continue
-            # An estimate, then the exact test against the edges numpy computed: the bin
-            # is the one with edges[i] <= value < edges[i + 1], the last one closed.
-            index = min(int((np.float64(value) - np.float64(first)) * scale), bins - 1)
-            while index > 0 and value < edges[index]:
-                index -= 1
-            while index < bins - 1 and value >= edges[index + 1]:
-                index += 1
-            counts[index] += 1
-        return counts, grid_counts
+def _bin_uniform_loop(
+    flat: np.ndarray,
+    edges: np.ndarray,
+    exclude_zeros: bool,
+    grid_low: float,
+    grid_high: float,
+    grid_bins: int,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    bins = edges.size - 1
+    counts = np.zeros(bins, np.int64)
+    grid_counts = np.zeros(max(grid_bins, 1), np.int64)
+    first, last = edges[0], edges[bins]
+    scale = bins / (np.float64(last) - np.float64(first))
+    grid_scale = grid_bins / (grid_high - grid_low) if grid_bins else 0.0
+    for value in flat:
+        if exclude_zeros and value == 0:
+            continue
+        if grid_bins and value - value == 0:  # finite
+            position = (np.float64(value) - grid_low) * grid_scale
+            cell = int(position) if position > 0 else 0
+            grid_counts[min(cell, grid_bins - 1)] += 1
+        if not (value >= first and value <= last):  # outside the range, or NaN
+            continue
+        # An estimate, then the exact test against the edges numpy computed: the bin
+        # is the one with edges[i] <= value < edges[i + 1], the last one closed.
+        index = min(int((np.float64(value) - np.float64(first)) * scale), bins - 1)
+        while index > 0 and value < edges[index]:
+            index -= 1
+        while index < bins - 1 and value >= edges[index + 1]:
+            index += 1
+        counts[index] += 1
+    return counts, grid_counts
 
-    @numba.njit(nogil=True, cache=True)
-    def _finite_moments_compiled(
-        flat: np.ndarray, exclude_zeros: bool
-    ) -> tuple[int, np.ndarray, float, float, float]:  # pragma: no cover
-        extremes = np.zeros(2, flat.dtype)
-        count = 0
-        shift = total = squares = 0.0
-        for value in flat:
-            if value - value != 0:  # NaN or infinite
-                continue
-            if exclude_zeros and value == 0:
-                continue
-            if count == 0:
-                extremes[0] = extremes[1] = value
-                shift = np.float64(value)  # summing around a data value limits cancellation
-            elif value < extremes[0]:
-                extremes[0] = value
-            elif value > extremes[1]:
-                extremes[1] = value
-            deviation = np.float64(value) - shift
-            total += deviation
-            squares += deviation * deviation
-            count += 1
-        return count, extremes, shift, total, squares
+
+def _finite_moments_loop(
+    flat: np.ndarray, exclude_zeros: bool
+) -> tuple[int, np.ndarray, float, float, float]:  # pragma: no cover
+    extremes = np.zeros(2, flat.dtype)
+    count = 0
+    shift = total = squares = 0.0
+    for value in flat:
+        if value - value != 0:  # NaN or infinite
+            continue
+        if exclude_zeros and value == 0:
+            continue
+        if count == 0:
+            extremes[0] = extremes[1] = value
+            shift = np.float64(value)  # summing around a data value limits cancellation
+        elif value < extremes[0]:
+            extremes[0] = value
+        elif value > extremes[1]:
+            extremes[1] = value
+        deviation = np.float64(value) - shift
+        total += deviation
+        squares += deviation * deviation
+        count += 1
+    return count, extremes, shift, total, squares
 
 
 def count_codes(codes: np.ndarray, n_codes: int) -> np.ndarray:
@@ -146,7 +152,7 @@ def count_codes(codes: np.ndarray, n_codes: int) -> np.ndarray:
     if not COMPILED:
         return count_codes_numpy(codes, n_codes)
     # ravel(order="K") is a view for C- or F-contiguous blocks; only strided views copy.
-    return _count_codes_compiled(codes.ravel(order="K"), n_codes)
+    return _jit(_count_codes_loop)(codes.ravel(order="K"), n_codes)
 
 
 def bin_uniform(
@@ -191,7 +197,7 @@ def bin_uniform(
     """
     flat = values.ravel(order="K").astype(edges.dtype, copy=False)
     low, high, cells = grid or (0.0, 1.0, 0)
-    counts, grid_counts = _bin_uniform_compiled(flat, edges, exclude_zeros, low, high, cells)
+    counts, grid_counts = _jit(_bin_uniform_loop)(flat, edges, exclude_zeros, low, high, cells)
     return counts, grid_counts if grid else None
 
 
@@ -222,7 +228,7 @@ def finite_moments(
     """
     if not values.dtype.isnative:  # numba reads native byte order only
         values = values.astype(values.dtype.newbyteorder("="))
-    count, extremes, shift, total, squares = _finite_moments_compiled(
+    count, extremes, shift, total, squares = _jit(_finite_moments_loop)(
         values.ravel(order="K"), exclude_zeros
     )
     if not count:
