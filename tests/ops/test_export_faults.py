@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,9 +132,15 @@ def test_source_file_vanishing_midway_leaves_nothing(tmp_path):
         files.append(slices / f"s{i:02d}.tif")
         tifffile.imwrite(files[-1], np.full((64, 64), i, np.uint16))
 
+    started = threading.Event()
+
     def load(index: int) -> np.ndarray:
-        if index == 6:
-            files[11].unlink()  # another process deletes a slice while we export
+        # Another process deletes the last slice once the export has started reading.
+        if index == 0:
+            files[11].unlink()
+            started.set()
+        elif index == 11:
+            started.wait(timeout=30)
         return tifffile.imread(files[index])
 
     source = stack_planes(load, 12, (64, 64), np.uint16)
