@@ -168,3 +168,13 @@ def test_require_numeric_names_the_data():
     with pytest.raises(OperationError, match="layer 'labels' has dtype <U1, which is not numeric"):
         require_numeric(np.array(["a"]), "layer 'labels'")
     assert require_numeric([1, 2]) == np.dtype(int)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(compute, "CONNECT_TIMEOUT", "1s")
+    set_scheduler("tcp://127.0.0.1:9")  # nothing listens there
+    try:
+        with pytest.raises(OperationError, match="cannot reach the dask scheduler at tcp://"):
+            list(stream_blocks(da.ones(4, chunks=2), lambda b, i: 0))
+    finally:
+        set_scheduler(None)

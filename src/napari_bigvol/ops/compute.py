@@ -50,6 +50,8 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 # How often a cancel request is checked while no block finishes.
 _POLL_SECONDS = 0.1
+#: How long to wait for a configured scheduler before giving up with a clear error.
+CONNECT_TIMEOUT = "10s"
 #: Size of the blocks in-memory numpy input is streamed in (see as_dask_array).
 IN_MEMORY_BLOCK_BYTES = 32 << 20
 
@@ -82,6 +84,11 @@ def get_client() -> Any | None:
     """Return a ``distributed.Client`` for the configured scheduler, or None to run locally.
 
     Clients are created once per address and reused.
+
+    Raises
+    ------
+    OperationError
+        When the scheduler does not answer within :data:`CONNECT_TIMEOUT`.
     """
     address = scheduler_address()
     if not address:
@@ -91,7 +98,13 @@ def get_client() -> Any | None:
         if client is None or client.status in ("closed", "closing"):
             from distributed import Client  # only needed when a cluster is configured
 
-            client = Client(address, set_as_default=False)
+            try:
+                client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as error:
+                raise OperationError(
+                    f"cannot reach the dask scheduler at {address} (from the setting or "
+                    f"{SCHEDULER_ENV}): {error}"
+                ) from error
             _clients[address] = client
         return client
 
