@@ -111,3 +111,13 @@ def test_convert_on_a_cluster(tiff_folder, tmp_path):
             compute.set_scheduler(None)
             compute.close_clients()
     np.testing.assert_array_equal(zarr.open_array(out / "0", mode="r")[:], planes)
+
+
+def test_convert_refuses_to_overwrite_its_own_input(tiff_folder, tmp_path, capsys):
+    folder, planes = tiff_folder
+    store = tmp_path / "same.zarr"
+    assert main(["convert", str(folder), str(store), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["convert", str(store), str(store), "--quiet", "--overwrite"]) == 1
+    assert "refusing to write over or inside the source" in capsys.readouterr().err
+    np.testing.assert_array_equal(zarr.open_array(store / "0", mode="r")[:], planes)

@@ -742,18 +742,17 @@ def _move_into_place(temporary: str, target: str, overwrite: bool) -> None:
 
 
 def _source_paths(source: Any) -> list[str]:
-    paths = []
+    # Where a layer's data come from, so an export never writes over its own source.
     layer_source = getattr(source, "source", None)
-    if getattr(layer_source, "path", None):
-        paths.append(os.fspath(layer_source.path))
-    bigvol = (getattr(source, "metadata", None) or {}).get("bigvol", {})
-    for key in ("source", "path", "paths"):
-        value = bigvol.get(key)
-        if isinstance(value, str | os.PathLike):
-            paths.append(os.fspath(value))
-        elif isinstance(value, list | tuple):
-            paths.extend(os.fspath(v) for v in value if isinstance(v, str | os.PathLike))
-    return paths
+    paths = [os.fspath(layer_source.path)] if getattr(layer_source, "path", None) else []
+    return paths + _metadata_paths(getattr(source, "metadata", None))
+
+
+def _metadata_paths(metadata: dict[str, Any] | None) -> list[str]:
+    # The readers record their input as metadata["bigvol"]["source"]: a path or a list.
+    value = (metadata or {}).get("bigvol", {}).get("source")
+    values = value if isinstance(value, list | tuple) else [value]
+    return [os.fspath(v) for v in values if isinstance(v, str | os.PathLike)]
 
 
 def _write_store(
@@ -1039,7 +1038,7 @@ def export_layers(
         image = _stack_images(images)
     else:
         image = label_volumes[0]
-    sources = [p for _, m, _ in layer_data for p in _meta_source_paths(m)]
+    sources = [p for _, m, _ in layer_data for p in _metadata_paths(m.get("metadata"))]
     return _write_store(
         os.fspath(path),
         image,
@@ -1058,12 +1057,6 @@ def _options(options: dict[str, Any]) -> ExportOptions:
     if unknown:
         raise OperationError(f"unknown export option(s): {', '.join(sorted(unknown))}")
     return ExportOptions(**{k: v for k, v in options.items() if k in known})
-
-
-def _meta_source_paths(meta: dict[str, Any]) -> list[str]:
-    bigvol = (meta.get("metadata") or {}).get("bigvol", {})
-    value = bigvol.get("source")
-    return [os.fspath(value)] if isinstance(value, str | os.PathLike) else []
 
 
 def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
