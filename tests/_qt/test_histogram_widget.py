@@ -354,3 +354,20 @@ def test_pressing_compute_twice_starts_one_task(docked, qtbot, wait_task):
     (task,) = widget.tasks
     wait_task(task)
     assert widget.result.stats[0].count == 40 * 64 * 64
+
+
+def test_zooming_a_pyramid_follows_the_displayed_level(docked, qtbot, make_napari_viewer):
+    # Shown: napari picks a pyramid level from the canvas size and zoom only when it draws.
+    viewer, widget = docked(HistogramWidget, viewer=make_napari_viewer(show=True))
+    base = volume_of("uint16", shape=(2, 1024, 1024))
+    levels = [base, base[:, ::2, ::2], base[:, ::4, ::4], base[:, ::8, ::8]]
+    layer = viewer.add_image(levels, multiscale=True, name="pyramid")
+    settle(qtbot, widget)
+    before = layer.data_level
+    camera = viewer.scene.camera
+    camera.zoom = camera.zoom * 16  # look closer: napari picks a finer level
+    qtbot.waitUntil(lambda: layer.data_level != before, timeout=5000)
+    settle(qtbot, widget)
+    level = layer.data_level
+    assert f"level {level}" in widget.result.description
+    assert_matches_numpy(widget.result.stats[0], levels[level][0])

@@ -302,3 +302,22 @@ def test_three_d_display_is_not_counted_live(docked, qtbot, anatomical, monkeypa
     assert widget.note.text() == "3-D display: create the layers to count the whole volume."
     assert widget.stats_label.text() == ""
     assert isinstance(widget.preview_layer.data, da.Array)  # napari renders the lazy mask
+
+
+def test_zooming_a_pyramid_recounts_the_displayed_level(docked, qtbot, make_napari_viewer):
+    # Shown: napari picks a pyramid level from the canvas size and zoom only when it draws.
+    viewer, widget = docked(ThresholdMaskWidget, viewer=make_napari_viewer(show=True))
+    base = np.random.default_rng(2).integers(0, 1000, (2, 1024, 1024)).astype(np.uint16)
+    levels = [base, base[:, ::2, ::2], base[:, ::4, ::4], base[:, ::8, ::8]]
+    layer = viewer.add_image(levels, multiscale=True, name="pyramid")
+    widget.threshold = 500
+    settle(qtbot, widget)
+    before = layer.data_level
+    camera = viewer.scene.camera
+    camera.zoom = camera.zoom * 16
+    qtbot.waitUntil(lambda: layer.data_level != before, timeout=5000)
+    settle(qtbot, widget)
+    plane = levels[layer.data_level][0] > 500
+    assert widget.stats_label.text().startswith(
+        f"visible slice: {plane.mean() * 100:.5g}% masked, {plane.sum():,} of {plane.size:,}"
+    )

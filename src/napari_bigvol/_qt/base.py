@@ -8,7 +8,8 @@ hooks that subclasses override:
 ``on_update_layers()``
     The chosen layer changed (selection, insertion, removal or rename).
 ``on_slice_change()``
-    The displayed slice changed (dims step, order or 2-D/3-D display). By default it
+    The displayed slice changed (dims step, order, 2-D/3-D display, or the level of a
+    pyramid napari shows after a zoom). By default it
     asks for a :meth:`~LayerWidget.draw` when the scope is the visible slice.
 ``on_data_change(layer)``
     The chosen layer's data were replaced (caches keyed on the layer are stale).
@@ -128,6 +129,7 @@ class LayerWidget(QWidget):
         self.tasks: list[BackgroundTask] = []
         self._task_layers: dict[int, Layer] = {}
         self._watched_layer: Layer | None = None
+        self._displayed_level: int | None = None  # of a multiscale chosen layer
         self._connections: list[tuple[Any, Callable]] = []
 
         self.layer_combo = QComboBox()
@@ -489,11 +491,14 @@ class LayerWidget(QWidget):
         if old is not None:
             old.events.data.disconnect(self._on_layer_data)
             old.events.name.disconnect(self._on_layers_changed)
+            old.events.set_data.disconnect(self._on_displayed_data)
             self.unwatch_layer(old)
         self._watched_layer = layer
         if layer is not None:
             layer.events.data.connect(self._on_layer_data)
             layer.events.name.connect(self._on_layers_changed)
+            layer.events.set_data.connect(self._on_displayed_data)
+            self._displayed_level = layer.data_level if layer.multiscale else None
             self.watch_layer(layer)
 
     def watch_layer(self, layer: Layer) -> None:
@@ -505,6 +510,18 @@ class LayerWidget(QWidget):
     def _on_layer_data(self, event: Any = None) -> None:
         if self._watched_layer is not None:
             self.on_data_change(self._watched_layer)
+
+    def _on_displayed_data(self, event: Any = None) -> None:
+        # Zooming makes napari show another level of a pyramid, without a dims event.
+        layer = self._watched_layer
+        if (
+            self._ready
+            and layer is not None
+            and layer.multiscale
+            and layer.data_level != self._displayed_level
+        ):
+            self._displayed_level = layer.data_level
+            self.on_slice_change()
 
     def _on_scope_chosen(self, index: int) -> None:
         if self._ready:
