@@ -215,3 +215,17 @@ def test_kill_minus_nine_midway_leaves_no_store_and_rerun_succeeds(tmp_path):
     assert (zarr.open_array(target / "0", mode="r")[:] == 1).all()
     # The dead export's leftovers (its process is gone) were removed by the rerun.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.zarr"]
+
+
+def test_target_created_by_someone_else_meanwhile_is_left_alone(tmp_path):
+    target = tmp_path / "race.zarr"
+
+    def someone_else_writes(done: int, total: int) -> None:
+        if not target.exists():
+            target.mkdir()
+            (target / "theirs.txt").write_text("theirs")
+
+    with pytest.raises(OperationError, match="appeared while exporting"):
+        export_zarr(np.zeros((8, 32, 32), np.uint8), target, progress=someone_else_writes)
+    assert tree(target) == {"theirs.txt": b"theirs"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["race.zarr"]

@@ -726,7 +726,8 @@ def _move_into_place(temporary: str, target: str, overwrite: bool) -> None:
         return
     if not overwrite:
         raise OperationError(
-            f"{target}: appeared while exporting; the export is kept at {temporary}"
+            f"{target}: appeared while exporting (another program wrote it); it was left "
+            "untouched: export again to another path"
         )
     aside = _partial_prefix(target).replace(_PARTIAL, f".old-{uuid.uuid4().hex[:8]}-")
     os.rename(target, aside)
