@@ -755,7 +755,7 @@ def test_levels_compute_on_a_distributed_cluster(tmp_path):
     ((levels, _, _),) = zarr_store.read(store)
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
