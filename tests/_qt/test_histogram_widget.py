@@ -308,7 +308,7 @@ def test_whole_volume_on_a_process_cluster_matches_local(docked, qtbot, wait_tas
     wait_task(widget.tasks[0])
     local = widget.result.stats[0]
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         compute.set_scheduler(cluster.scheduler_address)
         try:
