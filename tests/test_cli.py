@@ -102,7 +102,7 @@ def test_convert_on_a_cluster(tiff_folder, tmp_path):
     folder, planes = tiff_folder
     out = tmp_path / "cluster.zarr"
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         try:
             args = ["convert", str(folder), str(out), "--quiet", "--chunks", "4,32,32"]

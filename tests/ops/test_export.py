@@ -361,7 +361,7 @@ def test_runs_unchanged_on_a_multiprocess_cluster(tmp_path):
         tifffile.imwrite(folder / f"z{index}.tif", plane)
     ((source, _, _),) = napari_bigvol.read(str(folder))
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         compute.set_scheduler(cluster.scheduler_address)
         try:
