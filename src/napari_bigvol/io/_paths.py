@@ -6,7 +6,7 @@ import fnmatch
 import glob
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from napari_bigvol.errors import ReadError
 
@@ -52,6 +52,18 @@ def is_glob(path: PathLike) -> bool:
     return bool(GLOB_CHARS.search(text)) and not os.path.exists(text)
 
 
+def _files_in(folder: str, keep: Callable[[str], bool]) -> list[str]:
+    """Paths of the files in ``folder`` whose names pass ``keep``, naturally sorted.
+
+    One directory listing whose entries already know whether they are files (no stat per
+    file), and a sort of the bare names, which skips re-splitting the shared folder prefix:
+    together most of the open time of a 2,000-slice folder.
+    """
+    with os.scandir(folder or ".") as entries:
+        names = [e.name for e in entries if keep(e.name) and e.is_file()]
+    return [os.path.join(folder, name) for name in natural_sorted(names)]
+
+
 def expand_glob(pattern: PathLike) -> list[str]:
     """Files matching a glob pattern, naturally sorted.
 
@@ -63,26 +75,20 @@ def expand_glob(pattern: PathLike) -> list[str]:
     text = os.path.expanduser(os.fspath(pattern))
     folder, name_pattern = os.path.split(text)
     if GLOB_CHARS.search(folder):
-        matches = [p for p in glob.glob(text) if os.path.isfile(p)]
+        matches = natural_sorted(p for p in glob.glob(text) if os.path.isfile(p))
     else:
-        # One directory listing whose entries already know whether they are files, instead
-        # of glob's listing plus a stat per match: this is most of the open time of a
-        # 2,000-slice folder.
-        try:
-            with os.scandir(folder or ".") as entries:
-                files = {e.name: e for e in entries}
-        except (FileNotFoundError, NotADirectoryError):
-            files = {}
+        matcher = re.compile(fnmatch.translate(name_pattern)).match
         # Like glob, "*" does not match hidden files.
         hidden_ok = name_pattern.startswith(".")
-        matches = [
-            os.path.join(folder, name)
-            for name in fnmatch.filter(files, name_pattern)
-            if (hidden_ok or not name.startswith(".")) and files[name].is_file()
-        ]
+        try:
+            matches = _files_in(
+                folder, lambda name: (hidden_ok or name[0] != ".") and bool(matcher(name))
+            )
+        except (FileNotFoundError, NotADirectoryError):
+            matches = []
     if not matches:
         raise ReadError(os.fspath(pattern), "the pattern matches no files")
-    return natural_sorted(matches)
+    return matches
 
 
 def list_folder(folder: PathLike, suffixes: Sequence[str]) -> list[str]:
@@ -97,15 +103,10 @@ def list_folder(folder: PathLike, suffixes: Sequence[str]) -> list[str]:
     """
     text = os.fspath(folder)
     lowered = tuple(s.lower() for s in suffixes)
-    with os.scandir(text) as entries:
-        names = [
-            e.path
-            for e in entries
-            if not e.name.startswith(".") and e.name.lower().endswith(lowered) and e.is_file()
-        ]
+    names = _files_in(text, lambda name: name[0] != "." and name.lower().endswith(lowered))
     if not names:
         raise ReadError(text, f"the folder holds no image files ({', '.join(suffixes)})")
-    return natural_sorted(names)
+    return names
 
 
 def require_exists(path: PathLike) -> str:
