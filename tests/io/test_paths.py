@@ -75,3 +75,23 @@ def test_folder_listing_skips_hidden_files_and_other_types(messy_folder):
     ]
     with pytest.raises(ReadError, match="no image files"):
         list_folder(messy_folder / "run_1", (".png",))
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        [f"Synthesized_FLASH25_Axial_{i}.tiff" for i in (1, 10, 2, 11, 100, 0)],
+        ["slice_1", "slice_10", "slice_11", "slice_100"],  # shared prefix ends in a digit
+        ["a_01.tif", "a_1.tif", "a_001.tif", "a_2.tif"],  # zero-padding ties
+        ["x1y2.tif", "x1y10.tif", "x2y1.tif"],  # two numbers: the general path
+        ["scan.tif", "scan_2.tif"],  # no number in one name
+        ["b.tif", "a.tif"],
+    ],
+)
+def test_fast_and_general_natural_orders_agree(names):
+    import random
+
+    shuffled = names[:]
+    random.Random(0).shuffle(shuffled)
+    # Ties in the numbers ("01" and "1") are broken by the name itself.
+    assert natural_sorted(shuffled) == sorted(names, key=lambda n: (natural_key(n), n))

@@ -42,8 +42,47 @@ def natural_key(name: str) -> tuple[str | int, ...]:
 
 
 def natural_sorted(paths: Iterable[str]) -> list[str]:
-    """Return ``paths`` in natural order (see :func:`natural_key`)."""
-    return sorted(paths, key=natural_key)
+    """Return ``paths`` in natural order (see :func:`natural_key`).
+
+    Slice names usually differ only in one number (``Axial_1.tiff`` ... ``Axial_2000.tiff``);
+    those are sorted by that number alone, which is several times cheaper than splitting
+    every name, and gives the same order.
+
+    Examples
+    --------
+    >>> natural_sorted(["img_10.tif", "img_9.tif", "img_010.tif"])
+    ['img_9.tif', 'img_010.tif', 'img_10.tif']
+    """
+    names = list(paths)
+    numbers = _numbers_between_shared_ends(names)
+    if numbers is not None:
+        order = sorted(range(len(names)), key=lambda i: (int(numbers[i]), numbers[i]))
+        return [names[i] for i in order]
+    # The name itself breaks ties ("a_01" and "a_1"), so the order never depends on the input's.
+    return sorted(names, key=lambda name: (natural_key(name), name))
+
+
+def _shared_start(strings: list[str]) -> str:
+    """Return the characters every string starts with."""
+    # The lexically first and last strings differ first where any two do.
+    first, last = min(strings), max(strings)
+    for index, char in enumerate(first):
+        if char != last[index]:
+            return first[:index]
+    return first
+
+
+def _numbers_between_shared_ends(names: list[str]) -> list[str] | None:
+    """Return the digit runs between a prefix and suffix all names share, else None."""
+    if len(names) < 2:
+        return None
+    prefix = _shared_start(names).rstrip("0123456789")
+    suffix = _shared_start([name[::-1] for name in names]).rstrip("0123456789")
+    start, end = len(prefix), len(suffix)
+    middles = [name[start : len(name) - end] for name in names]
+    if all(middle.isdigit() and middle.isascii() for middle in middles):
+        return middles
+    return None
 
 
 def is_glob(path: PathLike) -> bool:
