@@ -332,14 +332,26 @@ def test_whole_volume_on_a_process_cluster_matches_local(docked, qtbot, wait_tas
 def test_three_d_display_is_streamed_in_the_background(docked, qtbot, wait_task, monkeypatch):
     from napari_bigvol._qt import base
 
-    monkeypatch.setattr(base, "LIVE_LIMIT", 1000)  # any real volume is larger
+    # Between a plane (40 x 50 values) and the volume (6 x 40 x 50), as a real volume is.
+    monkeypatch.setattr(base, "LIVE_LIMIT", 5000)
     viewer, widget = docked(HistogramWidget)
+    started = []
+    run_task = widget.run_task
+
+    def recording_run_task(*args, **kwargs):
+        # A spy that calls through: the small volume may finish before the test looks.
+        task = run_task(*args, **kwargs)
+        started.append(task)
+        return task
+
+    monkeypatch.setattr(widget, "run_task", recording_run_task)
     volume = volume_of("uint16")
     viewer.add_image(volume, name="volume")
     settle(qtbot, widget)
+    assert started == []  # a 2-D plane is drawn on the GUI thread
     viewer.dims.ndisplay = 3
     settle(qtbot, widget)
-    (task,) = widget.tasks
+    (task,) = started
     wait_task(task)
     assert widget.result.description == "whole volume, 12,000 values (exact)"
     assert_matches_numpy(widget.result.stats[0], volume)
