@@ -29,7 +29,8 @@ def kernels(request, monkeypatch):
     if request.param == "numpy":
         monkeypatch.setattr(_kernels, "COMPILED", False)
     elif not _kernels.COMPILED:
-        pytest.skip("numba is not installed")
+        # numba is a dependency: its absence is a broken install, not a reason to skip.
+        pytest.fail("numba kernels are not compiled: is numba installed?")
     return request.param
 
 
