@@ -1,4 +1,4 @@
-"""Lazy readers for TIFF, image sequences, NIfTI and zarr; no Qt, no napari.
+"""Lazy readers for TIFF, image sequences, NIfTI, DICOM and zarr; no Qt, no napari.
 
 Every reader returns napari layer data, a list of ``(data, kwargs, layer_type)`` tuples
 whose data are dask arrays (a list of them for multiscale), so the same result feeds
@@ -12,14 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from napari_bigvol.errors import ReadError
-from napari_bigvol.io import nifti, sequence, zarr_store
+from napari_bigvol.io import dicom, nifti, sequence, zarr_store
 from napari_bigvol.io._paths import PathLike, is_glob, require_exists
 
 LayerData = tuple[Any, dict[str, Any], str]
 Reader = Callable[[PathLike | Sequence[PathLike]], list[LayerData]]
 
-# Most specific first: a folder ending in .zarr is a store, not a folder of slices.
-_FORMATS = (zarr_store, nifti, sequence)
+# Most specific first: a folder ending in .zarr is a store, not a folder of slices, and a
+# folder of DICOM files is a series (sequence takes folders of TIFF/PNG/JPEG, and empty ones).
+_FORMATS = (zarr_store, nifti, dicom, sequence)
 
 __all__ = ["LayerData", "read", "reader_for"]
 
@@ -69,9 +70,9 @@ def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     Parameters
     ----------
     path : str, os.PathLike or sequence of them
-        A file (TIFF, OME-TIFF, NIfTI, PNG/JPEG), a folder of slices, a zarr or
-        OME-Zarr store, a glob pattern such as ``"/data/Axial_*.tiff"``, or a list of
-        files (slices of one volume, or several NIfTI files).
+        A file (TIFF, OME-TIFF, NIfTI, DICOM, PNG/JPEG), a folder of slices or of DICOM
+        series, a zarr or OME-Zarr store, a glob pattern such as ``"/data/Axial_*.tiff"``,
+        or a list of files (slices of one volume, DICOM files, or several NIfTI files).
 
     Returns
     -------
@@ -103,6 +104,8 @@ def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
         for p in paths:
             require_exists(p)
         return sequence.read(paths)
+    if formats == {dicom}:
+        return dicom.read(paths)  # grouped into series, whatever order they were dropped in
     return [layer for p in paths for layer in _read_one(p)]
 
 

@@ -1,0 +1,746 @@
+"""Lazy DICOM reader (pydicom): single files, series folders, multi-series folders, multi-frame.
+
+What :func:`read` takes, and what comes back:
+
+* **a folder** (or a glob, or a list of files): every DICOM file in it, with or without a
+  ``.dcm`` extension (recognised by the ``DICM`` marker after the 128-byte preamble), grouped
+  by SeriesInstanceUID into one image layer per series, named from SeriesNumber and
+  SeriesDescription. Non-image objects among them (structured reports, RT structure sets,
+  presentation states, a ``DICOMDIR`` index) are skipped and listed in
+  ``metadata["bigvol"]["skipped"]``.
+* **one file**: a single slice, or a multi-frame file. An enhanced multi-frame file (per-frame
+  functional groups: PlanePositionSequence, PlaneOrientationSequence, PixelMeasuresSequence,
+  PixelValueTransformationSequence) is a volume exactly as a folder of slices is. Files without
+  patient geometry (secondary captures, ultrasound) open as a 2-D image, or a stack of frames,
+  with the pixel spacing when the file gives one.
+
+**Laziness.** Opening reads headers only (``pydicom.dcmread(..., stop_before_pixels=True,
+specific_tags=...)``), plus the middle slice when the files carry no window. Every slice (or
+frame) is one dask chunk decoded by :func:`pydicom.pixels.pixel_array` when napari shows it,
+so each displayed plane of the acquisition decodes one file (one frame of a multi-frame file).
+
+**Order and geometry.** Slices are ordered by their position along the slice normal
+(ImagePositionPatient · (row direction x column direction)), never by file name or
+InstanceNumber. The voxel-to-patient affine is built from ImageOrientationPatient,
+PixelSpacing and the positions themselves (the step between first and last slice, not
+SliceThickness), converted from DICOM's LPS to RAS by negating the first two world axes and
+handed to the same orientation code as NIfTI files: a series and its NIfTI conversion
+(dcm2niix) overlay exactly, voxel by voxel. A gantry-tilted CT keeps its shear in the
+layer's affine. The axis order, labels and display conventions are those of the NIfTI
+reader (see :mod:`napari_bigvol.io.nifti`): the acquisition plane of an axial series is one
+file per displayed plane; a sagittal or coronal series shows the other planes too, but each
+of those reads a row from every file.
+
+**Values.** RescaleSlope/RescaleIntercept (per slice, or per frame) are applied lazily with
+:func:`pydicom.pixels.apply_modality_lut` as each plane is decoded, and the result is stored
+as float32 (float64 for 32-bit stored values), so CT shows Hounsfield units: float32 holds
+every rescaled 16-bit value exactly and takes half the memory of pydicom's float64. Slices
+without a rescale (or with slope 1 and intercept 0) keep their stored dtype. The contrast
+limits come from the middle slice's WindowCenter/WindowWidth when present, else from the
+range of the middle slice.
+
+**Refused, with a ReadError naming the file:** a gap, a duplicate position or uneven spacing
+between slices, slices of mixed sizes or orientations, a compressed transfer syntax no
+installed package decodes (the message names pylibjpeg or python-gdcm), a ``DICOMDIR``
+opened on its own, non-image objects, and headers claiming more pixel data than their file
+holds.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.misc import is_dicom
+from pydicom.pixels import apply_modality_lut, get_decoder, pixel_array
+from pydicom.pixels.utils import get_expected_length, get_nr_frames, pixel_dtype
+from pydicom.tag import Tag
+from pydicom.uid import MediaStorageDirectoryStorage
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io import tiff
+from napari_bigvol.io._paths import PathLike, expand_glob, is_glob, natural_sorted
+from napari_bigvol.io._planes import stack_planes
+from napari_bigvol.io.nifti import _reorient, _world_transform
+
+__all__ = ["accepts", "read"]
+
+SUFFIXES = (".dcm", ".dicom")
+LayerData = tuple[Any, dict[str, Any], str]
+
+# Header elements a layer needs; pydicom skips the values of every other element.
+_HEADER_TAGS = [
+    Tag(keyword)
+    for keyword in (
+        "SOPClassUID",
+        "Modality",
+        "SeriesInstanceUID",
+        "SeriesNumber",
+        "SeriesDescription",
+        "ImagePositionPatient",
+        "ImageOrientationPatient",
+        "PixelSpacing",
+        "SliceThickness",
+        "Rows",
+        "Columns",
+        "NumberOfFrames",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "PlanarConfiguration",
+        "BitsAllocated",
+        "BitsStored",
+        "PixelRepresentation",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "RescaleType",
+        "WindowCenter",
+        "WindowWidth",
+        "FrameTime",
+        "SharedFunctionalGroupsSequence",
+        "PerFrameFunctionalGroupsSequence",
+    )
+]
+# What pydicom raises for files that are not DICOM, are truncated or hold garbage.
+_BROKEN_FILE_ERRORS = (
+    InvalidDicomError,
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    AttributeError,
+    TypeError,
+    struct.error,
+)
+# Decoding failures; NotImplementedError and RuntimeError come from pydicom's decoders.
+_DECODE_ERRORS = (*_BROKEN_FILE_ERRORS, NotImplementedError, RuntimeError)
+# Positions are written with a handful of decimals; below this two slices coincide.
+_SAME_POSITION_MM = 1e-3
+# A step between slices more than 10 % off the usual one is a missing slice or a mixed series.
+_SPACING_TOLERANCE = 0.1
+_ORIENTATION_TOLERANCE = 1e-4
+# Names in a folder that are never DICOM, so a folder of TIFFs is left to the TIFF reader.
+_OTHER_SUFFIXES = (*tiff.TIFF_SUFFIXES, ".png", ".jpg", ".jpeg", ".nii", ".gz", ".zarr")
+# Extensionless files probed for the DICM marker before a folder is declared "not DICOM".
+_PROBED_FILES = 3
+
+
+def accepts(path: str) -> bool:
+    """Whether ``path`` is a DICOM file, a folder holding DICOM files, or a glob of them.
+
+    Cheap and never raises: a file is judged by its name (``.dcm``, ``.dicom``, ``DICOMDIR``)
+    or else by its 132-byte preamble; a folder by one directory listing plus, when no name
+    says DICOM, the preamble of at most three files.
+
+    Parameters
+    ----------
+    path : str
+        A file, folder or glob pattern.
+
+    Returns
+    -------
+    bool
+        True for DICOM files and for folders or globs holding them.
+
+    Examples
+    --------
+    >>> accepts("/data/CT/IM_0001.dcm"), accepts("notes.txt")
+    (True, False)
+    """
+    try:
+        text = os.fspath(path)
+        if is_glob(text):
+            return os.path.basename(text).lower().endswith(SUFFIXES)
+        if os.path.isdir(text):
+            return _folder_holds_dicom(text)
+        name = os.path.basename(text)
+        if name.lower().endswith(SUFFIXES) or name.upper() == "DICOMDIR":
+            return True
+        return "." not in name and os.path.isfile(text) and is_dicom(text)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _folder_holds_dicom(folder: str) -> bool:
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if not e.name.startswith(".") and e.is_file()]
+    lowered = [name.lower() for name in names]
+    if any(name.endswith(SUFFIXES) for name in lowered):
+        return True
+    if any(name.endswith(_OTHER_SUFFIXES) for name in lowered):
+        return False
+    unknown = [name for name in names if name.upper() != "DICOMDIR"]
+    return any(is_dicom(os.path.join(folder, n)) for n in unknown[:_PROBED_FILES])
+
+
+def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """Open DICOM files, series folders or multi-frame files lazily as napari layer data.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or sequence of them
+        A DICOM file, a folder of DICOM files (any names), a glob pattern matching DICOM
+        files, or a list of DICOM files.
+
+    Returns
+    -------
+    list of tuple
+        ``(data, kwargs, "image")`` per series, sorted by SeriesNumber. ``data`` is a dask
+        array with one chunk per slice; ``kwargs`` holds name, scale, translate (and
+        ``affine`` for oblique or tilted series), axis_labels, units, contrast_limits, rgb and
+        metadata, ready for ``viewer.add_image(data, **kwargs)``.
+
+    Raises
+    ------
+    ReadError
+        For a missing path, a folder without DICOM images, a DICOMDIR, a non-image object, a
+        compressed file no installed package decodes, or slices that are missing,
+        duplicated or inconsistent. The message names the file.
+
+    Examples
+    --------
+    >>> import pydicom.data
+    >>> [(data, kwargs, kind)] = read(pydicom.data.get_testdata_file("CT_small.dcm"))
+    >>> data.shape, data.dtype, kwargs["contrast_limits"]
+    ((1, 128, 128), dtype('float32'), (-1024.0, 1227.0))
+    """
+    if isinstance(path, str | os.PathLike):
+        text = os.fspath(path)
+        if is_glob(text):
+            return _read_files(expand_glob(text), text, explicit=False)
+        if os.path.isdir(text):
+            return _read_files(_folder_files(text), text, explicit=False)
+        if not os.path.exists(text):
+            raise ReadError(text, "no such file or folder")
+        return _read_files([text], text, explicit=True)
+    paths = natural_sorted(os.fspath(p) for p in path)
+    if not paths:
+        raise ReadError("<empty list>", "no files were given")
+    return _read_files(paths, paths[0], explicit=True)
+
+
+def _folder_files(folder: str) -> list[str]:
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if not e.name.startswith(".") and e.is_file()]
+    names = [n for n in names if not n.lower().endswith(_OTHER_SUFFIXES)]
+    if not names:
+        raise ReadError(folder, "the folder holds no DICOM files")
+    return [os.path.join(folder, name) for name in natural_sorted(names)]
+
+
+@dataclass(frozen=True)
+class _Plane:
+    """One slice: a single-frame file, or one frame of a multi-frame file, with its geometry."""
+
+    path: str
+    frame: int
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    spacing: tuple[float, float] | None
+    rescale: tuple[float, float] | None
+    window: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class _Image:
+    """Facts of one DICOM image file that every slice of a series must share."""
+
+    path: str
+    header: Dataset
+    series_uid: str
+    plane_shape: tuple[int, ...]
+    dtype: np.dtype
+    planes: tuple[_Plane, ...]
+
+    @property
+    def has_geometry(self) -> bool:
+        return all(p.position is not None and p.orientation is not None for p in self.planes)
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        return self.header.get(keyword, default)
+
+
+def _read_header(path: str, *, explicit: bool) -> tuple[Dataset, int] | None:
+    """Read the header elements a layer needs and where the pixel data start; no pixels.
+
+    Returns None for a file found in a folder without the DICM marker. A file the user named
+    is read even without the marker (old files lack the preamble), so that its own
+    problem, not "not DICOM", is reported.
+    """
+    try:
+        with open(path, "rb") as stream:
+            try:
+                header = dcmread(stream, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+            except InvalidDicomError:
+                if not explicit:
+                    return None  # a stray file in the folder, not our business
+                stream.seek(0)
+                header = dcmread(
+                    stream, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=True
+                )
+            # pydicom stops in front of the Pixel Data element.
+            return header, stream.tell()
+    except _BROKEN_FILE_ERRORS as exc:
+        raise ReadError(path, f"not a readable DICOM file ({exc})") from exc
+
+
+def _read_files(files: list[str], source: str, *, explicit: bool) -> list[LayerData]:
+    """Read every header, group images by series, and build one layer per series.
+
+    ``explicit`` files were named by the user, so any of them that is not an image is an
+    error; files found in a folder or by a glob are skipped when they are not images.
+    """
+    images: list[_Image] = []
+    skipped: list[str] = []
+    for path in files:
+        read_header = _read_header(path, explicit=explicit)
+        if read_header is None:
+            skipped.append(path)
+            continue
+        header, pixel_offset = read_header
+        problem = _not_an_image(header)
+        if problem is None:
+            images.append(_image(path, header, pixel_offset))
+        elif explicit:
+            raise ReadError(path, problem)
+        else:
+            skipped.append(path)
+    if not images:
+        raise ReadError(source, "holds no DICOM images (only other files or non-image objects)")
+    series: dict[str, list[_Image]] = {}
+    for image in images:
+        series.setdefault(image.series_uid, []).append(image)
+    groups = sorted(series.values(), key=lambda group: _series_number(group[0]))
+    layers = []
+    for group in groups:
+        name = _layer_name(group[0], source, several=len(groups) > 1)
+        facts = {"source": source, "skipped": skipped} if skipped else {"source": source}
+        layers.append(_series_layer(group, name, facts))
+    return layers
+
+
+def _not_an_image(header: Dataset) -> str | None:
+    """Why a file holds nothing to display, or None for an image."""
+    meta = getattr(header, "file_meta", Dataset())
+    if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+        return (
+            "a DICOMDIR (an index of a DICOM disc), not an image: open the folder "
+            "holding the series files instead"
+        )
+    if "Rows" not in header or "Columns" not in header:
+        kind = header.get("SOPClassUID")
+        described = getattr(kind, "name", None) or header.get("Modality") or "not given"
+        return f"not an image: the object (SOP class {described}) holds no pixel data"
+    return None
+
+
+def _image(path: str, header: Dataset, pixel_offset: int) -> _Image:
+    """Check one image file's header and describe its slices (frames)."""
+    transfer_syntax = getattr(header, "file_meta", Dataset()).get("TransferSyntaxUID")
+    if transfer_syntax is None:
+        raise ReadError(path, "the file meta information has no transfer syntax")
+    _check_decoder(path, transfer_syntax)
+    try:
+        rows, columns = int(header.Rows), int(header.Columns)
+        samples = int(header.get("SamplesPerPixel", 1))
+        frames = get_nr_frames(header, warn=False)
+        dtype = np.dtype(pixel_dtype(header))
+        expected = get_expected_length(header)
+    except _BROKEN_FILE_ERRORS as exc:
+        raise ReadError(path, f"the image pixel description is incomplete ({exc})") from exc
+    if min(rows, columns, samples, frames) < 1:
+        raise ReadError(path, f"the header describes an empty image ({rows} x {columns})")
+    if transfer_syntax.is_compressed or transfer_syntax.is_deflated:
+        # Encapsulated frames are decoded one at a time; each needs at least an item header.
+        claimed, limit = frames * 8, os.path.getsize(path)
+        plane_bytes = rows * columns * samples * dtype.itemsize
+        if plane_bytes > tiff.MAX_PLANE_BYTES:
+            claimed, limit = plane_bytes, tiff.MAX_PLANE_BYTES
+    else:
+        # Native pixels follow their 8-byte element header (12 with an explicit OB/OW VR).
+        claimed, limit = expected, os.path.getsize(path) - pixel_offset - 8
+    if claimed > limit:
+        raise ReadError(
+            path,
+            f"the header claims {frames} frame(s) of {rows} x {columns} x {samples} "
+            f"{dtype.name} pixels, more than the file's {os.path.getsize(path)} bytes "
+            "can hold: it is truncated or its header is corrupt",
+        )
+    planes = tuple(_frame_plane(path, header, frame) for frame in range(frames))
+    plane_shape = (rows, columns, samples) if samples > 1 else (rows, columns)
+    series_uid = str(header.get("SeriesInstanceUID", ""))
+    return _Image(path, header, series_uid, plane_shape, dtype, planes)
+
+
+def _check_decoder(path: str, transfer_syntax: Any) -> None:
+    try:
+        decoder = get_decoder(transfer_syntax)
+    except NotImplementedError as exc:
+        raise ReadError(
+            path, f"pixel data in transfer syntax {transfer_syntax.name} cannot be decoded"
+        ) from exc
+    if not decoder.is_available:
+        missing = "; ".join(decoder.missing_dependencies)
+        raise ReadError(
+            path,
+            f"the pixel data are compressed as {transfer_syntax.name} and no installed "
+            f"package decodes it: install pylibjpeg and its plug-ins or python-gdcm "
+            f"(pydicom says: {missing})",
+        )
+
+
+def _functional_group(header: Dataset, frame: int, keyword: str) -> Dataset | None:
+    """First item of functional group ``keyword`` for ``frame``: per-frame, else shared."""
+    for groups, index in (
+        (header.get("PerFrameFunctionalGroupsSequence"), frame),
+        (header.get("SharedFunctionalGroupsSequence"), 0),
+    ):
+        if groups and index < len(groups) and groups[index].get(keyword):
+            return groups[index][keyword][0]
+    return None
+
+
+def _floats(values: Any, count: int) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    numbers = tuple(float(v) for v in (values if isinstance(values, Sequence) else [values]))
+    return numbers if len(numbers) == count else None
+
+
+def _frame_plane(path: str, header: Dataset, frame: int) -> _Plane:
+    """Geometry, rescale and window of one frame, from functional groups or the top level."""
+    # A classic multi-frame file's top-level position is its first frame's only.
+    position_item = _functional_group(header, frame, "PlanePositionSequence") or (
+        header if frame == 0 else Dataset()
+    )
+    orientation_item = _functional_group(header, frame, "PlaneOrientationSequence") or header
+    measures_item = _functional_group(header, frame, "PixelMeasuresSequence") or header
+    rescale_item = _functional_group(header, frame, "PixelValueTransformationSequence") or header
+    window_item = _functional_group(header, frame, "FrameVOILUTSequence") or header
+    try:
+        slope = rescale_item.get("RescaleSlope")
+        intercept = rescale_item.get("RescaleIntercept")
+        rescale = None
+        if slope is not None and intercept is not None:
+            rescale = (float(slope), float(intercept))
+            if rescale == (1.0, 0.0):
+                rescale = None
+        window = None
+        centre = _first(window_item.get("WindowCenter"))
+        width = _first(window_item.get("WindowWidth"))
+        if centre is not None and width is not None and float(width) > 0:
+            window = (float(centre), float(width))
+        position = _floats(position_item.get("ImagePositionPatient"), 3)
+        return _Plane(
+            path=path,
+            frame=frame,
+            position=position,  # type: ignore[arg-type]
+            orientation=_floats(orientation_item.get("ImageOrientationPatient"), 6),
+            spacing=_floats(measures_item.get("PixelSpacing"), 2),  # type: ignore[arg-type]
+            rescale=rescale,
+            window=window,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ReadError(
+            path, f"frame {frame} has an unreadable geometry or rescale ({exc})"
+        ) from exc
+
+
+def _first(value: Any) -> Any:
+    if value is None or isinstance(value, str | bytes):
+        return value
+    return value[0] if isinstance(value, Sequence) else value
+
+
+def _series_number(image: _Image) -> tuple[int, str]:
+    number = image.get("SeriesNumber")
+    try:
+        return (int(number) if number not in (None, "") else 0), image.series_uid
+    except (TypeError, ValueError):
+        return 0, image.series_uid
+
+
+def _layer_name(image: _Image, source: str, *, several: bool) -> str:
+    description = str(image.get("SeriesDescription") or "").strip()
+    number = image.get("SeriesNumber")
+    number_text = str(number) if number not in (None, "") else ""
+    if description:
+        return f"{number_text} {description}".strip()
+    base = os.path.basename(os.path.normpath(source))
+    for suffix in SUFFIXES:
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+    return f"{base} series {number_text}" if several and number_text else base
+
+
+class _DicomPlanes:
+    """Picklable loader: plane ``i`` is frame ``frames[i]`` of ``files[i]``, decoded by pydicom.
+
+    Each plane is checked against the series' shape and dtype; rescaled planes go through
+    :func:`pydicom.pixels.apply_modality_lut` and are stored as ``dtype``.
+    """
+
+    def __init__(
+        self,
+        planes: Sequence[_Plane],
+        plane_shape: tuple[int, ...],
+        stored_dtype: np.dtype,
+        dtype: np.dtype,
+    ) -> None:
+        self.files = tuple(p.path for p in planes)
+        self.frames = tuple(p.frame for p in planes)
+        self.multiframe = any(p.frame for p in planes) or len(set(self.files)) < len(planes)
+        self.rescales = tuple(p.rescale for p in planes)
+        self.plane_shape = plane_shape
+        self.stored_dtype = stored_dtype
+        self.dtype = dtype
+
+    def __call__(self, index: int) -> np.ndarray:
+        """Return plane ``index`` decoded, rescaled and in the layer's dtype."""
+        path = self.files[index]
+        try:
+            # A single-frame file is decoded whole; index= makes pydicom read one frame.
+            frame = self.frames[index] if self.multiframe else None
+            pixels = pixel_array(path, index=frame)
+        except _DECODE_ERRORS as exc:
+            raise ReadError(path, f"cannot decode the pixel data ({exc})") from exc
+        if pixels.shape != self.plane_shape or pixels.dtype != self.stored_dtype:
+            raise ReadError(
+                path,
+                f"this slice decodes to shape {pixels.shape} and dtype {pixels.dtype}, but "
+                f"{os.path.basename(self.files[0])} has shape {self.plane_shape} and dtype "
+                f"{self.stored_dtype}; every slice of a series must match",
+            )
+        rescale = self.rescales[index]
+        if rescale is None:
+            return pixels.astype(self.dtype, copy=False)
+        modality = Dataset()
+        modality.RescaleSlope, modality.RescaleIntercept = rescale
+        return apply_modality_lut(pixels, modality).astype(self.dtype)
+
+
+def _series_layer(images: list[_Image], name: str, facts: dict[str, Any]) -> LayerData:
+    """One layer from the images of one series: a volume, or frames without geometry."""
+    first = images[0]
+    for image in images[1:]:
+        if image.plane_shape != first.plane_shape or image.dtype != first.dtype:
+            raise ReadError(
+                image.path,
+                f"mixed sizes in one series: this file holds {image.plane_shape} "
+                f"{image.dtype} slices, {os.path.basename(first.path)} holds "
+                f"{first.plane_shape} {first.dtype} slices",
+            )
+    planes = [plane for image in images for plane in image.planes]
+    if all(image.has_geometry for image in images):
+        return _volume_layer(first, planes, name, facts)
+    if len(images) > 1:
+        lacking = next(image for image in images if not image.has_geometry)
+        raise ReadError(
+            lacking.path,
+            "has no ImagePositionPatient/ImageOrientationPatient, so the slices of its "
+            "series cannot be ordered in space; open the files one by one",
+        )
+    return _frames_layer(first, name, facts)
+
+
+def _layer_dtype(stored: np.dtype, planes: Sequence[_Plane]) -> np.dtype:
+    """Return the stored dtype, or the smallest float holding every rescaled value."""
+    if all(plane.rescale is None for plane in planes):
+        return stored.newbyteorder("=")  # vispy and most numpy code want native order
+    # float32 for (u)int8/16 (exact), float64 for 32-bit values.
+    return np.promote_types(stored, np.float32)
+
+
+def _volume_layer(
+    first: _Image, planes: list[_Plane], name: str, facts: dict[str, Any]
+) -> LayerData:
+    ordered, step = _ordered_planes(planes, float(first.get("SliceThickness") or 1.0))
+    affine = _ras_affine(ordered, step)
+    rows, columns = first.plane_shape[:2]
+    colour = first.plane_shape[2:]
+    dtype = _layer_dtype(first.dtype, ordered)
+    loader = _DicomPlanes(ordered, first.plane_shape, first.dtype, dtype)
+    token = tiff.files_token(
+        [f"{p.path}:{p.frame}" for p in ordered], first.plane_shape, tiff.file_stamp(first.path)
+    )
+    stack = stack_planes(loader, len(ordered), first.plane_shape, dtype, name=f"dicom-{token}")
+    # Disk axes in NIfTI's (i, j, k) = (column, row, slice) order, as the affine's columns.
+    disk_shape = (columns, rows, len(ordered))
+    layout, reoriented = _reorient(affine, disk_shape)
+    on_disk = stack.transpose(2, 1, 0, *range(3, stack.ndim))
+    flips = tuple(slice(None, None, -1) if flip else slice(None) for flip in layout.spatial_flip)
+    data = on_disk.transpose(*layout.spatial_axis, *range(3, stack.ndim))[flips]
+    contrast_limits, limits_source = _contrast_limits(ordered, loader, dtype, bool(colour))
+    kwargs = {
+        "name": name,
+        **_world_transform(reoriented, _NoExtraAxes(), layout),
+        "axis_labels": ("z", "y", "x"),
+        "units": ("mm", "mm", "mm"),
+        "contrast_limits": contrast_limits,
+        "rgb": bool(colour),
+        "multiscale": False,
+        "metadata": {
+            "bigvol": {
+                **facts,
+                "format": "DICOM",
+                "files": len({p.path for p in ordered}),
+                "first_file": ordered[0].path,
+                "series_uid": first.series_uid,
+                "modality": str(first.get("Modality", "")),
+                "transfer_syntax": str(first.header.file_meta.TransferSyntaxUID.name),
+                "affine": affine.tolist(),
+                "slice_step_lps_mm": [float(v) for v in step],
+                "axes": layout.describe(),
+                "rescaled": dtype != first.dtype,
+                "contrast_limits_from": limits_source,
+            }
+        },
+    }
+    return data, kwargs, "image"
+
+
+class _NoExtraAxes:
+    """Header stand-in for the shared world transform: DICOM volumes have no 4th axis."""
+
+    @staticmethod
+    def get_zooms() -> tuple[float, ...]:
+        return (1.0, 1.0, 1.0)
+
+
+def _ordered_planes(planes: list[_Plane], thickness: float) -> tuple[list[_Plane], np.ndarray]:
+    """Sort slices along their normal; check orientation, pixel spacing and slice spacing.
+
+    Returns the ordered slices and the LPS step (mm) from one slice to the next; a single
+    slice steps ``thickness`` along its normal.
+    """
+    first = planes[0]
+    orientation = np.array(first.orientation)
+    for plane in planes[1:]:
+        if not np.allclose(plane.orientation, orientation, atol=_ORIENTATION_TOLERANCE):
+            raise ReadError(
+                plane.path,
+                f"mixed orientations in one series: ImageOrientationPatient "
+                f"{list(plane.orientation)} differs from {list(first.orientation)} in "
+                f"{os.path.basename(first.path)}",
+            )
+        if plane.spacing != first.spacing:
+            raise ReadError(
+                plane.path,
+                f"mixed pixel spacings in one series: {plane.spacing} here, {first.spacing} "
+                f"in {os.path.basename(first.path)}",
+            )
+    normal = np.cross(orientation[:3], orientation[3:])
+    positions = np.array([p.position for p in planes])
+    along = positions @ normal
+    order = np.argsort(along, kind="stable")
+    ordered = [planes[i] for i in order]
+    if len(ordered) == 1:
+        return ordered, normal * (thickness if thickness > 0 else 1.0)
+    distances = np.diff(along[order])
+    for index, distance in enumerate(distances):
+        if distance < _SAME_POSITION_MM:
+            a, b = ordered[index], ordered[index + 1]
+            raise ReadError(
+                b.path,
+                f"a duplicate slice position: {_where(b)} and {_where(a)} lie at the same "
+                f"place ({list(b.position)}); the folder may mix echoes, time points or "
+                "acquisitions: put each in its own folder",
+            )
+    usual = float(np.median(distances))
+    for index, distance in enumerate(distances):
+        if abs(distance - usual) > _SPACING_TOLERANCE * usual:
+            a, b = ordered[index], ordered[index + 1]
+            missing = round(distance / usual) - 1
+            what = (
+                f"about {missing} slice(s) missing"
+                if missing >= 1
+                else "uneven slice spacing (a mixed series?)"
+            )
+            raise ReadError(
+                b.path,
+                f"a gap between slices: {distance:.4g} mm from {_where(a)} to {_where(b)} "
+                f"where the others are {usual:.4g} mm apart: {what}",
+            )
+    step = (positions[order[-1]] - positions[order[0]]) / (len(ordered) - 1)
+    expected = positions[order[0]] + np.outer(np.arange(len(ordered)), step)
+    off_line = np.linalg.norm(positions[order] - expected, axis=1)
+    worst = int(np.argmax(off_line))
+    if off_line[worst] > _SPACING_TOLERANCE * usual:
+        raise ReadError(
+            ordered[worst].path,
+            f"the slices do not line up: {_where(ordered[worst])} is {off_line[worst]:.3g} mm "
+            "off the line through the first and last slice",
+        )
+    return ordered, step
+
+
+def _where(plane: _Plane) -> str:
+    name = os.path.basename(plane.path)
+    return f"{name} frame {plane.frame + 1}" if plane.frame else name
+
+
+def _ras_affine(ordered: list[_Plane], step: np.ndarray) -> np.ndarray:
+    """Voxel (column, row, slice) to RAS+ millimetres, from DICOM's LPS geometry."""
+    orientation = np.array(ordered[0].orientation)
+    row_spacing, column_spacing = ordered[0].spacing or (1.0, 1.0)
+    lps = np.eye(4)
+    # ImageOrientationPatient: direction of increasing column index, then of row index.
+    lps[:3, 0] = orientation[:3] * column_spacing
+    lps[:3, 1] = orientation[3:] * row_spacing
+    lps[:3, 2] = step
+    lps[:3, 3] = ordered[0].position
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+
+
+def _contrast_limits(
+    ordered: list[_Plane], loader: _DicomPlanes, dtype: np.dtype, rgb: bool
+) -> tuple[Any, str]:
+    """Return the middle slice's window, else its value range (one slice decoded)."""
+    middle = (len(ordered) - 1) // 2
+    window = ordered[middle].window
+    if rgb or dtype == np.uint8:
+        return (0.0, 255.0), "the uint8 range"
+    if window is not None:
+        centre, width = window
+        return (centre - width / 2, centre + width / 2), "WindowCenter/WindowWidth"
+    plane = loader(middle)
+    low, high = float(plane.min()), float(plane.max())
+    return (low, high if high > low else low + 1.0), f"range of slice {middle}"
+
+
+def _frames_layer(image: _Image, name: str, facts: dict[str, Any]) -> LayerData:
+    """Build a layer for a file without geometry: a 2-D image, or frames on a leading axis."""
+    planes = list(image.planes)
+    dtype = _layer_dtype(image.dtype, planes)
+    loader = _DicomPlanes(planes, image.plane_shape, image.dtype, dtype)
+    token = tiff.files_token([image.path], image.plane_shape, tiff.file_stamp(image.path))
+    array = stack_planes(loader, len(planes), image.plane_shape, dtype, name=f"dicom-{token}")
+    rgb = len(image.plane_shape) == 3
+    axes = "YXS" if rgb else "YX"
+    if len(planes) == 1:
+        array = array[0]
+    else:
+        axes = ("T" if "FrameTime" in image.header else "Z") + axes
+    spacing = planes[0].spacing
+    return tiff.layer_data(
+        [tiff.PlaneStack(array, loader, len(image.plane_shape))],
+        axes,
+        rgb=rgb,
+        spacing={"Y": spacing[0], "X": spacing[1]} if spacing else {},
+        unit="millimeter" if spacing else None,
+        name=name,
+        source={
+            **facts,
+            "format": "DICOM",
+            "first_file": image.path,
+            "series_uid": image.series_uid,
+            "modality": str(image.get("Modality", "")),
+            "note": "no patient geometry: pixel coordinates (and pixel spacing when given)",
+        },
+    )
