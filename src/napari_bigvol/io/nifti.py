@@ -66,18 +66,13 @@ from indexed_gzip import IndexedGzipFile
 from nibabel.arrayproxy import ArrayProxy
 from nibabel.nifti1 import Nifti1Header
 from nibabel.nifti2 import Nifti2Header
-from nibabel.orientations import (
-    aff2axcodes,
-    axcodes2ornt,
-    inv_ornt_aff,
-    io_orientation,
-    ornt_transform,
-)
+from nibabel.orientations import aff2axcodes
 from nibabel.spatialimages import HeaderDataError, HeaderTypeError
 from nibabel.volumeutils import shape_zoom_affine
 from nibabel.wrapstruct import WrapStructError
 
 from napari_bigvol.errors import ReadError
+from napari_bigvol.io._orientation import SPATIAL_AXIS_LABELS, LeadingAxis, layer_geometry
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
 from napari_bigvol.io._planes import stack_planes
 
@@ -87,10 +82,6 @@ SUFFIXES = (".nii", ".nii.gz")
 # Deflate cannot compress better than about 1032:1, so a .nii.gz whose header claims more
 # voxel bytes than this many times its own size is lying.
 _MAX_GZIP_RATIO = 1032
-# napari world axes (z, y, x) = (S, P, L) as nibabel axis codes of the reoriented array.
-_NAPARI_AXCODES = ("S", "P", "L")
-# Rows of RAS+ mm rearranged into napari's LPS world order (z, y, x) = (S, -A, -R).
-_RAS_TO_NAPARI_WORLD = np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]])
 _EXTRA_AXIS_LABELS = ("t", "u", "v", "w")
 # NIfTI unit labels (nibabel's spelling) as units napari (pint) understands.
 _UNITS = {
@@ -104,7 +95,6 @@ _UNITS = {
     "ppm": "ppm",
     "rads": "rad",
 }
-_OBLIQUE_TOLERANCE = 1e-6
 _HEADER_CLASSES = {348: Nifti1Header, 540: Nifti2Header}
 # NIfTI intent codes 3000-3099 are reserved for CIFTI-2 matrices (grayordinates, not voxels).
 _CIFTI_INTENT_CODES = range(3000, 3100)
@@ -366,7 +356,7 @@ class _Layout:
         spatial = {
             label: {"disk_axis": axis, "flipped": flip}
             for label, axis, flip in zip(
-                ("z", "y", "x"), self.spatial_axis, self.spatial_flip, strict=True
+                SPATIAL_AXIS_LABELS, self.spatial_axis, self.spatial_flip, strict=True
             )
         }
         leading = {
@@ -394,7 +384,11 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
     disk_shape, disk_dtype, offset, scaling, affine = _header_facts(path, header)
     _check_size(path, disk_shape, disk_dtype, offset)
     usable_affine, affine_note = _usable_affine(affine, header, disk_shape)
-    layout, reoriented = _reorient(usable_affine, disk_shape)
+    space_unit, leading_axes = _units(header, disk_shape)
+    reorientation, geometry = layer_geometry(
+        usable_affine, disk_shape, space_unit=space_unit, leading_axes=leading_axes
+    )
+    layout = _Layout(reorientation.spatial_axis, reorientation.spatial_flip, disk_shape)
     loader = _PlaneLoader(path, layout, disk_dtype, offset, scaling)
     colour_shape = (len(disk_dtype.names),) if disk_dtype.names else ()
     stat = os.stat(path)
@@ -414,9 +408,7 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
         contrast_limits, limits_source = _contrast_limits(header, loader, layout)
     kwargs = {
         "name": _layer_name(path),
-        **_world_transform(reoriented, header, layout),
-        "axis_labels": (*(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes), "z", "y", "x"),
-        "units": _units(header, layout),
+        **geometry,
         "contrast_limits": contrast_limits,
         # An x axis 3 or 4 voxels wide must not be mistaken for colour channels.
         "rgb": bool(colour_shape),
@@ -563,46 +555,21 @@ def _usable_affine(
     return fallback, "the affine is degenerate; used voxel sizes on a centred LAS grid"
 
 
-def _reorient(affine: np.ndarray, disk_shape: tuple[int, ...]) -> tuple[_Layout, np.ndarray]:
-    """Axis mapping to (S, P, L) and the affine from reoriented voxels to RAS+ mm."""
-    transform = ornt_transform(io_orientation(affine), axcodes2ornt(_NAPARI_AXCODES))
-    # transform[disk_axis] = (napari spatial axis, +1 or -1)
-    spatial_axis = [0, 0, 0]
-    spatial_flip = [False, False, False]
-    for disk_axis, (napari_axis, direction) in enumerate(transform):
-        spatial_axis[int(napari_axis)] = disk_axis
-        spatial_flip[int(napari_axis)] = bool(direction < 0)
-    layout = _Layout(tuple(spatial_axis), tuple(spatial_flip), disk_shape)  # type: ignore[arg-type]
-    return layout, affine @ inv_ornt_aff(transform, disk_shape[:3])
-
-
-def _world_transform(reoriented: np.ndarray, header: Any, layout: _Layout) -> dict[str, Any]:
-    """Return napari scale/translate (and affine if oblique) for the reoriented axes."""
-    linear = _RAS_TO_NAPARI_WORLD @ reoriented[:3, :3]
-    origin = _RAS_TO_NAPARI_WORLD @ reoriented[:3, 3]
-    voxel_sizes = np.linalg.norm(linear, axis=0)
-    directions = linear / voxel_sizes
-    zooms = header.get_zooms()
-    leading_scale = [float(zooms[a]) if zooms[a] > 0 else 1.0 for a in layout.leading_axes]
-    leading_translate = [float(header["toffset"]) if a == 3 else 0.0 for a in layout.leading_axes]
-    scale = (*leading_scale, *map(float, voxel_sizes))
-    if np.allclose(directions, np.eye(3), atol=_OBLIQUE_TOLERANCE):
-        return {"scale": scale, "translate": (*leading_translate, *map(float, origin))}
-    ndim = len(scale)
-    napari_affine = np.eye(ndim + 1)
-    napari_affine[-4:-1, -4:-1] = directions
-    napari_affine[-4:-1, -1] = origin
-    return {
-        "scale": scale,
-        "translate": (*leading_translate, 0.0, 0.0, 0.0),
-        "affine": napari_affine,
-    }
-
-
-def _units(header: Any, layout: _Layout) -> tuple[str, ...]:
+def _units(header: Any, disk_shape: tuple[int, ...]) -> tuple[str, list[LeadingAxis]]:
+    """Return the spatial unit and the non-spatial axes napari keeps (longer than 1)."""
     space, time = header.get_xyzt_units()
-    leading = [_UNITS.get(time, "pixel") if axis == 3 else "pixel" for axis in layout.leading_axes]
-    return (*leading, *[_UNITS.get(space, "mm")] * 3)
+    zooms = header.get_zooms()
+    leading = [
+        LeadingAxis(
+            _EXTRA_AXIS_LABELS[axis - 3],
+            scale=float(zooms[axis]) if zooms[axis] > 0 else 1.0,
+            translate=float(header["toffset"]) if axis == 3 else 0.0,
+            unit=_UNITS.get(time, "pixel") if axis == 3 else "pixel",
+        )
+        for axis in range(3, len(disk_shape))
+        if disk_shape[axis] > 1
+    ]
+    return _UNITS.get(space, "mm"), leading
 
 
 def _contrast_limits(
@@ -619,7 +586,9 @@ def _contrast_limits(
     where = ", ".join(
         f"{label}={i}"
         for label, i in zip(
-            (*(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes), "z"), middle, strict=True
+            (*(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes), SPATIAL_AXIS_LABELS[0]),
+            middle,
+            strict=True,
         )
     )
     source = f"range of the middle plane ({where})"
