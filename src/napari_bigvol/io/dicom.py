@@ -24,17 +24,18 @@ so each displayed plane of the acquisition decodes one file (one frame of a mult
 InstanceNumber. The voxel-to-patient affine is built from ImageOrientationPatient,
 PixelSpacing and the positions themselves (the step between first and last slice, not
 SliceThickness), converted from DICOM's LPS to RAS by negating the first two world axes and
-handed to the same orientation code as NIfTI files: a series and its NIfTI conversion
-(dcm2niix) overlay exactly, voxel by voxel. A gantry-tilted CT keeps its shear in the
-layer's affine. The axis order, labels and display conventions are those of the NIfTI
-reader (see :mod:`napari_bigvol.io.nifti`): the acquisition plane of an axial series is one
-file per displayed plane; a sagittal or coronal series shows the other planes too, but each
-of those reads a row from every file.
+handed to the orientation code NIfTI files use (:mod:`napari_bigvol.io._orientation`): a
+series and its NIfTI conversion (dcm2niix) overlay exactly, voxel by voxel. A
+gantry-tilted CT keeps its shear in the layer's affine. The axis order, labels and
+display conventions are those of the NIfTI reader (see :mod:`napari_bigvol.io.nifti`): the
+acquisition plane of an axial series is one file per displayed plane; a sagittal or coronal
+series shows the other planes too, but each of those reads a row from every file.
 
 **Values.** RescaleSlope/RescaleIntercept (per slice, or per frame) are applied lazily with
 :func:`pydicom.pixels.apply_modality_lut` as each plane is decoded, and the result is stored
-as float32 (float64 for 32-bit stored values), so CT shows Hounsfield units: float32 holds
-every rescaled 16-bit value exactly and takes half the memory of pydicom's float64. Slices
+as float32 (float64 for 32-bit stored values), so CT shows Hounsfield units: float32 keeps
+integer Hounsfield units exact (any 16-bit value times a slope of 1) in half the memory of
+the float64 pydicom returns. Slices
 without a rescale (or with slope 1 and intercept 0) keep their stored dtype. The contrast
 limits come from the middle slice's WindowCenter/WindowWidth when present, else from the
 range of the middle slice.
@@ -66,9 +67,9 @@ from pydicom.uid import MediaStorageDirectoryStorage
 
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import tiff
+from napari_bigvol.io._orientation import layer_geometry
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob, natural_sorted
 from napari_bigvol.io._planes import stack_planes
-from napari_bigvol.io.nifti import _reorient, _world_transform
 
 __all__ = ["accepts", "read"]
 
@@ -570,18 +571,16 @@ def _volume_layer(
         [f"{p.path}:{p.frame}" for p in ordered], first.plane_shape, tiff.file_stamp(first.path)
     )
     stack = stack_planes(loader, len(ordered), first.plane_shape, dtype, name=f"dicom-{token}")
-    # Disk axes in NIfTI's (i, j, k) = (column, row, slice) order, as the affine's columns.
+    # Source axes (i, j, k) = (column, row, slice), the affine's columns, as dcm2niix has them.
     disk_shape = (columns, rows, len(ordered))
-    layout, reoriented = _reorient(affine, disk_shape)
+    reorientation, geometry = layer_geometry(affine, disk_shape)
     on_disk = stack.transpose(2, 1, 0, *range(3, stack.ndim))
-    flips = tuple(slice(None, None, -1) if flip else slice(None) for flip in layout.spatial_flip)
-    data = on_disk.transpose(*layout.spatial_axis, *range(3, stack.ndim))[flips]
+    flips = tuple(slice(None, None, -1) if f else slice(None) for f in reorientation.spatial_flip)
+    data = on_disk.transpose(*reorientation.spatial_axis, *range(3, stack.ndim))[flips]
     contrast_limits, limits_source = _contrast_limits(ordered, loader, dtype, bool(colour))
     kwargs = {
         "name": name,
-        **_world_transform(reoriented, _NoExtraAxes(), layout),
-        "axis_labels": ("z", "y", "x"),
-        "units": ("mm", "mm", "mm"),
+        **geometry,
         "contrast_limits": contrast_limits,
         "rgb": bool(colour),
         "multiscale": False,
@@ -596,21 +595,21 @@ def _volume_layer(
                 "transfer_syntax": str(first.header.file_meta.TransferSyntaxUID.name),
                 "affine": affine.tolist(),
                 "slice_step_lps_mm": [float(v) for v in step],
-                "axes": layout.describe(),
+                "axes": {
+                    label: {"source_axis": "ijk"[axis], "flipped": flip}
+                    for label, axis, flip in zip(
+                        geometry["axis_labels"],
+                        reorientation.spatial_axis,
+                        reorientation.spatial_flip,
+                        strict=True,
+                    )
+                },
                 "rescaled": dtype != first.dtype,
                 "contrast_limits_from": limits_source,
             }
         },
     }
     return data, kwargs, "image"
-
-
-class _NoExtraAxes:
-    """Header stand-in for the shared world transform: DICOM volumes have no 4th axis."""
-
-    @staticmethod
-    def get_zooms() -> tuple[float, ...]:
-        return (1.0, 1.0, 1.0)
 
 
 def _ordered_planes(planes: list[_Plane], thickness: float) -> tuple[list[_Plane], np.ndarray]:
