@@ -49,6 +49,7 @@ holds.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Sequence
@@ -57,13 +58,13 @@ from typing import Any
 
 import numpy as np
 from pydicom import dcmread
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.misc import is_dicom
 from pydicom.pixels import apply_modality_lut, get_decoder, pixel_array
 from pydicom.pixels.utils import get_expected_length, get_nr_frames, pixel_dtype
 from pydicom.tag import Tag
-from pydicom.uid import MediaStorageDirectoryStorage
+from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import tiff
@@ -348,11 +349,8 @@ def _image(path: str, header: Dataset, pixel_offset: int) -> _Image:
         raise ReadError(path, "the file meta information has no transfer syntax")
     _check_decoder(path, transfer_syntax)
     try:
-        rows, columns = int(header.Rows), int(header.Columns)
-        samples = int(header.get("SamplesPerPixel", 1))
-        frames = get_nr_frames(header, warn=False)
-        dtype = np.dtype(pixel_dtype(header))
-        expected = get_expected_length(header)
+        description = (transfer_syntax, *(header.get(k) for k in _PIXEL_KEYWORDS))
+        rows, columns, samples, frames, dtype, expected = _pixel_facts(description)
     except _BROKEN_FILE_ERRORS as exc:
         raise ReadError(path, f"the image pixel description is incomplete ({exc})") from exc
     if min(rows, columns, samples, frames) < 1:
@@ -373,21 +371,65 @@ def _image(path: str, header: Dataset, pixel_offset: int) -> _Image:
             f"{dtype.name} pixels, more than the file's {os.path.getsize(path)} bytes "
             "can hold: it is truncated or its header is corrupt",
         )
-    planes = tuple(_frame_plane(path, header, frame) for frame in range(frames))
+    per_frame = header.get("PerFrameFunctionalGroupsSequence") or []
+    shared = header.get("SharedFunctionalGroupsSequence") or [None]
+    planes = tuple(
+        _frame_plane(
+            path, header, frame, per_frame[frame] if frame < len(per_frame) else None, shared[0]
+        )
+        for frame in range(frames)
+    )
     plane_shape = (rows, columns, samples) if samples > 1 else (rows, columns)
     series_uid = str(header.get("SeriesInstanceUID", ""))
     return _Image(path, header, series_uid, plane_shape, dtype, planes)
 
 
-def _check_decoder(path: str, transfer_syntax: Any) -> None:
-    try:
-        decoder = get_decoder(transfer_syntax)
-    except NotImplementedError as exc:
+_PIXEL_KEYWORDS = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "NumberOfFrames",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _pixel_facts(description: tuple[Any, ...]) -> tuple[int, int, int, int, np.dtype, int]:
+    """Rows, columns, samples, frames, dtype and pixel bytes of an image pixel description.
+
+    ``description`` is the transfer syntax and the values of :data:`_PIXEL_KEYWORDS`; the
+    files of a series share one, so pydicom's helpers run once per series, not per file
+    (they re-read every element through the dataset, a third of a file's open time).
+    """
+    transfer_syntax, *values = description
+    pixels = Dataset()
+    pixels.file_meta = FileMetaDataset()
+    pixels.file_meta.TransferSyntaxUID = transfer_syntax
+    for keyword, value in zip(_PIXEL_KEYWORDS, values, strict=True):
+        if value is not None:
+            setattr(pixels, keyword, value)
+    pixels.SamplesPerPixel = pixels.get("SamplesPerPixel", 1)
+    frames = get_nr_frames(pixels, warn=False)
+    return (
+        int(pixels.Rows),
+        int(pixels.Columns),
+        int(pixels.SamplesPerPixel),
+        int(frames),
+        np.dtype(pixel_dtype(pixels)),
+        get_expected_length(pixels),
+    )
+
+
+def _check_decoder(path: str, transfer_syntax: UID) -> None:
+    available, missing = _decoder_status(transfer_syntax)
+    if available is None:
         raise ReadError(
             path, f"pixel data in transfer syntax {transfer_syntax.name} cannot be decoded"
-        ) from exc
-    if not decoder.is_available:
-        missing = "; ".join(decoder.missing_dependencies)
+        )
+    if not available:
         raise ReadError(
             path,
             f"the pixel data are compressed as {transfer_syntax.name} and no installed "
@@ -396,14 +438,21 @@ def _check_decoder(path: str, transfer_syntax: Any) -> None:
         )
 
 
-def _functional_group(header: Dataset, frame: int, keyword: str) -> Dataset | None:
-    """First item of functional group ``keyword`` for ``frame``: per-frame, else shared."""
-    for groups, index in (
-        (header.get("PerFrameFunctionalGroupsSequence"), frame),
-        (header.get("SharedFunctionalGroupsSequence"), 0),
-    ):
-        if groups and index < len(groups) and groups[index].get(keyword):
-            return groups[index][keyword][0]
+@functools.cache
+def _decoder_status(transfer_syntax: UID) -> tuple[bool | None, str]:
+    """Whether pydicom can decode ``transfer_syntax`` (None: no decoder exists), and why not."""
+    try:
+        decoder = get_decoder(transfer_syntax)
+    except NotImplementedError:
+        return None, ""
+    return decoder.is_available, "; ".join(decoder.missing_dependencies)
+
+
+def _functional_group(items: tuple[Dataset | None, ...], keyword: str) -> Dataset | None:
+    """First item of functional group ``keyword`` in the frame's own groups, else the shared."""
+    for item in items:
+        if item is not None and keyword in item and item[keyword].value:
+            return item[keyword].value[0]
     return None
 
 
@@ -414,16 +463,23 @@ def _floats(values: Any, count: int) -> tuple[float, ...] | None:
     return numbers if len(numbers) == count else None
 
 
-def _frame_plane(path: str, header: Dataset, frame: int) -> _Plane:
+def _frame_plane(
+    path: str,
+    header: Dataset,
+    frame: int,
+    frame_groups: Dataset | None,
+    shared_groups: Dataset | None,
+) -> _Plane:
     """Geometry, rescale and window of one frame, from functional groups or the top level."""
+    groups = (frame_groups, shared_groups)
     # A classic multi-frame file's top-level position is its first frame's only.
-    position_item = _functional_group(header, frame, "PlanePositionSequence") or (
-        header if frame == 0 else Dataset()
+    position_item = _functional_group(groups, "PlanePositionSequence") or (
+        header if frame == 0 else None
     )
-    orientation_item = _functional_group(header, frame, "PlaneOrientationSequence") or header
-    measures_item = _functional_group(header, frame, "PixelMeasuresSequence") or header
-    rescale_item = _functional_group(header, frame, "PixelValueTransformationSequence") or header
-    window_item = _functional_group(header, frame, "FrameVOILUTSequence") or header
+    orientation_item = _functional_group(groups, "PlaneOrientationSequence") or header
+    measures_item = _functional_group(groups, "PixelMeasuresSequence") or header
+    rescale_item = _functional_group(groups, "PixelValueTransformationSequence") or header
+    window_item = _functional_group(groups, "FrameVOILUTSequence") or header
     try:
         slope = rescale_item.get("RescaleSlope")
         intercept = rescale_item.get("RescaleIntercept")
@@ -437,7 +493,7 @@ def _frame_plane(path: str, header: Dataset, frame: int) -> _Plane:
         width = _first(window_item.get("WindowWidth"))
         if centre is not None and width is not None and float(width) > 0:
             window = (float(centre), float(width))
-        position = _floats(position_item.get("ImagePositionPatient"), 3)
+        position = position_item and _floats(position_item.get("ImagePositionPatient"), 3)
         return _Plane(
             path=path,
             frame=frame,
@@ -574,9 +630,13 @@ def _volume_layer(
     # Source axes (i, j, k) = (column, row, slice), the affine's columns, as dcm2niix has them.
     disk_shape = (columns, rows, len(ordered))
     reorientation, geometry = layer_geometry(affine, disk_shape)
-    on_disk = stack.transpose(2, 1, 0, *range(3, stack.ndim))
+    # napari axis a reads source axis spatial_axis[a], which is stack axis 2 - spatial_axis[a]
+    # (the stack is (slice, row, column)); an axial series needs neither transpose nor flip.
+    order = (*(2 - axis for axis in reorientation.spatial_axis), *range(3, stack.ndim))
     flips = tuple(slice(None, None, -1) if f else slice(None) for f in reorientation.spatial_flip)
-    data = on_disk.transpose(*reorientation.spatial_axis, *range(3, stack.ndim))[flips]
+    data = stack.transpose(order)
+    if any(reorientation.spatial_flip):
+        data = data[flips]
     contrast_limits, limits_source = _contrast_limits(ordered, loader, dtype, bool(colour))
     kwargs = {
         "name": name,
