@@ -11,6 +11,8 @@ import pytest
 import skimage.data
 import skimage.io
 
+import napari_bigvol
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -117,3 +119,40 @@ def test_tiff_to_ome_zarr_round_trip(tutorial, make_napari_viewer, tmp_path, ope
         np.asarray(level[:, :40, 10])
     chunk_files = [p for p in opened if not p.endswith((".json", ".zattrs", ".zarray"))]
     assert len(chunk_files) == 1
+
+
+def test_dicom_series_to_ome_zarr_keeps_order_geometry_and_window(
+    tutorial, make_napari_viewer, tmp_path, open_counter
+):
+    import pydicom
+
+    script = tutorial("dicom_to_ome_zarr")
+    folder = script.prepare(tmp_path, shape=(12, 40, 32))
+    files = sorted(folder.iterdir())
+    assert len(files) == 12
+    assert all(not f.suffix for f in files)  # no extension: found by the DICM marker
+    assert script.prepare(tmp_path, shape=(12, 40, 32)) == folder  # reused, not rewritten
+
+    # Opening reads every header once and decodes nothing (the window gives the contrast);
+    # choosing the reader peeked at one file's 132-byte preamble, as no name says DICOM.
+    with open_counter.watch(folder) as opened:
+        napari_bigvol.read(folder)
+    assert set(opened) == {str(f) for f in files}
+    assert sum(opened.values()) == len(files) + 1
+
+    viewer = make_napari_viewer()
+    converted = script.run(viewer, folder)
+    series, store = viewer.layers
+    assert series.name == "4 T1 synthetic brain"
+    assert converted.contrast_limits == (100.0, 1900.0)
+    # Slices come out in position order whatever the file names and instance numbers say.
+    by_position = sorted(files, key=lambda f: float(pydicom.dcmread(f).ImagePositionPatient[2]))
+    for k in (0, 5, 11):
+        np.testing.assert_array_equal(
+            np.asarray(series.data[k]), pydicom.dcmread(by_position[k]).pixel_array
+        )
+    # The store keeps the millimetre geometry: same world position, same voxel.
+    assert converted.store_scale == pytest.approx(converted.scale)
+    assert converted.store_translate == pytest.approx(converted.translate)
+    level = store.data[0] if store.multiscale else store.data
+    np.testing.assert_array_equal(np.asarray(level), np.asarray(series.data))
