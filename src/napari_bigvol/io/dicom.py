@@ -58,12 +58,13 @@ from typing import Any
 
 import numpy as np
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.misc import is_dicom
 from pydicom.pixels import apply_modality_lut, get_decoder, pixel_array
 from pydicom.pixels.utils import get_expected_length, get_nr_frames, pixel_dtype
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from napari_bigvol.errors import ReadError
@@ -268,6 +269,38 @@ class _Image:
         return self.header.get(keyword, default)
 
 
+class _ElementValues:
+    """Header values, each distinct encoded value converted by pydicom once per read.
+
+    The files of a series repeat most header values byte for byte (orientation, pixel
+    spacing, rescale, window, the image pixel description). pydicom converts (and
+    validates) a value on every access, about 50 us each; converting every distinct
+    encoding once instead of once per file makes opening a 500-file series about 1.3x
+    faster (docs/performance/dicom.md).
+    """
+
+    def __init__(self) -> None:
+        self._converted: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, dataset: Dataset, keyword: str, default: Any = None) -> Any:
+        """Return ``dataset``'s value of ``keyword`` (``default`` when absent)."""
+        tag = _tag(keyword)
+        raw = dataset.get_item(tag)
+        if raw is None:
+            return default
+        if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes):
+            return dataset[tag].value  # already converted (a sequence item, say)
+        key = (tag, raw.VR, raw.is_implicit_VR, raw.is_little_endian, raw.value)
+        if key not in self._converted:
+            self._converted[key] = dataset[tag].value
+        return self._converted[key]
+
+
+@functools.cache
+def _tag(keyword: str) -> BaseTag:
+    return Tag(keyword)
+
+
 def _read_header(path: str, *, explicit: bool) -> tuple[Dataset, int] | None:
     """Read the header elements a layer needs and where the pixel data start; no pixels.
 
@@ -300,15 +333,16 @@ def _read_files(files: list[str], source: str, *, explicit: bool) -> list[LayerD
     """
     images: list[_Image] = []
     skipped: list[str] = []
+    values = _ElementValues()
     for path in files:
         read_header = _read_header(path, explicit=explicit)
         if read_header is None:
             skipped.append(path)
             continue
         header, pixel_offset = read_header
-        problem = _not_an_image(header)
+        problem = _not_an_image(header, values)
         if problem is None:
-            images.append(_image(path, header, pixel_offset))
+            images.append(_image(path, header, pixel_offset, values))
         elif explicit:
             raise ReadError(path, problem)
         else:
@@ -327,10 +361,10 @@ def _read_files(files: list[str], source: str, *, explicit: bool) -> list[LayerD
     return layers
 
 
-def _not_an_image(header: Dataset) -> str | None:
+def _not_an_image(header: Dataset, values: _ElementValues) -> str | None:
     """Why a file holds nothing to display, or None for an image."""
     meta = getattr(header, "file_meta", Dataset())
-    if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+    if values.get(meta, "MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
         return (
             "a DICOMDIR (an index of a DICOM disc), not an image: open the folder "
             "holding the series files instead"
@@ -342,14 +376,14 @@ def _not_an_image(header: Dataset) -> str | None:
     return None
 
 
-def _image(path: str, header: Dataset, pixel_offset: int) -> _Image:
+def _image(path: str, header: Dataset, pixel_offset: int, values: _ElementValues) -> _Image:
     """Check one image file's header and describe its slices (frames)."""
-    transfer_syntax = getattr(header, "file_meta", Dataset()).get("TransferSyntaxUID")
+    transfer_syntax = values.get(getattr(header, "file_meta", Dataset()), "TransferSyntaxUID")
     if transfer_syntax is None:
         raise ReadError(path, "the file meta information has no transfer syntax")
     _check_decoder(path, transfer_syntax)
     try:
-        description = (transfer_syntax, *(header.get(k) for k in _PIXEL_KEYWORDS))
+        description = (transfer_syntax, *(values.get(header, k) for k in _PIXEL_KEYWORDS))
         rows, columns, samples, frames, dtype, expected = _pixel_facts(description)
     except _BROKEN_FILE_ERRORS as exc:
         raise ReadError(path, f"the image pixel description is incomplete ({exc})") from exc
@@ -371,16 +405,20 @@ def _image(path: str, header: Dataset, pixel_offset: int) -> _Image:
             f"{dtype.name} pixels, more than the file's {os.path.getsize(path)} bytes "
             "can hold: it is truncated or its header is corrupt",
         )
-    per_frame = header.get("PerFrameFunctionalGroupsSequence") or []
-    shared = header.get("SharedFunctionalGroupsSequence") or [None]
+    per_frame = values.get(header, "PerFrameFunctionalGroupsSequence") or []
+    shared = values.get(header, "SharedFunctionalGroupsSequence") or [None]
     planes = tuple(
         _frame_plane(
-            path, header, frame, per_frame[frame] if frame < len(per_frame) else None, shared[0]
+            path,
+            header,
+            frame,
+            (per_frame[frame] if frame < len(per_frame) else None, shared[0]),
+            values,
         )
         for frame in range(frames)
     )
     plane_shape = (rows, columns, samples) if samples > 1 else (rows, columns)
-    series_uid = str(header.get("SeriesInstanceUID", ""))
+    series_uid = str(values.get(header, "SeriesInstanceUID", ""))
     return _Image(path, header, series_uid, plane_shape, dtype, planes)
 
 
@@ -467,11 +505,13 @@ def _frame_plane(
     path: str,
     header: Dataset,
     frame: int,
-    frame_groups: Dataset | None,
-    shared_groups: Dataset | None,
+    groups: tuple[Dataset | None, Dataset | None],
+    values: _ElementValues,
 ) -> _Plane:
-    """Geometry, rescale and window of one frame, from functional groups or the top level."""
-    groups = (frame_groups, shared_groups)
+    """Geometry, rescale and window of one frame, from functional groups or the top level.
+
+    ``groups`` are the frame's own functional groups and the shared ones (None if absent).
+    """
     # A classic multi-frame file's top-level position is its first frame's only.
     position_item = _functional_group(groups, "PlanePositionSequence") or (
         header if frame == 0 else None
@@ -481,25 +521,25 @@ def _frame_plane(
     rescale_item = _functional_group(groups, "PixelValueTransformationSequence") or header
     window_item = _functional_group(groups, "FrameVOILUTSequence") or header
     try:
-        slope = rescale_item.get("RescaleSlope")
-        intercept = rescale_item.get("RescaleIntercept")
+        slope = values.get(rescale_item, "RescaleSlope")
+        intercept = values.get(rescale_item, "RescaleIntercept")
         rescale = None
         if slope is not None and intercept is not None:
             rescale = (float(slope), float(intercept))
             if rescale == (1.0, 0.0):
                 rescale = None
         window = None
-        centre = _first(window_item.get("WindowCenter"))
-        width = _first(window_item.get("WindowWidth"))
+        centre = _first(values.get(window_item, "WindowCenter"))
+        width = _first(values.get(window_item, "WindowWidth"))
         if centre is not None and width is not None and float(width) > 0:
             window = (float(centre), float(width))
-        position = position_item and _floats(position_item.get("ImagePositionPatient"), 3)
+        position = position_item and _floats(values.get(position_item, "ImagePositionPatient"), 3)
         return _Plane(
             path=path,
             frame=frame,
             position=position,  # type: ignore[arg-type]
-            orientation=_floats(orientation_item.get("ImageOrientationPatient"), 6),
-            spacing=_floats(measures_item.get("PixelSpacing"), 2),  # type: ignore[arg-type]
+            orientation=_floats(values.get(orientation_item, "ImageOrientationPatient"), 6),
+            spacing=_floats(values.get(measures_item, "PixelSpacing"), 2),  # type: ignore[arg-type]
             rescale=rescale,
             window=window,
         )
