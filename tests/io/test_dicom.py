@@ -202,6 +202,37 @@ def test_spacing_comes_from_positions_not_slice_thickness(tmp_path):
     assert kwargs["scale"][0] == pytest.approx(3.3)
 
 
+@OBLIQUE_IN_2D
+def test_gantry_tilt_keeps_its_shear_in_the_affine(tmp_path):
+    volume = volume_values((5, 6, 8))
+    files = write_series(tmp_path / "s", volume)
+    for k, path in enumerate(files):  # each slice slides 0.7 mm posterior: a tilted gantry
+        ds = pydicom.dcmread(path)
+        x, y, z = ds.ImagePositionPatient
+        ds.ImagePositionPatient = [x, y + 0.7 * k, z]
+        ds.save_as(path)
+    tilted = layer(tmp_path / "s")
+    for k, path in enumerate(files):
+        x, y, z = (float(v) for v in pydicom.dcmread(path).ImagePositionPatient)
+        ras = np.array(tilted.metadata["bigvol"]["affine"]) @ [0, 0, k, 1]
+        np.testing.assert_allclose(ras[:3], (-x, -y, z), atol=1e-6)
+    # The slice step is 2 mm along the normal plus 0.7 mm in-plane, and napari's world
+    # coordinates follow the sheared slices.
+    assert tilted.metadata["bigvol"]["slice_step_lps_mm"] == pytest.approx([0, 0.7, 2.0])
+    top, bottom = tilted.data_to_world((4, 0, 0)), tilted.data_to_world((0, 0, 0))
+    assert np.linalg.norm(np.subtract(top, bottom)) == pytest.approx(4 * np.hypot(2.0, 0.7))
+
+
+def test_slices_that_do_not_line_up_are_refused(tmp_path):
+    files = _series_with(tmp_path)
+    ds = pydicom.dcmread(files[3])
+    x, y, z = ds.ImagePositionPatient
+    ds.ImagePositionPatient = [x + 5, y, z]
+    ds.save_as(files[3])
+    with pytest.raises(ReadError, match=r"img003\.dcm: the slices do not line up"):
+        bv.read(tmp_path / "s")
+
+
 # --- laziness -----------------------------------------------------------------------------
 
 

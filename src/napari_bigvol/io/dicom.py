@@ -211,7 +211,7 @@ def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     >>> import pydicom.data
     >>> [(data, kwargs, kind)] = read(pydicom.data.get_testdata_file("CT_small.dcm"))
     >>> data.shape, data.dtype, kwargs["contrast_limits"]
-    ((1, 128, 128), dtype('float32'), (-1024.0, 1227.0))
+    ((1, 128, 128), dtype('float32'), (-896.0, 1167.0))
     """
     if isinstance(path, str | os.PathLike):
         text = os.fspath(path)
