@@ -146,10 +146,18 @@ def test_dicom_series_to_ome_zarr_keeps_order_geometry_and_window(
     assert series.name == "4 T1 synthetic brain"
     assert converted.contrast_limits == (100.0, 1900.0)
     # Slices come out in position order whatever the file names and instance numbers say.
+    # An axial series: napari's planes are the files (rows and columns flipped as the
+    # display convention needs, which the layer records).
     by_position = sorted(files, key=lambda f: float(pydicom.dcmread(f).ImagePositionPatient[2]))
+    axes = series.metadata["bigvol"]["axes"]
+    assert [axes[label]["source_axis"] for label in series.axis_labels] == ["k", "j", "i"]
+    flips = tuple(
+        slice(None, None, -1) if axes[label]["flipped"] else slice(None)
+        for label in series.axis_labels[1:]
+    )
     for k in (0, 5, 11):
         np.testing.assert_array_equal(
-            np.asarray(series.data[k]), pydicom.dcmread(by_position[k]).pixel_array
+            np.asarray(series.data[k]), pydicom.dcmread(by_position[k]).pixel_array[flips]
         )
     # The store keeps the millimetre geometry: same world position, same voxel.
     assert converted.store_scale == pytest.approx(converted.scale)

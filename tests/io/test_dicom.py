@@ -117,6 +117,20 @@ def volume_values(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     return (planes + in_plane).reshape(shape).astype(np.int16)
 
 
+def as_layer(volume: np.ndarray, kwargs: dict) -> np.ndarray:
+    """``volume`` (k, j, i: slice, row, column) in the layer's axis order, from its metadata.
+
+    The reader records which source axis each napari axis reads, and whether flipped; the
+    expected data follow from that record, whatever the display convention chooses.
+    """
+    axes = kwargs["metadata"]["bigvol"]["axes"]
+    numpy_axis = {"k": 0, "j": 1, "i": 2}
+    labels = kwargs["axis_labels"]
+    arranged = volume.transpose([numpy_axis[axes[label]["source_axis"]] for label in labels])
+    flips = [slice(None, None, -1) if axes[label]["flipped"] else slice(None) for label in labels]
+    return arranged[tuple(flips)]
+
+
 def layer(path, **kwargs):
     """A napari Image layer built from the reader's kwargs, for its data-to-world transform."""
     from napari.layers import Image
@@ -189,7 +203,8 @@ def test_slices_are_ordered_by_position_not_by_name_or_instance_number(tmp_path)
     names = ["b.dcm", "f.dcm", "a.dcm", "e.dcm", "c.dcm", "d.dcm"]
     write_series(tmp_path / "s", volume, names=names)
     [(data, kwargs, _)] = bv.read(tmp_path / "s")
-    np.testing.assert_array_equal(np.asarray(data), volume)  # axial: z = slice, superior up
+    np.testing.assert_array_equal(np.asarray(data), as_layer(volume, kwargs))
+    assert kwargs["metadata"]["bigvol"]["axes"][kwargs["axis_labels"][0]]["source_axis"] == "k"
     assert kwargs["scale"] == pytest.approx((2.0, 0.6, 0.5))
     assert kwargs["units"] == ("mm", "mm", "mm")
 
@@ -249,7 +264,7 @@ def test_open_reads_headers_then_each_plane_decodes_one_file(tmp_path, open_coun
     with open_counter.watch(tmp_path) as opened:
         plane = np.asarray(data[7])
     assert list(opened) == [str(files[7])]
-    np.testing.assert_array_equal(plane, volume[7])
+    np.testing.assert_array_equal(plane, as_layer(volume, kwargs)[7])
 
 
 def test_without_a_window_only_the_middle_slice_is_decoded(tmp_path, open_counter):
@@ -273,7 +288,7 @@ def test_folder_without_extensions_with_stray_files(tmp_path):
     assert dicom.accepts(str(tmp_path / "s"))
     assert _format_for(str(tmp_path / "s")) is dicom
     [(data, kwargs, _)] = bv.read(tmp_path / "s")
-    np.testing.assert_array_equal(np.asarray(data), volume)
+    np.testing.assert_array_equal(np.asarray(data), as_layer(volume, kwargs))
     skipped = {Path(p).name for p in kwargs["metadata"]["bigvol"]["skipped"]}
     assert skipped == {"README", "DICOMDIR"}
 
@@ -303,8 +318,8 @@ def test_dropped_files_and_a_glob_open_as_their_series(tmp_path):
     files = write_series(tmp_path / "s", volume)
     for path in ([str(f) for f in reversed(files)], str(tmp_path / "s" / "*.dcm")):
         assert reader_for(path) is not None
-        [(data, _, _)] = bv.read(path)
-        np.testing.assert_array_equal(np.asarray(data), volume)
+        [(data, kwargs, _)] = bv.read(path)
+        np.testing.assert_array_equal(np.asarray(data), as_layer(volume, kwargs))
 
 
 def test_viewer_opens_a_series_folder_with_the_plugin(make_napari_viewer, tmp_path):
@@ -313,7 +328,8 @@ def test_viewer_opens_a_series_folder_with_the_plugin(make_napari_viewer, tmp_pa
     viewer = make_napari_viewer()
     [image] = viewer.open(str(tmp_path / "s"), plugin="napari-bigvol")
     assert image.name == "3 T1 axial"
-    np.testing.assert_array_equal(np.asarray(image.data), volume)
+    expected = as_layer(volume, {"axis_labels": image.axis_labels, "metadata": image.metadata})
+    np.testing.assert_array_equal(np.asarray(image.data), expected)
     [single] = viewer.open(get_testdata_file("CT_small.dcm"), plugin="napari-bigvol")
     assert single.data.shape == (1, 128, 128)
 
@@ -356,9 +372,9 @@ def test_per_slice_rescale_is_applied_slice_by_slice(tmp_path):
         ds = pydicom.dcmread(path)
         ds.RescaleSlope, ds.RescaleIntercept = 0.5 * (k + 1), -10
         ds.save_as(path)
-    [(data, _, _)] = bv.read(tmp_path / "s")
+    [(data, kwargs, _)] = bv.read(tmp_path / "s")
     expected = volume * (0.5 * np.arange(1, 4)).reshape(-1, 1, 1) - 10
-    np.testing.assert_allclose(np.asarray(data), expected)
+    np.testing.assert_allclose(np.asarray(data), as_layer(expected, kwargs))
     assert data.dtype == np.float32
 
 
