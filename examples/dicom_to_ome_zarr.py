@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _tutorial import camera, launch
+from _tutorial import launch
 
 from napari_bigvol import export_zarr, sample
 
@@ -103,7 +103,6 @@ def run(viewer: Any, folder: Path) -> Converted:
     [reopened] = viewer.open(str(store), plugin="napari-bigvol")
     reopened.name = f"{series.name} (OME-Zarr)"
     reopened.visible = False  # the store lies exactly on the series; show one at a time
-    camera(viewer).orientation2d = ("down", "right")  # axial: anterior up
     viewer.reset_view()
     return Converted(
         series=folder,
