@@ -11,6 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+import tifffile
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import apply_modality_lut
@@ -293,10 +294,22 @@ def test_folder_without_extensions_with_stray_files(tmp_path):
     assert skipped == {"README", "DICOMDIR"}
 
 
-def test_folder_of_tiffs_still_goes_to_the_sequence_reader(tmp_path, write_slices):
+def test_folder_of_tiffs_still_goes_to_the_sequence_reader(tmp_path, write_slices, open_counter):
     folder, _ = write_slices(count=3)
-    assert not dicom.accepts(str(folder))
-    assert _format_for(str(folder)) is sequence
+    with open_counter.watch(folder) as opened:
+        assert not dicom.accepts(str(folder))
+        assert _format_for(str(folder)) is sequence
+    assert not opened  # decided from the names alone
+
+
+def test_unnamed_dicom_files_beside_a_thumbnail_are_a_series(tmp_path):
+    volume = volume_values((3, 6, 6))
+    write_series(tmp_path / "s", volume, names=["1", "2", "3"])
+    thumbnail = np.zeros((4, 4), np.uint8)
+    tifffile.imwrite(tmp_path / "s" / "thumbnail.tif", thumbnail)
+    assert _format_for(str(tmp_path / "s")) is dicom
+    [(data, _, _)] = bv.read(tmp_path / "s")
+    assert data.shape == (3, 6, 6)
 
 
 def test_several_series_give_one_layer_each_named_and_sorted(tmp_path):

@@ -173,12 +173,11 @@ def accepts(path: str) -> bool:
 def _folder_holds_dicom(folder: str) -> bool:
     with os.scandir(folder) as entries:
         names = [e.name for e in entries if not e.name.startswith(".") and e.is_file()]
-    lowered = [name.lower() for name in names]
-    if any(name.endswith(SUFFIXES) for name in lowered):
+    if any(name.lower().endswith(SUFFIXES) or name.upper() == "DICOMDIR" for name in names):
         return True
-    if any(name.endswith(_OTHER_SUFFIXES) for name in lowered):
-        return False
-    unknown = [name for name in names if name.upper() != "DICOMDIR"]
+    # Names that say nothing (IM0001, 1.2.840...): peek at a few preambles. A folder of
+    # TIFFs or PNGs alone costs no read at all.
+    unknown = [name for name in names if not name.lower().endswith(_OTHER_SUFFIXES)]
     return any(is_dicom(os.path.join(folder, n)) for n in unknown[:_PROBED_FILES])
 
 
