@@ -42,6 +42,11 @@ def _rotation(degrees_x: float, degrees_z: float) -> tuple[float, ...]:
 
 
 OBLIQUE = _rotation(20.0, 12.0)
+EVERY_DIRECTION = pytest.mark.parametrize(
+    "direction",
+    [AXIAL, SAGITTAL, CORONAL, OBLIQUE],
+    ids=["axial", "sagittal", "coronal", "oblique"],
+)
 
 
 def write_series(
@@ -144,11 +149,7 @@ def layer(path, **kwargs):
 # --- geometry ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "direction",
-    [AXIAL, SAGITTAL, CORONAL, OBLIQUE],
-    ids=["axial", "sagittal", "coronal", "oblique"],
-)
+@EVERY_DIRECTION
 def test_affine_is_simpleitk_geometry_in_ras(tmp_path, direction):
     volume = volume_values((5, 7, 9))
     write_series(tmp_path / "s", volume, direction=direction)
@@ -169,11 +170,7 @@ def test_affine_is_simpleitk_geometry_in_ras(tmp_path, direction):
 
 @pytest.mark.slow
 @OBLIQUE_IN_2D
-@pytest.mark.parametrize(
-    "direction",
-    [AXIAL, SAGITTAL, CORONAL, OBLIQUE],
-    ids=["axial", "sagittal", "coronal", "oblique"],
-)
+@EVERY_DIRECTION
 def test_series_overlays_its_dcm2niix_conversion_voxel_by_voxel(tmp_path, direction):
     volume = volume_values((6, 10, 12))
     write_series(tmp_path / "series", volume, direction=direction)
