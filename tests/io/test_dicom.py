@@ -200,6 +200,15 @@ def test_series_overlays_its_dcm2niix_conversion_voxel_by_voxel(tmp_path, direct
 
 
 @pytest.mark.slow
+def test_ct_series_in_hounsfield_units_matches_dcm2niix(tmp_path):
+    rescale = {"0028|1052": "-1024", "0028|1053": "1", "0028|1054": "HU"}
+    write_series(tmp_path / "ct", volume_values((4, 8, 9)), modality="CT", extra_tags=rescale)
+    [(data, _, _)] = bv.read(tmp_path / "ct")
+    assert data.dtype == np.float32
+    assert_overlays_its_dcm2niix_conversion(tmp_path / "ct", tmp_path)
+
+
+@pytest.mark.slow
 @OBLIQUE_IN_2D
 def test_enhanced_multiframe_overlays_its_dcm2niix_conversion(tmp_path):
     volume = volume_values((5, 6, 7))
