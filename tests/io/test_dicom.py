@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import subprocess
 import sys
@@ -293,6 +294,16 @@ def test_without_a_window_only_the_middle_slice_is_decoded(tmp_path, open_counte
     assert opened[str(files[2])] == 2
     assert sum(opened.values()) == len(files) + 1
     assert kwargs["contrast_limits"] == (float(volume[2].min()), float(volume[2].max()))
+
+
+def test_the_lazy_array_pickles_for_a_distributed_cluster(tmp_path):
+    volume = volume_values((3, 5, 5))
+    # GDCM stores volume + 1024, so that the rescale gives back the volume.
+    write_series(tmp_path / "s", volume, extra_tags={"0028|1052": "-1024", "0028|1053": "1"})
+    [(data, kwargs, _)] = bv.read(tmp_path / "s")
+    assert kwargs["metadata"]["bigvol"]["rescaled"]
+    copy = pickle.loads(pickle.dumps(data))
+    np.testing.assert_array_equal(np.asarray(copy), as_layer(volume.astype(np.float32), kwargs))
 
 
 # --- folders, names, dispatch ----------------------------------------------------------
