@@ -14,6 +14,7 @@ from typing import Any
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import dicom, nifti, sequence, zarr_store
 from napari_bigvol.io._paths import PathLike, is_glob, require_exists
+from napari_bigvol.io._slider_steps import keep_every_plane
 
 LayerData = tuple[Any, dict[str, Any], str]
 Reader = Callable[[PathLike | Sequence[PathLike]], list[LayerData]]
@@ -93,6 +94,10 @@ def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     >>> data, kwargs, layer_type = layers[0]  # doctest: +SKIP
     >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
     """
+    return [keep_every_plane(layer) for layer in _read_layers(path)]
+
+
+def _read_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     if isinstance(path, str | os.PathLike):
         return _read_one(os.fspath(path))
     paths = [os.fspath(p) for p in path]
