@@ -7,11 +7,15 @@ function of its physical position, so any block of the dask array is computed on
 from its coordinates alone: nothing is precomputed, nothing is cached, the same block is
 bit-identical on every run and on every ``dask.distributed`` worker.
 
-Axes follow the NIfTI reader's convention (:mod:`napari_bigvol.io.nifti`): axis 0 (``z``)
-runs inferior to superior, axis 1 (``y``) anterior to posterior (the nose is at the top of
-an axial slice) and axis 2 (``x``) from the patient's right to left, so an axial slice is
-shown radiologically. World coordinates are LPS millimetres centred on the field of view,
-exactly what the NIfTI reader reports for a file written by :func:`write_nifti`.
+:func:`brain_volume` is in screen order, as a folder of axial TIFF slices usually is:
+axis 0 runs inferior to superior, axis 1 anterior to posterior (the nose is at the top of
+an axial slice) and axis 2 from the patient's right to left, so napari's default camera
+shows an axial slice radiologically. :func:`brain_layer`, the sample layer, follows the
+NIfTI reader's convention instead (:mod:`napari_bigvol.io.nifti`): the same voxels as a
+lazy flipped view with axes (S, A, R), axis labels ``("I→S", "P→A", "L→R")`` and world
+coordinates in RAS millimetres centred on the field of view, exactly what the NIfTI
+reader reports for a file written by :func:`write_nifti`; the plugin's napari glue turns
+the camera so that it, too, is shown anterior up and radiologically.
 
 The writers turn a generated volume into real files plane by plane (a folder of axial
 TIFFs, a NIfTI file) for tutorials and benchmarks. They write into a temporary sibling and
@@ -34,6 +38,8 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
+from napari_bigvol.io._orientation import SPATIAL_AXIS_LABELS
+
 __all__ = [
     "BRAIN_AXIS_LABELS",
     "BRAIN_CONTRAST_LIMITS",
@@ -51,8 +57,8 @@ BRAIN_FIELD_OF_VIEW_MM = 204.8
 """Edge of the cubic field of view, in millimetres (1024 voxels of 0.2 mm)."""
 BRAIN_CONTRAST_LIMITS = (0.0, 2200.0)
 """Display range of the synthetic brain: known from the model, never computed from data."""
-BRAIN_AXIS_LABELS = ("z", "y", "x")
-"""napari axis labels, as the NIfTI reader gives them: z = superior, y = posterior, x = left."""
+BRAIN_AXIS_LABELS = SPATIAL_AXIS_LABELS
+"""Axis labels of :func:`brain_layer`, as the NIfTI reader gives them (RAS: S, A, R)."""
 _DEFAULT_SHAPE = (1024, 1024, 1024)
 
 # Tissue intensities of a T1-weighted scan (arbitrary units, uint16 friendly).
@@ -404,13 +410,14 @@ def brain_layer(
     >>> kwargs["scale"], kwargs["multiscale"], layer_type
     ((3.2, 3.2, 3.2), True, 'image')
     """
-    pyramid = brain_pyramid(shape, levels=levels, seed=seed)
+    # The screen-order volume (S, P, L) as a view with axes (S, A, R), like a NIfTI file.
+    pyramid = [level[:, ::-1, ::-1] for level in brain_pyramid(shape, levels=levels, seed=seed)]
     shape = pyramid[0].shape
     voxel_size = brain_voxel_size(shape)
     kwargs = {
         "name": "synthetic brain",
         "scale": voxel_size,
-        # LPS millimetres with the centre of the field of view at 0, as the NIfTI reader
+        # RAS millimetres with the centre of the field of view at 0, as the NIfTI reader
         # reports for the same volume written by write_nifti.
         "translate": tuple(-step * (n - 1) / 2 for step, n in zip(voxel_size, shape, strict=True)),
         "axis_labels": BRAIN_AXIS_LABELS,

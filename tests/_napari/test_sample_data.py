@@ -52,7 +52,8 @@ def test_written_nifti_reads_back_as_the_same_layer(tmp_path):
 
     shape = (12, 20, 16)
     brain, brain_kwargs, _ = sample.brain_layer(shape, levels=1)
-    path = sample.write_nifti(brain, tmp_path / "brain.nii.gz", sample.brain_voxel_size(shape))
+    volume = sample.brain_volume(shape)  # screen order; the layer is its (S, A, R) view
+    path = sample.write_nifti(volume, tmp_path / "brain.nii.gz", sample.brain_voxel_size(shape))
     [(data, kwargs, _)] = read(path)
     np.testing.assert_array_equal(np.asarray(data), brain.compute())
     np.testing.assert_allclose(kwargs["scale"], brain_kwargs["scale"])

@@ -62,7 +62,8 @@ ORIENTATIONS = {
     "PSL": np.array([[0, 0, -ZOOMS[2]], [-ZOOMS[0], 0, 0], [0, ZOOMS[1], 0]]),
     "oblique": euler2mat(0.35, 0.0, 0.2) @ np.diag(ZOOMS) @ np.diag([-1, 1, 1]),
 }
-NAPARI_AXCODES = ("S", "P", "L")
+NAPARI_AXCODES = ("S", "A", "R")
+RAS_LABELS = ("I→S", "P→A", "L→R")
 
 
 def write_nifti(
@@ -117,9 +118,9 @@ def nibabel_reoriented(image: nib.Nifti1Image) -> np.ndarray:
 
 
 def world_of_voxel(image: nib.Nifti1Image, ijk: tuple[int, ...]) -> np.ndarray:
-    """napari world (LPS, napari axis order) of a voxel, from nibabel's apply_affine."""
+    """napari world (RAS, napari axis order S, A, R) of a voxel, from nibabel's apply_affine."""
     r, a, s = apply_affine(image.affine, ijk[:3])
-    return np.array([s, -a, -r])
+    return np.array([s, a, r])
 
 
 def assert_world_matches_affine(path: Path, voxels: list[tuple[int, ...]]) -> None:
@@ -136,8 +137,8 @@ def assert_world_matches_affine(path: Path, voxels: list[tuple[int, ...]]) -> No
         index = np.asarray(layer.world_to_data([*t_world, *world]))
         rounded = np.round(index).astype(int)
         np.testing.assert_allclose(index, rounded, atol=1e-6)
-        lps = np.asarray(layer.data_to_world(rounded))[-3:]
-        np.testing.assert_allclose([-lps[2], -lps[1], lps[0]], apply_affine(image.affine, ijk[:3]))
+        s, a, r = np.asarray(layer.data_to_world(rounded))[-3:]
+        np.testing.assert_allclose([r, a, s], apply_affine(image.affine, ijk[:3]))
         np.testing.assert_allclose(computed[tuple(rounded)], reference[ijk], rtol=1e-6)
 
 
@@ -195,7 +196,7 @@ def test_real_files_voxels_equal_nibabel_reoriented(nibabel_data, name):
     assert layer_type == "image"
     assert data.shape == expected.shape
     np.testing.assert_allclose(data.compute(), expected, rtol=1e-6)
-    assert kwargs["axis_labels"][-3:] == ("z", "y", "x")
+    assert kwargs["axis_labels"][-3:] == RAS_LABELS
     assert kwargs["metadata"]["bigvol"]["source"] == os.fspath(path)
     np.testing.assert_array_equal(kwargs["metadata"]["bigvol"]["affine"], image.affine)
 
@@ -213,9 +214,9 @@ def test_real_files_world_coordinates_follow_affine(nibabel_data, name):
 def test_axis_mapping_agrees_with_aff2axcodes(nibabel_data, name):
     [(_, kwargs, _)] = nifti.read(nibabel_data / name)
     axcodes = aff2axcodes(nib.load(nibabel_data / name).affine)
-    opposite = {"S": "I", "P": "A", "L": "R"}
+    opposite = {"S": "I", "A": "P", "R": "L"}
     axes = kwargs["metadata"]["bigvol"]["axes"]
-    for label, wanted in zip(("z", "y", "x"), NAPARI_AXCODES, strict=True):
+    for label, wanted in zip(RAS_LABELS, NAPARI_AXCODES, strict=True):
         code = axcodes[axes[label]["disk_axis"]]
         assert code in (wanted, opposite[wanted])
         assert axes[label]["flipped"] is (code != wanted)
@@ -225,7 +226,7 @@ def test_axis_mapping_agrees_with_aff2axcodes(nibabel_data, name):
 def test_real_file_facts(nibabel_data):
     [(data, kwargs, _)] = nifti.read(nibabel_data / "functional.nii")
     assert data.shape == (20, 3, 21, 17)
-    assert kwargs["axis_labels"] == ("t", "z", "y", "x")
+    assert kwargs["axis_labels"] == ("t", *RAS_LABELS)
     assert kwargs["units"] == ("s", "mm", "mm", "mm")
     assert kwargs["scale"] == (2.0, 8.0, 4.0, 4.0)
     assert kwargs["contrast_limits"] == pytest.approx((629.8262, 5571.6216), rel=1e-6)
@@ -261,8 +262,12 @@ def test_world_coordinates_for_orientations(tmp_path, orientation, shape, suffix
     np.testing.assert_array_equal(nifti.read(path)[0][0].compute(), nibabel_reoriented(image))
 
 
-def test_axial_plane_is_radiological(tmp_path):
-    """Anterior at the top (row 0) and the subject's right on the screen's left (column 0)."""
+def test_axial_plane_rows_run_to_anterior_and_columns_to_the_right(tmp_path):
+    """Whatever the voxel order, an axial plane's last row is anterior, last column right.
+
+    The camera, not the data, puts anterior at the top and the right on the screen's left
+    (tests/_napari/test_anatomical.py).
+    """
     ras_volume = np.zeros((4, 5, 3), np.uint8)  # axes run to R, A and S
     ras_volume[3, :, :] = 1  # the subject's rightmost voxels
     ras_volume[:, 4, :] = 2  # the most anterior voxels
@@ -273,8 +278,8 @@ def test_axial_plane_is_radiological(tmp_path):
         path = write_nifti(tmp_path / f"{orientation}.nii", disk, ORIENTATIONS[orientation])
         assert aff2axcodes(nib.load(path).affine) == tuple(orientation)
         plane = nifti.read(path)[0][0][1].compute()
-        assert (plane[0, 1:] == 2).all(), orientation  # anterior row on top
-        assert (plane[1:, 0] == 1).all(), orientation  # right column on the left
+        assert (plane[-1, :-1] == 2).all(), orientation  # anterior: the last row
+        assert (plane[:-1, -1] == 1).all(), orientation  # right: the last column
 
 
 @pytest.mark.parametrize(
@@ -309,11 +314,11 @@ def test_dtype_and_scaling(tmp_path, dtype, scaling, expected, nifti2):
 @pytest.mark.parametrize(
     ("disk_shape", "napari_shape", "labels"),
     [
-        ((6, 5), (1, 5, 6), ("z", "y", "x")),
-        ((6, 5, 4, 1), (4, 5, 6), ("z", "y", "x")),
-        ((6, 5, 4, 2), (2, 4, 5, 6), ("t", "z", "y", "x")),
-        ((6, 5, 4, 1, 3), (3, 4, 5, 6), ("u", "z", "y", "x")),
-        ((6, 5, 4, 2, 3), (2, 3, 4, 5, 6), ("t", "u", "z", "y", "x")),
+        ((6, 5), (1, 5, 6), RAS_LABELS),
+        ((6, 5, 4, 1), (4, 5, 6), RAS_LABELS),
+        ((6, 5, 4, 2), (2, 4, 5, 6), ("t", *RAS_LABELS)),
+        ((6, 5, 4, 1, 3), (3, 4, 5, 6), ("u", *RAS_LABELS)),
+        ((6, 5, 4, 2, 3), (2, 3, 4, 5, 6), ("t", "u", *RAS_LABELS)),
     ],
 )
 def test_dimensions(tmp_path, disk_shape, napari_shape, labels):
@@ -424,8 +429,8 @@ def test_gz_random_access_reuses_seek_points(tmp_path):
     assert fresh[0] > 0.8 * compressed
 
     def check(k: int) -> None:
-        # RAS on disk: napari's y and x run to P and L, against j and i.
-        np.testing.assert_array_equal(data[k].compute(), noise[::-1, ::-1, k].T)
+        # RAS on disk: napari's y and x are j and i, transposed.
+        np.testing.assert_array_equal(data[k].compute(), noise[:, :, k].T)
 
     [(data, _, _)] = nifti.read(path)
     with bytes_read() as first:
@@ -688,3 +693,21 @@ def test_complex_voxels_are_refused(tmp_path):
     path = write_nifti(tmp_path / "c.nii", np.ones((3, 4, 5), np.complex64))
     with pytest.raises(ReadError, match="complex64 cannot be displayed"):
         nifti.read(path)
+
+
+@pytest.mark.parametrize("orientation", list(ORIENTATIONS))
+def test_a_ras_point_is_at_the_same_world_position_in_every_voxel_order(tmp_path, orientation):
+    """Scans of one subject overlay: RAS (-50, 40, 10) is world (z, y, x) = (10, 40, -50)."""
+    marker_ras = np.array([-50.0, 40.0, 10.0])
+    marker_voxel = (2, 3, 4)
+    linear = ORIENTATIONS[orientation]
+    volume = np.zeros((5, 6, 7), np.uint8)
+    volume[marker_voxel] = 255
+    affine = from_matvec(linear, marker_ras - linear @ marker_voxel)
+    nib.save(nib.Nifti1Image(volume, affine), tmp_path / "marker.nii")
+    [(data, kwargs, _)] = nifti.read(tmp_path / "marker.nii")
+    layer = Image(data, **kwargs)
+    index = np.round(layer.world_to_data((10.0, 40.0, -50.0))).astype(int)
+    assert data[tuple(index)].compute() == 255
+    status = layer.get_status((10.0, 40.0, -50.0), world=True)
+    assert status["coords"] == "[10.00, 40.00, -50.00]"  # the status bar reads S, A, R

@@ -61,7 +61,7 @@ def real_mri() -> list[LayerData]:
     --------
     >>> [(data, kwargs, layer_type)] = real_mri()
     >>> data.shape, kwargs["scale"], kwargs["axis_labels"]
-    ((25, 41, 33), (2.0, 2.0, 2.0), ('z', 'y', 'x'))
+    ((25, 41, 33), (2.0, 2.0, 2.0), ('I→S', 'P→A', 'L→R'))
     """
     return read(real_mri_path())
 

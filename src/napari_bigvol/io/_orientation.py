@@ -13,6 +13,15 @@ such an affine into
   scanner millimetres ``nibabel.affines.apply_affine(affine, ijk)``, in napari's
   ``(z, y, x)`` axis order.
 
+The convention: napari ``z`` is +S (superior), ``y`` is +A (anterior), ``x`` is +R (the
+patient's right), all in RAS+ millimetres, the frame of nibabel, FSLeyes, freeview,
+nilearn, SPM and MNI coordinates; a world point ``(z, y, x)`` is the RAS point
+``(x, y, z)`` and the status bar reads ``[S A R]``. The axis labels ``("I→S", "P→A",
+"L→R")`` say so on the sliders. Shown with napari's default camera (y down, x right)
+this grid would be upside down and mirrored; :mod:`napari_bigvol._napari._anatomical`
+turns the camera (``camera.orientation``, never the coordinates) so that anterior or
+superior is up and the patient's left is on the screen's right, in every plane.
+
 The API, shared by the readers: :func:`layer_geometry` (the whole job), built from
 :func:`reorient` and :func:`world_placement`; :data:`NAPARI_AXCODES` and
 :data:`SPATIAL_AXIS_LABELS` name the spatial axes; :class:`LeadingAxis` describes a
@@ -29,6 +38,7 @@ import numpy as np
 from nibabel.orientations import axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 
 __all__ = [
+    "LABEL_AXCODES",
     "NAPARI_AXCODES",
     "SPATIAL_AXIS_LABELS",
     "LeadingAxis",
@@ -38,12 +48,14 @@ __all__ = [
     "world_placement",
 ]
 
-# napari spatial axes (z, y, x) as nibabel axis codes: the direction each axis increases.
-NAPARI_AXCODES = ("S", "P", "L")
-# Rows of RAS+ mm rearranged into napari's world order (z, y, x) = (S, -A, -R).
-_RAS_TO_NAPARI_WORLD = np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]])
-SPATIAL_AXIS_LABELS = ("z", "y", "x")
-"""napari ``axis_labels`` of the spatial axes ``(z, y, x)``."""
+NAPARI_AXCODES = ("S", "A", "R")
+"""nibabel axis codes of napari's spatial axes ``(z, y, x)``: the way each one increases."""
+# Rows of RAS+ mm rearranged into napari's world order (z, y, x) = (S, A, R).
+_RAS_TO_NAPARI_WORLD = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+SPATIAL_AXIS_LABELS = ("I→S", "P→A", "L→R")
+"""napari ``axis_labels`` of the spatial axes ``(z, y, x)``: from which side to which."""
+LABEL_AXCODES = dict(zip(SPATIAL_AXIS_LABELS, NAPARI_AXCODES, strict=True))
+"""The RAS+ axis code each spatial axis label increases toward: ``{"I→S": "S", ...}``."""
 # A rotation whose direction cosines differ from a permutation by more is oblique.
 _OBLIQUE_TOLERANCE = 1e-6
 
@@ -108,7 +120,7 @@ def reorient(affine_ras: np.ndarray, spatial_shape: Sequence[int]) -> Reorientat
     >>> las = np.diag([-2.0, 2.0, 3.0, 1.0])  # i runs to the left, j anterior, k superior
     >>> r = reorient(las, (10, 20, 30))
     >>> r.spatial_axis, r.spatial_flip
-    ((2, 1, 0), (False, True, False))
+    ((2, 1, 0), (False, False, True))
     """
     affine_ras = np.asarray(affine_ras, dtype=float)
     transform = ornt_transform(io_orientation(affine_ras), axcodes2ornt(NAPARI_AXCODES))
@@ -204,7 +216,7 @@ def layer_geometry(
     >>> import numpy as np
     >>> r, kwargs = layer_geometry(np.diag([-2.0, 2.0, 3.0, 1.0]), (10, 20, 30))
     >>> r.spatial_axis, kwargs["scale"], kwargs["axis_labels"], kwargs["units"]
-    ((2, 1, 0), (3.0, 2.0, 2.0), ('z', 'y', 'x'), ('mm', 'mm', 'mm'))
+    ((2, 1, 0), (3.0, 2.0, 2.0), ('I→S', 'P→A', 'L→R'), ('mm', 'mm', 'mm'))
     """
     reorientation = reorient(affine_ras, spatial_shape)
     kwargs = world_placement(reorientation.affine, leading_axes)

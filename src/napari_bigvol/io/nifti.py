@@ -14,22 +14,26 @@ RGB24/RGBA32 voxels become an ``rgb`` layer with a trailing uint8 colour axis.
 Orientation convention
 ----------------------
 World coordinates are the scanner millimetres of the image affine (sform if set, else
-qform), expressed in the LPS patient convention of DICOM and ITK:
+qform) in nibabel's RAS+ frame, the frame of FSLeyes, freeview, nilearn, SPM and MNI
+coordinates (shared with the DICOM reader through :mod:`napari_bigvol.io._orientation`):
 
-* napari world ``z`` = +S (superior) mm, ``y`` = +P (posterior) mm = -A, ``x`` = +L (left)
-  mm = -R. Converting a napari world point ``(z, y, x)`` to nibabel's RAS+ is therefore
-  ``(R, A, S) = (-x, -y, z)``.
+* napari world ``z`` = +S (superior) mm, ``y`` = +A (anterior) mm, ``x`` = +R (the
+  patient's right) mm, so a world point ``(z, y, x)`` is the RAS point ``(x, y, z)`` of
+  ``nibabel.affines.apply_affine(img.affine, ijk)``, and the status bar reads ``[S A R]``.
+  Axis labels ``("I→S", "P→A", "L→R")`` say which way each axis runs, with ``"t"`` first
+  for 4-D series (then ``"u"``, ``"v"``, ``"w"`` for the rare 5-7-D files; non-spatial
+  axes of length 1 are dropped).
 * The voxel array is reoriented lazily, by axis permutation and flips only (numpy views,
-  no resampling, chosen with :func:`nibabel.orientations.io_orientation` and
-  :func:`~nibabel.orientations.ornt_transform`), so its axes are (S, P, L) and napari's
-  axis labels are ``("z", "y", "x")``, with ``"t"`` first for 4-D series (then ``"u"``,
-  ``"v"``, ``"w"`` for the rare 5-7-D files; non-spatial axes of length 1 are dropped).
-* With napari's y axis pointing down and x to the right, an axial plane then shows
-  anterior at the top and the subject's right on the screen's left: the radiological
-  convention of clinical viewers and FreeSurfer's freeview.
-* ``scale`` holds the voxel sizes along the reoriented axes and ``translate`` the LPS
+  no resampling, chosen with :func:`nibabel.orientations.io_orientation`), so its axes
+  are (S, A, R) whatever the voxel order on disk (RAS, LAS, LPI, PSL, ...).
+* napari's default camera draws y down and x right, which would show this grid upside
+  down; the plugin's napari glue turns the camera instead (``camera.orientation``; see
+  :func:`napari_bigvol.set_display_convention`), so an axial plane shows anterior at the
+  top and the patient's left on the screen's right (the radiological convention of
+  clinical viewers and freeview), and coronal and sagittal planes show superior at the top.
+* ``scale`` holds the voxel sizes along the reoriented axes and ``translate`` the RAS
   position of reoriented voxel (0, 0, 0), so the layer's data-to-world map reproduces
-  ``nibabel.affines.apply_affine(img.affine, ijk)`` after the LPS-to-RAS sign change.
+  ``nibabel.affines.apply_affine(img.affine, ijk)`` exactly.
 * Oblique affines (a rotation that is not a pure permutation and flip) keep their
   residual rotation exactly: the data are reoriented to the closest axes, ``scale`` still
   holds the voxel sizes, and a napari ``affine`` carries the residual rotation (direction
@@ -162,7 +166,7 @@ def read(path: PathLike | Sequence[PathLike]) -> list[tuple[Any, dict[str, Any],
     >>> import napari_bigvol.io.nifti as nifti
     >>> [(data, kwargs, kind)] = nifti.read("/data/T1w.nii.gz")  # doctest: +SKIP
     >>> data.shape, kwargs["axis_labels"], kwargs["units"]  # doctest: +SKIP
-    ((256, 256, 176), ('z', 'y', 'x'), ('mm', 'mm', 'mm'))
+    ((256, 256, 176), ('I→S', 'P→A', 'L→R'), ('mm', 'mm', 'mm'))
     >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
     """
     if isinstance(path, str | os.PathLike):
