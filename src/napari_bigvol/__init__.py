@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from napari_bigvol._display import anatomical_view, display_convention, set_display_convention
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError, ReadError
 from napari_bigvol.io import read
 from napari_bigvol.ops.channels import split_channels
@@ -37,14 +38,17 @@ __all__ = [
     "OperationError",
     "ReadError",
     "__version__",
+    "anatomical_view",
     "apply_mask",
     "count_components",
+    "display_convention",
     "export_zarr",
     "histogram",
     "histogram_stats",
     "mask_statistics",
     "otsu_threshold",
     "read",
+    "set_display_convention",
     "set_scheduler",
     "split_channels",
     "threshold_mask",

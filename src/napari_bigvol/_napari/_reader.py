@@ -39,7 +39,9 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
 
     napari wraps a reader's exception in a generic "the plugin gave an error" message;
     showing ours first puts the file name and the problem in front of the user. The error
-    is re-raised so napari adds no layer and scripts still get the exception.
+    is re-raised so napari adds no layer and scripts still get the exception. NIfTI and
+    DICOM (RAS) layers also install :func:`napari_bigvol.anatomical_view` on napari's
+    current viewer, the one the layers are about to be added to.
 
     Parameters
     ----------
@@ -52,12 +54,18 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
         Layer data, as :func:`napari_bigvol.read` returns it.
     """
     try:
-        return read(path)
+        layer_data = read(path)
     except ReadError as error:
         from napari.utils.notifications import show_error
 
         show_error(str(error))
         raise
+    if layer_data:
+        # Scanner (RAS) layers: turn the receiving viewer's camera upright.
+        from napari_bigvol._napari._anatomical import follow_current_viewer
+
+        follow_current_viewer(layer_data)
+    return layer_data
 
 
 __all__ = ["napari_get_reader", "read_with_notification"]

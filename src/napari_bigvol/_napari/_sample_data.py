@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from napari_bigvol._napari._anatomical import follow_current_viewer
 from napari_bigvol.io import LayerData, read
 from napari_bigvol.sample import brain_layer
 
@@ -46,7 +47,9 @@ def synthetic_brain() -> list[LayerData]:
     >>> data[0].shape, kwargs["scale"], layer_type
     ((1024, 1024, 1024), (0.2, 0.2, 0.2), 'image')
     """
-    return [brain_layer()]
+    layer_data = [brain_layer()]
+    follow_current_viewer(layer_data)
+    return layer_data
 
 
 def real_mri() -> list[LayerData]:
@@ -63,7 +66,9 @@ def real_mri() -> list[LayerData]:
     >>> data.shape, kwargs["scale"], kwargs["axis_labels"]
     ((25, 41, 33), (2.0, 2.0, 2.0), ('I→S', 'P→A', 'L→R'))
     """
-    return read(real_mri_path())
+    layer_data = read(real_mri_path())
+    follow_current_viewer(layer_data)
+    return layer_data
 
 
 __all__ = ["real_mri", "real_mri_path", "synthetic_brain"]
