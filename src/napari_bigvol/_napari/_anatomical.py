@@ -4,7 +4,7 @@ NIfTI and DICOM layers carry RAS world coordinates with axis labels ``("I→S", 
 "L→R")`` (:mod:`napari_bigvol.io._orientation`). Whenever the axes a viewer displays are
 such axes (after a layer is added or removed, ``dims.order`` changes through napari's
 roll and transpose buttons, or 2-D/3-D is switched), :class:`AnatomicalView` sets
-``viewer.camera.orientation`` from :func:`napari_bigvol._display.camera_orientation`, so
+the camera's ``orientation`` from :func:`napari_bigvol._display.camera_orientation`, so
 axial, coronal and sagittal planes come out upright, and shows the anatomical letters at
 the four canvas edges (napari text overlays). When the displayed axes stop being RAS axes
 it puts back the camera orientation it found and hides the letters: viewers showing other
@@ -52,18 +52,21 @@ class AnatomicalView:
     def __init__(self, viewer: Any) -> None:
         self._viewer = weakref.ref(viewer)
         self._found_orientation: tuple[str, ...] | None = None
-        overlays = viewer.canvas.overlays
-        self.letters = {}
-        for edge, position in LETTER_POSITIONS.items():
-            overlay = TextOverlay(text="", position=position, font_size=14, visible=False)
-            overlays[_OVERLAY_PREFIX + edge] = overlay
-            self.letters[edge] = overlay
+        self.letters = {
+            edge: TextOverlay(text="", position=position, font_size=14, visible=False)
+            for edge, position in LETTER_POSITIONS.items()
+        }
+        # napari 0.9 keeps any number of canvas overlays; earlier versions show no letters.
+        overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+        if overlays is not None:
+            for edge, overlay in self.letters.items():
+                overlays[_OVERLAY_PREFIX + edge] = overlay
         viewer.dims.events.order.connect(self.update)
         viewer.dims.events.ndisplay.connect(self.update)
         viewer.dims.events.axis_labels.connect(self.update)
         viewer.layers.events.inserted.connect(self.update)
         viewer.layers.events.removed.connect(self.update)
-        viewer.camera.events.orientation.connect(self.update_letters)
+        _camera(viewer).events.orientation.connect(self.update_letters)
         settings.changed.connect(self.update)
         self.update()
 
@@ -93,7 +96,7 @@ class AnatomicalView:
         viewer = self._viewer()
         if viewer is None:
             return
-        camera = viewer.camera
+        camera = _camera(viewer)
         if self.shows_ras():
             if self._found_orientation is None:
                 self._found_orientation = tuple(map(str, camera.orientation))
@@ -111,11 +114,17 @@ class AnatomicalView:
         show = viewer.dims.ndisplay == 2 and self.shows_ras()
         if show:
             _, vertical, horizontal = self.displayed_codes()
-            texts = edge_letters((vertical, horizontal), viewer.camera.orientation2d)
+            texts = edge_letters((vertical, horizontal), _camera(viewer).orientation2d)
             for edge, overlay in self.letters.items():
                 overlay.text = texts[edge]
         for overlay in self.letters.values():
             overlay.visible = show
+
+
+def _camera(viewer: Any) -> Any:
+    """``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
 
 
 def _is_ras_layer(layer: Any) -> bool:
