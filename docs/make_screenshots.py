@@ -121,8 +121,9 @@ def nifti(workdir: Path) -> None:
     viewer = new_viewer()
     path = nifti_planes.prepare(workdir)
     nifti_planes.run(viewer, path)
-    # Through the centre of the head, except sagittal: 15 mm left of the midline fissure.
-    for plane, position in (("axial", 0.0), ("coronal", 0.0), ("sagittal", 15.0)):
+    # Through the centre of the head, except sagittal: 15 mm left of the midline fissure
+    # (R = -15 mm).
+    for plane, position in (("axial", 0.0), ("coronal", 0.0), ("sagittal", -15.0)):
         nifti_planes.show_plane(viewer, plane, position=position)
         save(viewer, f"tutorial_nifti_{plane}", canvas_only=True)
     nifti_planes.show_plane(viewer, "axial", position=0.0)

@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _tutorial import camera, launch
+from _tutorial import launch
 
 from napari_bigvol import histogram_stats, sample
 
-# napari's dims.order for each anatomical plane of (z, y, x) = (S, P, L) data, and the
-# camera's vertical direction that puts superior at the top of coronal and sagittal views.
+# napari's dims.order for each anatomical plane of (z, y, x) = (S, A, R) data. The plugin
+# turns the camera itself: anterior or superior up, the patient's left on the right.
 PLANES = {
-    "axial": ((0, 1, 2), "down"),
-    "coronal": ((1, 0, 2), "up"),
-    "sagittal": ((2, 0, 1), "up"),
+    "axial": (0, 1, 2),
+    "coronal": (1, 0, 2),
+    "sagittal": (2, 0, 1),
 }
 
 
@@ -49,10 +49,13 @@ def prepare(workdir: Path, shape: tuple[int, int, int] = (124, 256, 256)) -> Pat
 
 
 def show_plane(viewer: Any, plane: str, position: float | None = None) -> None:
-    """Show the axial, coronal or sagittal plane, optionally at a world position in mm."""
-    order, vertical = PLANES[plane]
+    """Show the axial, coronal or sagittal plane, optionally at a world position in mm.
+
+    ``position`` is the RAS millimetre of the plane: S for axial, A for coronal, R for
+    sagittal (negative is the patient's left).
+    """
+    order = PLANES[plane]
     viewer.dims.order = order
-    camera(viewer).orientation2d = (vertical, "right")
     if position is not None:
         viewer.dims.set_point(order[0], position)
     viewer.reset_view()

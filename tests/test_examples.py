@@ -69,7 +69,8 @@ def test_nifti_planes_contrast_comes_from_the_histogram(tutorial, make_napari_vi
     assert viewer.dims.order == (0, 1, 2)
     script.show_plane(viewer, "coronal", position=0.0)
     assert viewer.dims.order == (1, 0, 2)
-    assert script.camera(viewer).orientation2d == ("up", "right")
+    # The plugin turned the camera: superior up, radiological.
+    assert script.camera(viewer).orientation2d == ("up", "left")
 
 
 def test_histology_channels_estimate_stain_fractions(tutorial, make_napari_viewer, tmp_path):
