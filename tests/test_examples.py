@@ -70,7 +70,7 @@ def test_nifti_planes_contrast_comes_from_the_histogram(tutorial, make_napari_vi
     script.show_plane(viewer, "coronal", position=0.0)
     assert viewer.dims.order == (1, 0, 2)
     # The plugin turned the camera: superior up, radiological.
-    assert script.camera(viewer).orientation2d == ("up", "left")
+    assert viewer.scene.camera.orientation2d == ("up", "left")
 
 
 def test_histology_channels_estimate_stain_fractions(tutorial, make_napari_viewer, tmp_path):
