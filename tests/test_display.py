@@ -69,6 +69,19 @@ def test_edge_letters(codes, orientation, expected):
     assert edge_letters(codes, orientation) == expected
 
 
+@pytest.mark.parametrize(
+    ("labels", "position", "expected"),
+    [
+        (("I→S", "P→A", "L→R"), (10.0, 40.0, -50.0), "RAS (-50.0, 40.0, 10.0) mm"),
+        (("t", "I→S", "P→A", "L→R"), (3.0, -1.25, 0.0, 7.5), "RAS (7.5, 0.0, -1.2) mm"),
+        (("z", "y", "x"), (1.0, 2.0, 3.0), None),
+        (("I→S", "y", "L→R"), (1.0, 2.0, 3.0), None),
+    ],
+)
+def test_ras_readout_lists_r_a_s(labels, position, expected):
+    assert _display.ras_readout(labels, position) == expected
+
+
 def test_set_display_convention_emits_and_validates(convention):
     seen = []
     _display.settings.changed.connect(seen.append)

@@ -11,6 +11,9 @@ decisions made here, which need neither napari nor Qt:
   show it) or left (``"neurological"``, as FSLeyes and SPM show it); a sagittal plane has
   anterior on the left. The depth direction keeps 3-D views a rotation, never a mirror.
 * :func:`edge_letters`: the letters (R/L, A/P, S/I) at the four canvas edges.
+* :func:`ras_readout`: the cursor position as FSLeyes, freeview and nilearn print it,
+  ``RAS (-50.0, 40.0, 10.0) mm``, since napari's status bar lists it in axis order
+  ``[S, A, R]``.
 * :func:`set_display_convention` / :func:`display_convention`: the convention, initially
   from the ``NAPARI_BIGVOL_DISPLAY`` environment variable.
 """
@@ -24,6 +27,8 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from napari_bigvol.io._orientation import LABEL_AXCODES
+
 __all__ = [
     "CONVENTIONS",
     "ENV_VAR",
@@ -32,6 +37,7 @@ __all__ = [
     "camera_orientation",
     "display_convention",
     "edge_letters",
+    "ras_readout",
     "set_display_convention",
     "settings",
 ]
@@ -226,6 +232,38 @@ def edge_letters(codes: Sequence[str], orientation: Sequence[Any]) -> dict[str, 
     return {"top": top, "bottom": letter[top], "left": left, "right": letter[left]}
 
 
+def ras_readout(axis_labels: Sequence[str], position: Sequence[float]) -> str | None:
+    """Format the RAS millimetres of a world position in R, A, S order.
+
+    Parameters
+    ----------
+    axis_labels : sequence of str
+        The viewer's axis labels (``viewer.dims.axis_labels``).
+    position : sequence of float
+        A world position with one value per axis (``viewer.cursor.position``).
+
+    Returns
+    -------
+    str or None
+        ``"RAS (r, a, s) mm"``, or None unless the labels name all three RAS axes.
+
+    Examples
+    --------
+    >>> ras_readout(("I→S", "P→A", "L→R"), (10.0, 40.0, -50.0))
+    'RAS (-50.0, 40.0, 10.0) mm'
+    >>> ras_readout(("z", "y", "x"), (10.0, 40.0, -50.0)) is None
+    True
+    """
+    ras = {
+        LABEL_AXCODES[label]: float(value)
+        for label, value in zip(axis_labels, position, strict=False)
+        if label in LABEL_AXCODES
+    }
+    if len(ras) != 3:
+        return None
+    return "RAS ({R:.1f}, {A:.1f}, {S:.1f}) mm".format(**ras)
+
+
 def anatomical_view(viewer: Any) -> Any:
     """Keep a napari viewer's camera anatomical while it shows NIfTI/DICOM (RAS) layers.
 
@@ -233,8 +271,8 @@ def anatomical_view(viewer: Any) -> Any:
     plugin="napari-bigvol")``, File > Open Sample) do this for their viewer; call it
     when adding layers from :func:`napari_bigvol.read` in a script. The camera turns only
     while the displayed axes are RAS axes (labels ``"I→S"``, ``"P→A"``, ``"L→R"``), on
-    every change of ``dims.order`` or of the layers, and orientation letters are shown
-    at the canvas edges.
+    every change of ``dims.order`` or of the layers; orientation letters are shown at the
+    canvas edges and the cursor's RAS position at the bottom left.
 
     Parameters
     ----------

@@ -74,11 +74,16 @@ def test_marker_is_where_radiologists_expect_it_in_every_plane(
     viewer = make_napari_viewer(show=True)
     marker_ras = write_marker_scan(tmp_path / f"{axcodes}.nii.gz", axcodes)
     layer = open_marker_scan(viewer, tmp_path / f"{axcodes}.nii.gz", marker_ras)
-    # The status bar's world position is RAS: [S, A, R] in napari's axis order.
+    # The status bar's world position is RAS: [S, A, R] in napari's axis order ...
     r, a, s = marker_ras
     status = layer.get_status((s, a, r), world=True)
     assert status["coords"] == f"[{s:.2f}, {a:.2f}, {r:.2f}]"
     assert status["value"] == "255"
+    # ... and the canvas reads it in R, A, S order, as FSLeyes and nilearn print it.
+    viewer.cursor.position = (s, a, r)
+    readout = installed(viewer).readout
+    assert readout.visible
+    assert readout.text == f"RAS ({r:.1f}, {a:.1f}, {s:.1f}) mm"
     places = {}
     for plane, order in PLANES.items():
         viewer.dims.order = order
@@ -140,9 +145,10 @@ def test_letters_and_camera_follow_dims_order(make_napari_viewer, tmp_path):
     viewer.dims.order = PLANES["axial"]
     viewer.scene.camera.orientation2d = ("down", "left")
     assert letters(viewer)["top"] == "P"
-    # No letters in 3-D.
+    # No letters and no position readout in 3-D.
     viewer.dims.ndisplay = 3
     assert letters(viewer) == {}
+    assert not installed(viewer).readout.visible
     assert tuple(map(str, viewer.scene.camera.orientation)) == ("away", "up", "left")
 
 
@@ -162,6 +168,7 @@ def test_other_viewers_and_layers_are_left_alone(make_napari_viewer, tmp_path):
     viewer.layers.remove(scan)
     assert tuple(map(str, viewer.scene.camera.orientation)) == default
     assert letters(viewer) == {}
+    assert not installed(viewer).readout.visible
     assert tiff_like in viewer.layers
 
 

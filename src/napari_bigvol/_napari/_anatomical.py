@@ -6,9 +6,9 @@ such axes (after a layer is added or removed, ``dims.order`` changes through nap
 roll and transpose buttons, or 2-D/3-D is switched), :class:`AnatomicalView` sets
 the camera's ``orientation`` from :func:`napari_bigvol._display.camera_orientation`, so
 axial, coronal and sagittal planes come out upright, and shows the anatomical letters at
-the four canvas edges (napari text overlays). When the displayed axes stop being RAS axes
-it puts back the camera orientation it found and hides the letters: viewers showing other
-data are left alone. World coordinates are never touched.
+the four canvas edges and the cursor's RAS position (napari text overlays). When the
+displayed axes stop being RAS axes it puts back the camera orientation it found and hides
+the letters: viewers showing other data are left alone. World coordinates are never touched.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from napari.components.overlays import TextOverlay
 
-from napari_bigvol._display import camera_orientation, edge_letters, settings
+from napari_bigvol._display import camera_orientation, edge_letters, ras_readout, settings
 from napari_bigvol.io._orientation import LABEL_AXCODES
 
 __all__ = ["LETTER_POSITIONS", "AnatomicalView", "follow_current_viewer", "install", "installed"]
@@ -47,6 +47,8 @@ class AnatomicalView:
     letters : dict
         The text overlay of each canvas edge (``"top"``, ``"bottom"``, ``"left"``,
         ``"right"``), in ``viewer.canvas.overlays`` under ``bigvol_orientation_<edge>``.
+    readout : TextOverlay
+        The cursor's position in RAS order, bottom left, under ``bigvol_ras_position``.
     """
 
     def __init__(self, viewer: Any) -> None:
@@ -56,17 +58,20 @@ class AnatomicalView:
             edge: TextOverlay(text="", position=position, font_size=14, visible=False)
             for edge, position in LETTER_POSITIONS.items()
         }
-        # napari 0.9 keeps any number of canvas overlays; earlier versions show no letters.
+        self.readout = TextOverlay(text="", position="bottom_left", font_size=11, visible=False)
+        # napari 0.9 keeps any number of canvas overlays; earlier versions show none.
         overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
         if overlays is not None:
             for edge, overlay in self.letters.items():
                 overlays[_OVERLAY_PREFIX + edge] = overlay
+            overlays["bigvol_ras_position"] = self.readout
         viewer.dims.events.order.connect(self.update)
         viewer.dims.events.ndisplay.connect(self.update)
         viewer.dims.events.axis_labels.connect(self.update)
         viewer.layers.events.inserted.connect(self.update)
         viewer.layers.events.removed.connect(self.update)
         _camera(viewer).events.orientation.connect(self.update_letters)
+        viewer.cursor.events.position.connect(self.update_readout)
         settings.changed.connect(self.update)
         self.update()
 
@@ -119,6 +124,18 @@ class AnatomicalView:
                 overlay.text = texts[edge]
         for overlay in self.letters.values():
             overlay.visible = show
+        self.update_readout()
+
+    def update_readout(self, event: Any = None) -> None:
+        """Show the cursor's RAS position in a 2-D RAS view."""
+        viewer = self._viewer()
+        if viewer is None:
+            return
+        text = ras_readout(viewer.dims.axis_labels, viewer.cursor.position)
+        show = text is not None and viewer.dims.ndisplay == 2 and self.shows_ras()
+        if show:
+            self.readout.text = text
+        self.readout.visible = show
 
 
 def _camera(viewer: Any) -> Any:
