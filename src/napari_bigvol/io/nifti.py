@@ -76,7 +76,12 @@ from nibabel.volumeutils import shape_zoom_affine
 from nibabel.wrapstruct import WrapStructError
 
 from napari_bigvol.errors import ReadError
-from napari_bigvol.io._orientation import SPATIAL_AXIS_LABELS, LeadingAxis, layer_geometry
+from napari_bigvol.io._orientation import (
+    SPATIAL_AXIS_LABELS,
+    LeadingAxis,
+    reorient,
+    world_placement,
+)
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
 from napari_bigvol.io._planes import stack_planes
 
@@ -388,10 +393,7 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
     disk_shape, disk_dtype, offset, scaling, affine = _header_facts(path, header)
     _check_size(path, disk_shape, disk_dtype, offset)
     usable_affine, affine_note = _usable_affine(affine, header, disk_shape)
-    space_unit, leading_axes = _units(header, disk_shape)
-    reorientation, geometry = layer_geometry(
-        usable_affine, disk_shape, space_unit=space_unit, leading_axes=leading_axes
-    )
+    reorientation = reorient(usable_affine, disk_shape)
     layout = _Layout(reorientation.spatial_axis, reorientation.spatial_flip, disk_shape)
     loader = _PlaneLoader(path, layout, disk_dtype, offset, scaling)
     colour_shape = (len(disk_dtype.names),) if disk_dtype.names else ()
@@ -412,7 +414,12 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
         contrast_limits, limits_source = _contrast_limits(header, loader, layout)
     kwargs = {
         "name": _layer_name(path),
-        **geometry,
+        **world_placement(reorientation.affine, _leading_axes(header, layout)),
+        "axis_labels": (
+            *(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes),
+            *SPATIAL_AXIS_LABELS,
+        ),
+        "units": _units(header, layout),
         "contrast_limits": contrast_limits,
         # An x axis 3 or 4 voxels wide must not be mistaken for colour channels.
         "rgb": bool(colour_shape),
@@ -559,21 +566,23 @@ def _usable_affine(
     return fallback, "the affine is degenerate; used voxel sizes on a centred LAS grid"
 
 
-def _units(header: Any, disk_shape: tuple[int, ...]) -> tuple[str, list[LeadingAxis]]:
-    """Return the spatial unit and the non-spatial axes napari keeps (longer than 1)."""
-    space, time = header.get_xyzt_units()
+def _leading_axes(header: Any, layout: _Layout) -> list[LeadingAxis]:
+    """Return the non-spatial axes napari keeps: time step and offset from the header."""
     zooms = header.get_zooms()
-    leading = [
+    return [
         LeadingAxis(
             _EXTRA_AXIS_LABELS[axis - 3],
             scale=float(zooms[axis]) if zooms[axis] > 0 else 1.0,
             translate=float(header["toffset"]) if axis == 3 else 0.0,
-            unit=_UNITS.get(time, "pixel") if axis == 3 else "pixel",
         )
-        for axis in range(3, len(disk_shape))
-        if disk_shape[axis] > 1
+        for axis in layout.leading_axes
     ]
-    return _UNITS.get(space, "mm"), leading
+
+
+def _units(header: Any, layout: _Layout) -> tuple[str, ...]:
+    space, time = header.get_xyzt_units()
+    leading = [_UNITS.get(time, "pixel") if axis == 3 else "pixel" for axis in layout.leading_axes]
+    return (*leading, *[_UNITS.get(space, "mm")] * 3)
 
 
 def _contrast_limits(
