@@ -74,6 +74,8 @@ def test_open_sample_in_a_real_viewer_generates_only_what_is_shown(
     # the 1920 the pyramid has, never a whole volume.
     assert 1 <= len(generated_blocks) <= 8
     assert all(stop - start == 1 for _, ((start, stop), _, _) in generated_blocks)
+    # An RAS layer: the plugin turned the camera, anterior up and radiological.
+    assert tuple(map(str, viewer.scene.camera.orientation)) == ("away", "up", "left")
 
 
 def test_open_real_mri_sample_in_a_real_viewer(make_napari_viewer):
