@@ -16,6 +16,7 @@ PURE_MODULES = [
     "napari_bigvol.ops.channels",
     "napari_bigvol.ops.histogram",
     "napari_bigvol.ops.export",
+    "napari_bigvol.ops.view_cache",
     "napari_bigvol._napari._reader",
 ]
 

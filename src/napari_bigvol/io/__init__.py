@@ -65,7 +65,7 @@ def reader_for(path: PathLike | Sequence[PathLike]) -> Reader | None:
     return None
 
 
-def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+def read(path: PathLike | Sequence[PathLike], *, cache: bool = False) -> list[LayerData]:
     """Open a volume lazily and return napari layer data.
 
     Parameters
@@ -74,6 +74,10 @@ def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
         A file (TIFF, OME-TIFF, NIfTI, DICOM, PNG/JPEG), a folder of slices or of DICOM
         series, a zarr or OME-Zarr store, a glob pattern such as ``"/data/Axial_*.tiff"``,
         or a list of files (slices of one volume, DICOM files, or several NIfTI files).
+    cache : bool, optional
+        Back single-scale volumes by the view cache (a chunked OME-Zarr pyramid in the
+        user cache folder, see :mod:`napari_bigvol.ops.view_cache`), building it first
+        when it is missing or stale, so planes along any axis and 3-D are fast.
 
     Returns
     -------
@@ -94,6 +98,11 @@ def read(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     >>> data, kwargs, layer_type = layers[0]  # doctest: +SKIP
     >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
     """
+    if cache:
+        # Deferred: the cache composes these readers with the export's pyramid writer.
+        from napari_bigvol.ops.view_cache import cached_read
+
+        return cached_read(path)
     return [keep_every_plane(layer) for layer in _read_layers(path)]
 
 
