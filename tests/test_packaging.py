@@ -53,7 +53,13 @@ def test_every_manifest_command_resolves(command):
 def test_widget_display_names_are_the_documented_ones():
     contributions = yaml.safe_load((REPO / "napari.yaml").read_text())["contributions"]
     names = {w["display_name"] for w in contributions["widgets"]}
-    assert names == {"Threshold mask", "Split channels", "Histogram", "Export to zarr"}
+    assert names == {
+        "Threshold mask",
+        "Split channels",
+        "Histogram",
+        "Export to zarr",
+        "View cache",
+    }
 
 
 @pytest.mark.slow

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 
 from napari_bigvol.errors import ReadError
-from napari_bigvol.io import LayerData, read, reader_for
+from napari_bigvol.io import LayerData, reader_for
 from napari_bigvol.io._paths import PathLike
+from napari_bigvol.ops.view_cache import read_for_viewer
 
 
 def napari_get_reader(
@@ -54,7 +56,8 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
         Layer data, as :func:`napari_bigvol.read` returns it.
     """
     try:
-        layer_data = read(path)
+        # Cache-backed when a view cache exists; big volumes get a level napari can show in 3-D.
+        layer_data = read_for_viewer(path)
     except ReadError as error:
         from napari.utils.notifications import show_error
 
@@ -65,7 +68,24 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
         from napari_bigvol._napari._anatomical import follow_current_viewer
 
         follow_current_viewer(layer_data)
+        watch_current_viewer()
     return layer_data
+
+
+def watch_current_viewer() -> None:
+    """Offer the view cache in the viewer that is opening our layers (if napari is running).
+
+    Deferred imports: this module stays importable without Qt and napari.
+    """
+    if "napari" not in sys.modules:
+        return
+    import napari
+
+    viewer = napari.current_viewer()
+    if viewer is not None:
+        from napari_bigvol._qt.view_cache_widget import ViewCacheOffers
+
+        ViewCacheOffers.install(viewer)
 
 
 __all__ = ["napari_get_reader", "read_with_notification"]

@@ -78,10 +78,12 @@ __all__ = [
     "cache_size_limit",
     "cached_read",
     "clear_cache",
+    "discard",
     "downsampled_level",
     "factors_for_budget",
     "find_cache",
     "needs_cache",
+    "read_for_viewer",
 ]
 
 
@@ -297,6 +299,11 @@ def _discard(folder: str) -> None:
     except FileNotFoundError:
         return
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def discard(entry: CacheEntry) -> None:
+    """Delete one cache entry (layers reading from it can no longer load its pixels)."""
+    _discard(entry.folder)
 
 
 def clear_cache(root: str | None = None) -> int:
@@ -573,16 +580,9 @@ def cached_layer(layer: LayerData, store: str, entry_folder: str) -> LayerData:
     wanted_channel = _channel_position(meta, data.ndim)
     if stored_channel is not None and wanted_channel is not None:
         levels = [da.moveaxis(level, stored_channel, wanted_channel) for level in levels]
-    display_axes = 3 if not meta.get("rgb") else 4
-    factors = factors_for_budget(
-        levels[-1].shape,
-        levels[-1].dtype.itemsize,
-        budget_3d(),
-        spatial=display_axes,
-        skip=wanted_channel,
-    )
-    if any(f > 1 for f in factors):
-        levels.append(lazy_downsampled(levels[-1], factors))
+    smaller = _level_for_3d(levels[-1], meta)
+    if smaller is not None:
+        levels.append(smaller)
     kwargs = dict(meta)
     kwargs["multiscale"] = True
     bigvol = dict((kwargs.get("metadata") or {}).get("bigvol", {}))
@@ -636,6 +636,44 @@ def cached_read(
     ]
 
 
+def read_for_viewer(source: PathLike | Sequence[PathLike]) -> list[LayerData]:
+    """Layers for napari's File > Open: cache-backed when a cache exists, safe in 3-D.
+
+    Nothing is built here. A source with an up-to-date view cache opens from it (also in
+    a later session); otherwise a single-scale volume over the 3-D budget
+    (:func:`budget_3d`) gets a second, lazily downsampled level, so that napari, which
+    shows the smallest level of a multiscale image in 3-D, loads that level (read in one
+    streamed pass) instead of the whole volume.
+
+    Examples
+    --------
+    >>> layers = read_for_viewer("/data/Axial_*.tiff")  # doctest: +SKIP
+    >>> [level.shape for level in layers[0][0]]  # doctest: +SKIP
+    [(2000, 512, 512), (1000, 256, 256)]
+    """
+    return [_with_3d_level(layer) for layer in cached_read(source, build=False)]
+
+
+def _with_3d_level(layer: LayerData) -> LayerData:
+    data, meta, kind = layer
+    smaller = _level_for_3d(data, meta) if needs_cache(layer) else None
+    if smaller is None:
+        return layer
+    return [data, smaller], {**meta, "multiscale": True}, kind
+
+
+def _level_for_3d(level: da.Array, meta: dict[str, Any]) -> da.Array | None:
+    """Return a lazily downsampled level under the 3-D budget, or None if ``level`` fits."""
+    factors = factors_for_budget(
+        level.shape,
+        level.dtype.itemsize,
+        budget_3d(),
+        spatial=4 if meta.get("rgb") else 3,  # an RGB axis is last, after z, y, x
+        skip=_channel_position(meta, level.ndim),
+    )
+    return lazy_downsampled(level, factors) if any(f > 1 for f in factors) else None
+
+
 # --- levels for 3-D -----------------------------------------------------------------------
 
 
@@ -649,8 +687,9 @@ def factors_for_budget(
 ) -> tuple[int, ...]:
     """Power-of-two downsampling factors that bring a level under ``budget`` bytes.
 
-    Only the last ``spatial`` axes shrink (never ``skip``, a channel axis); the largest
-    of them is halved first, so the level moves towards cubic voxels.
+    The last ``spatial`` axes (never ``skip``, a channel axis) are halved together, as
+    in a pyramid, so a 2-D view of the level is downsampled in both of its axes and napari
+    uses it only when zoomed out.
 
     Parameters
     ----------
@@ -673,7 +712,7 @@ def factors_for_budget(
     Examples
     --------
     >>> factors_for_budget((2000, 512, 512), 2, 256 * 2**20)
-    (4, 1, 1)
+    (2, 2, 2)
     >>> factors_for_budget((100, 64, 64), 2, 256 * 2**20)
     (1, 1, 1)
     """
@@ -686,10 +725,11 @@ def factors_for_budget(
         return math.ceil(shape[axis] / factors[axis])
 
     while math.prod(size(a) for a in range(ndim)) * itemsize > budget:
-        axis = max(movable, key=size, default=None)
-        if axis is None or size(axis) <= 1:
+        shrinking = [a for a in movable if size(a) > 1]
+        if not shrinking:
             break
-        factors[axis] *= 2
+        for axis in shrinking:
+            factors[axis] *= 2
     return tuple(factors)
 
 
