@@ -59,7 +59,7 @@ def test_the_dock_builds_the_cache_and_switches_the_layer_keeping_its_settings(
     wait_task(task)
     assert task.outcome == "done", task.error
     cached = viewer.layers[0]
-    assert cached is not layer
+    assert cached is layer  # switched in place: widgets following it keep working
     assert cached.name == "slices"
     assert [lay.name for lay in viewer.layers] == ["slices", "above"]
     assert cached.multiscale

@@ -1,0 +1,329 @@
+"""Benchmark the view cache against named baselines, on a 1 GB 2,000-slice TIFF folder.
+
+Run (from the repository root)::
+
+    xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python benchmarks/bench_view_cache.py \
+        [--planes 2000] [--side 512] [--workdir DIR]
+
+It writes a folder of uint16 TIFF slices (``--planes`` of ``--side`` x ``--side``; the
+defaults make 1 GB), then measures, each step in its own subprocess so that peak memory is
+per step:
+
+* **build**: ``napari_bigvol.read(folder, cache=True)`` from an empty cache (64^3 chunks,
+  Blosc zstd, pyramid), against *baseline* ``dask.array.store`` of the same volume (rechunked
+  to 64 planes) into one zarr array of 64^3 chunks with the same codec (level 0 only);
+  wall time, CPU time and peak RSS; and the build's peak RSS on the first quarter of the
+  slices, to show it is flat in volume size;
+* **planes**: sagittal (``[:, :, x]``) and coronal (``[:, y, :]``) planes from the TIFF
+  folder (napari-bigvol's reader, what napari reads uncached) and from the cache (level 0,
+  and level 1, which napari shows when the plane is larger than the screen);
+* **3-D**: RSS growth and time to the first 3-D frame (``viewer.screenshot()`` after
+  ``dims.ndisplay = 3``) in a real viewer, for napari's default single-scale layer
+  (*baseline*), napari-bigvol's reader without a cache (budgeted lazy level) and with it;
+* **GUI build**: the View cache dock's build, with a 10 ms QTimer stall probe reporting
+  the longest event-loop stall while it runs.
+
+All ratios come from the same run. The data and caches are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_tiffs(folder: Path, planes: int, side: int) -> None:
+    import tifffile
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:side, :side]
+    for z in range(planes):
+        # Smooth structure plus noise: compresses like microscopy, not like pure noise.
+        base = 2000 + 1500 * np.sin(yy / 40 + z / 30) * np.cos(xx / 35)
+        plane = (base + rng.normal(0, 40, (side, side))).clip(0, 65535).astype(np.uint16)
+        tifffile.imwrite(folder / f"slice_{z:04d}.tif", plane)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def step_build(folder: str) -> dict:
+    from napari_bigvol import read
+
+    start_rss = _peak_rss_mb()
+    wall, cpu = time.perf_counter(), _cpu()
+    read(folder, cache=True)
+    return {
+        "wall": time.perf_counter() - wall,
+        "cpu": _cpu() - cpu,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_before_mb": start_rss,
+    }
+
+
+def step_store(folder: str, target: str) -> dict:
+    import dask.array as da
+    import zarr
+
+    from napari_bigvol import read
+    from napari_bigvol.ops.export import _compressor
+
+    [(data, _, _)] = read(folder)
+    start_rss = _peak_rss_mb()
+    wall, cpu = time.perf_counter(), _cpu()
+    array = zarr.create_array(
+        target,
+        shape=data.shape,
+        chunks=(64, 64, 64),
+        dtype=data.dtype,
+        compressors=_compressor("zstd", 2),
+        zarr_format=2,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
+    )
+    da.store(data.rechunk((64, *data.shape[1:])), array, lock=False)
+    return {
+        "wall": time.perf_counter() - wall,
+        "cpu": _cpu() - cpu,
+        "peak_rss_mb": _peak_rss_mb(),
+        "rss_before_mb": start_rss,
+    }
+
+
+def _median_time(read_plane, positions) -> float:
+    times = []
+    for position in positions:
+        start = time.perf_counter()
+        read_plane(position)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def step_planes(folder: str) -> dict:
+    from napari_bigvol import read
+
+    [(tiff, _, _)] = read(folder)
+    [(levels, _, _)] = read(folder, cache=True)
+    side = tiff.shape[2]
+    positions = [side // 4, side // 2 + 1, 3 * side // 4 + 2]
+    result = {}
+    sources = {"tiff": tiff, **{f"cache_level{i}": level for i, level in enumerate(levels[:2])}}
+    for name, array in sources.items():
+        scale = tiff.shape[2] // array.shape[2]
+        result[f"sagittal_{name}"] = _median_time(
+            lambda x, a=array, s=scale: np.asarray(a[:, :, x // s]), positions
+        )
+        result[f"coronal_{name}"] = _median_time(
+            lambda y, a=array, s=scale: np.asarray(a[:, y // s, :]), positions
+        )
+    return result
+
+
+def step_3d(folder: str, mode: str) -> dict:
+    import napari
+    import psutil
+
+    from napari_bigvol import read
+    from napari_bigvol.ops.view_cache import budget_3d
+
+    process = psutil.Process()
+    viewer = napari.Viewer(show=True)
+    if mode == "napari_single_scale":
+        [(data, kwargs, _)] = read(folder)
+        layer = viewer.add_image(data, **kwargs)
+    else:  # the napari-bigvol reader: cache-backed when a cache exists, budgeted 3-D level
+        [layer] = viewer.open(folder, plugin="napari-bigvol")
+    viewer.screenshot()
+    before = process.memory_info().rss
+    start = time.perf_counter()
+    viewer.dims.ndisplay = 3
+    viewer.screenshot()  # forces the first 3-D frame to render
+    elapsed = time.perf_counter() - start
+    growth = process.memory_info().rss - before
+    shown = np.asarray(layer._slice.image.raw)
+    viewer.close()
+    return {
+        "first_3d_frame_s": elapsed,
+        "rss_growth_mb": growth / 2**20,
+        "shown_shape": list(shown.shape),
+        "shown_mb": shown.nbytes / 2**20,
+        "budget_mb": budget_3d() / 2**20,
+    }
+
+
+def step_gui_build(folder: str) -> dict:
+    import napari
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication
+
+    from napari_bigvol._qt.view_cache_widget import ViewCacheWidget
+
+    viewer = napari.Viewer(show=True)
+    [layer] = viewer.open(folder, plugin="napari-bigvol")
+    widget = ViewCacheWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    viewer.screenshot()
+    gaps = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    viewer.layers.selection.active = layer
+    start = time.perf_counter()
+    timer.start()
+    task = widget.build()
+    app = QApplication.instance()
+    while not task.is_finished:
+        app.processEvents()
+        time.sleep(0.002)
+    # The switch happens in the outcome callback; keep probing through the next frames.
+    end = time.perf_counter() + 1.0
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.002)
+    timer.stop()
+    elapsed = time.perf_counter() - start
+    switched = "view_cache" in viewer.layers[0].metadata["bigvol"]
+    viewer.close()
+    return {
+        "wall": elapsed,
+        "outcome": task.outcome,
+        "switched": switched,
+        "max_stall_ms": max(gaps) * 1000,
+        "stalls_over_100ms": sum(g > 0.1 for g in gaps),
+        "ticks": len(gaps),
+    }
+
+
+def run_step(step: str, *args: str, env: dict | None = None) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, "--step", step, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    if result.returncode:
+        raise RuntimeError(f"{step} failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--planes", type=int, default=2000)
+    parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--step", default=None)
+    parser.add_argument("args", nargs="*")
+    options = parser.parse_args()
+    if options.step:
+        function = globals()[f"step_{options.step}"]
+        print(json.dumps(function(*options.args)))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench-view-cache-", dir=options.workdir))
+    try:
+        folder = work / "slices"
+        start = time.perf_counter()
+        make_tiffs(folder, options.planes, options.side)
+        quarter = work / "quarter"
+        quarter.mkdir()
+        for path in sorted(folder.iterdir())[: options.planes // 4]:
+            os.link(path, quarter / path.name)
+        size = options.planes * options.side**2 * 2
+        print(
+            f"# {options.planes} slices of {options.side}^2 uint16 = {size / 1e9:.2f} GB "
+            f"(written in {time.perf_counter() - start:.0f} s)"
+        )
+        cache = {"NAPARI_BIGVOL_CACHE": str(work / "cache")}
+        results: dict = {}
+        results["store"] = run_step("store", str(folder), str(work / "store.zarr"))
+        shutil.rmtree(work / "store.zarr")
+        results["build"] = run_step("build", str(folder), env=cache)
+        results["build_quarter"] = run_step("build", str(quarter), env=cache)
+        results["planes"] = run_step("planes", str(folder), env=cache)
+        empty = {"NAPARI_BIGVOL_CACHE": str(work / "no-cache")}
+        results["3d_napari"] = run_step("3d", str(folder), "napari_single_scale", env=empty)
+        results["3d_uncached"] = run_step("3d", str(folder), "bigvol", env=empty)
+        results["3d_cached"] = run_step("3d", str(folder), "bigvol", env=cache)
+        gui = {"NAPARI_BIGVOL_CACHE": str(work / "gui-cache")}
+        results["gui_build"] = run_step("gui_build", str(folder), env=gui)
+        report(results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: dict) -> None:
+    print(json.dumps(results, indent=1))
+    build, store = results["build"], results["store"]
+    print("\n## Cache build vs dask.array.store (same volume, codec, 64^3 chunks)")
+    print(
+        f"cache build: {build['wall']:.1f} s wall, {build['cpu']:.1f} s CPU, "
+        f"peak RSS {build['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"dask store : {store['wall']:.1f} s wall, {store['cpu']:.1f} s CPU, "
+        f"peak RSS {store['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"speed ratio (store time / build time): {store['wall'] / build['wall']:.2f}x wall, "
+        f"{store['cpu'] / build['cpu']:.2f}x CPU"
+    )
+    quarter = results["build_quarter"]
+    print(
+        f"build peak RSS, quarter volume: {quarter['peak_rss_mb']:.0f} MB; full volume: "
+        f"{build['peak_rss_mb']:.0f} MB"
+    )
+    planes = results["planes"]
+    print("\n## Planes (median of 3 positions)")
+    for axis in ("sagittal", "coronal"):
+        tiff = planes[f"{axis}_tiff"]
+        for level in ("cache_level0", "cache_level1"):
+            if f"{axis}_{level}" not in planes:
+                continue
+            cached = planes[f"{axis}_{level}"]
+            print(
+                f"{axis}: TIFF folder {tiff * 1000:.0f} ms, {level} {cached * 1000:.0f} ms "
+                f"-> {tiff / cached:.0f}x"
+            )
+    print("\n## 3-D switch")
+    for name in ("3d_napari", "3d_uncached", "3d_cached"):
+        r = results[name]
+        print(
+            f"{name}: first frame {r['first_3d_frame_s']:.2f} s, RSS growth "
+            f"{r['rss_growth_mb']:.0f} MB, level shown {r['shown_shape']} "
+            f"({r['shown_mb']:.0f} MB; budget {r['budget_mb']:.0f} MB)"
+        )
+    gui = results["gui_build"]
+    print(
+        f"\n## GUI build: {gui['wall']:.1f} s, {gui['outcome']}, switched={gui['switched']}, "
+        f"max event-loop stall {gui['max_stall_ms']:.0f} ms "
+        f"({gui['stalls_over_100ms']} over 100 ms in {gui['ticks']} ticks)"
+    )
+
+
+if __name__ == "__main__":
+    main()
