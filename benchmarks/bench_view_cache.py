@@ -85,6 +85,7 @@ def step_store(folder: str, target: str) -> dict:
 
     from napari_bigvol import read
     from napari_bigvol.ops.export import _compressor
+    from napari_bigvol.ops.view_cache import CACHE_COMPRESSOR
 
     [(data, _, _)] = read(folder)
     start_rss = _peak_rss_mb()
@@ -94,7 +95,7 @@ def step_store(folder: str, target: str) -> dict:
         shape=data.shape,
         chunks=(64, 64, 64),
         dtype=data.dtype,
-        compressors=_compressor("zstd", 2),
+        compressors=_compressor(CACHE_COMPRESSOR, 2),
         zarr_format=2,
         chunk_key_encoding={"name": "v2", "separator": "/"},
     )
@@ -136,15 +137,18 @@ def step_planes(folder: str) -> dict:
     return result
 
 
-def step_3d(folder: str, mode: str) -> dict:
+def step_3d(folder: str, mode: str, chunk_cache: str = "on") -> dict:
     import napari
     import psutil
+    from napari.utils import resize_dask_cache
 
     from napari_bigvol import read
     from napari_bigvol.ops.view_cache import budget_3d
 
     process = psutil.Process()
     viewer = napari.Viewer(show=True)
+    if chunk_cache == "off":  # napari's dask chunk cache (Preferences: 1/4 of RAM) off
+        resize_dask_cache(0)
     if mode == "napari_single_scale":
         [(data, kwargs, _)] = read(folder)
         layer = viewer.add_image(data, **kwargs)
@@ -260,14 +264,23 @@ def main() -> None:
         )
         cache = {"NAPARI_BIGVOL_CACHE": str(work / "cache")}
         results: dict = {}
-        results["store"] = run_step("store", str(folder), str(work / "store.zarr"))
-        shutil.rmtree(work / "store.zarr")
-        results["build"] = run_step("build", str(folder), env=cache)
+        # Alternate the two, twice, on a shared and loaded machine; keep the faster of each.
+        for round_ in range(2):
+            store = run_step("store", str(folder), str(work / "store.zarr"))
+            shutil.rmtree(work / "store.zarr")
+            shutil.rmtree(work / "cache", ignore_errors=True)
+            build = run_step("build", str(folder), env=cache)
+            results[f"store_{round_}"], results[f"build_{round_}"] = store, build
+        results["store"] = min((results["store_0"], results["store_1"]), key=lambda r: r["wall"])
+        results["build"] = min((results["build_0"], results["build_1"]), key=lambda r: r["wall"])
         results["build_quarter"] = run_step("build", str(quarter), env=cache)
         results["planes"] = run_step("planes", str(folder), env=cache)
         empty = {"NAPARI_BIGVOL_CACHE": str(work / "no-cache")}
         results["3d_napari"] = run_step("3d", str(folder), "napari_single_scale", env=empty)
         results["3d_uncached"] = run_step("3d", str(folder), "bigvol", env=empty)
+        results["3d_uncached_no_chunk_cache"] = run_step(
+            "3d", str(folder), "bigvol", "off", env=empty
+        )
         results["3d_cached"] = run_step("3d", str(folder), "bigvol", env=cache)
         gui = {"NAPARI_BIGVOL_CACHE": str(work / "gui-cache")}
         results["gui_build"] = run_step("gui_build", str(folder), env=gui)
@@ -310,7 +323,7 @@ def report(results: dict) -> None:
                 f"-> {tiff / cached:.0f}x"
             )
     print("\n## 3-D switch")
-    for name in ("3d_napari", "3d_uncached", "3d_cached"):
+    for name in ("3d_napari", "3d_uncached", "3d_uncached_no_chunk_cache", "3d_cached"):
         r = results[name]
         print(
             f"{name}: first frame {r['first_3d_frame_s']:.2f} s, RSS growth "

@@ -29,6 +29,9 @@ from napari_bigvol._qt.channels_widget import SplitChannelsWidget
 from napari_bigvol._qt.export_widget import ExportZarrWidget
 from napari_bigvol._qt.histogram_widget import HistogramWidget
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
+from napari_bigvol._qt.view_cache_widget import ViewCacheWidget
+from napari_bigvol.ops import view_cache
+from napari_bigvol.sample import brain_voxel_size
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent / "examples"))
@@ -87,6 +90,7 @@ def dock(viewer: Any, widget_class: type) -> Any:
         "ThresholdMaskWidget": "Threshold mask",
         "SplitChannelsWidget": "Split channels",
         "ExportZarrWidget": "Export to zarr",
+        "ViewCacheWidget": "View cache",
     }[widget_class.__name__]
     viewer.window.add_dock_widget(widget, name=f"{title} (napari-bigvol)")
     _settle(viewer)
@@ -239,6 +243,37 @@ def widgets(workdir: Path) -> None:
     viewer.close()
 
 
+def cache(workdir: Path) -> None:
+    """Show the view cache: the offer on a sagittal view, the dock after a build, 3-D."""
+    import os
+
+    os.environ[view_cache.CACHE_ENV] = str(workdir / "view-cache")
+    # The tutorial folder is 128 MiB; a 64 MiB budget makes it "big" like a real scan.
+    os.environ[view_cache.BUDGET_3D_ENV] = "64MiB"
+    view_cache.clear_cache()
+    folder = mri_tiff_folder.prepare(workdir, shape=(256, 512, 512))
+    viewer = new_viewer()
+    [layer] = viewer.open(str(folder), plugin="napari-bigvol")
+    layer.scale = brain_voxel_size(layer.data[0].shape)
+    viewer.reset_view()
+    viewer.dims.order = (2, 0, 1)  # sagittal: napari-bigvol offers the cache
+    viewer.scene.camera.orientation2d = ("up", "right")
+    _settle(viewer)
+    save(viewer, "view_cache_offer")
+    widget = dock(viewer, ViewCacheWidget)
+    viewer.layers.selection.active = layer
+    task = widget.build()
+    app = QApplication.instance()
+    while not task.is_finished:
+        app.processEvents()
+        time.sleep(0.02)
+    save(viewer, "view_cache_dock")
+    viewer.dims.ndisplay = 3
+    viewer.scene.camera.angles = (0, 30, 120)
+    save(viewer, "view_cache_3d", canvas_only=True)
+    viewer.close()
+
+
 SHOTS: dict[str, Callable[[Path], None]] = {
     "sample": sample_brain,
     "tiff": tiff_folder,
@@ -247,6 +282,7 @@ SHOTS: dict[str, Callable[[Path], None]] = {
     "zarr": ome_zarr,
     "dicom": dicom,
     "widgets": widgets,
+    "cache": cache,
 }
 
 

@@ -160,3 +160,23 @@ def test_clear_keeps_entries_in_use(docked, slices, cache_dir, tmp_path):
     assert widget.clear() > 0
     assert [e.source for e in vc.cache_entries()] == [[str(folder)]]
     assert "in use kept" in widget.status.text()
+
+
+def test_scrolling_an_uncached_big_folder_reads_only_the_current_plane(
+    make_napari_viewer, slices, cache_dir, monkeypatch, open_counter
+):
+    folder, volume = slices
+    # A level of a third of the volume, with napari's texture copies; planes of 8+ voxels.
+    monkeypatch.setenv(vc.BUDGET_3D_ENV, str(volume.nbytes * vc.TEXTURE_COPIES // 3))
+    monkeypatch.setattr(vc, "SMALLEST_PLANE", 8)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(folder, plugin="napari-bigvol")
+    assert layer.multiscale  # the level for 3-D; napari draws thumbnails from it
+    assert layer.data[1].shape == (48, 20, 28)  # halved in the plane only
+    for step in (30, 31, 32):
+        with open_counter.watch(folder) as opened:
+            viewer.dims.set_current_step(0, step)
+        # The view and napari's thumbnail (drawn from the smallest level) each read the
+        # current plane; no other plane is touched. A shared plane cache would make it one.
+        assert set(opened) == {str(folder / f"s_{step:03d}.tif")}
+        assert sum(opened.values()) <= 2

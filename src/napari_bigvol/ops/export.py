@@ -35,6 +35,7 @@ from zarr.codecs import BloscCodec
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError
 from napari_bigvol.ops import _ngff_write as ngff
 from napari_bigvol.ops._pyramid import (
+    WORK_UNIT_BUDGET,
     WorkPlan,
     downsample_mean,
     downsample_mode,
@@ -91,6 +92,10 @@ class ExportOptions:
         2 (NGFF 0.4, read by the most tools) or 3 (NGFF 0.5).
     sharding : bool
         zarr v3 only: pack the chunks of each work unit into one shard file per level.
+    unit_bytes : int
+        How large a work unit may grow for full pyramid alignment (see
+        :func:`~napari_bigvol.ops._pyramid.plan_work`); 0 keeps units at their minimum,
+        for the least memory.
     """
 
     chunks: tuple[int, ...] | None = None
@@ -98,6 +103,7 @@ class ExportOptions:
     pyramid: bool = True
     zarr_format: int = 2
     sharding: bool = False
+    unit_bytes: int = WORK_UNIT_BUDGET
 
     def __post_init__(self) -> None:
         compressor = None if self.compressor in (None, "none", "None", "") else self.compressor
@@ -544,6 +550,7 @@ def _plan(volume: Volume, options: ExportOptions) -> WorkPlan:
         _default_chunks(volume, options.chunks),
         _source_chunks(volume),
         steps,
+        budget=options.unit_bytes,
     )
 
 
@@ -1053,7 +1060,7 @@ def export_layers(
 
 
 def _options(options: dict[str, Any]) -> ExportOptions:
-    known = {"chunks", "compressor", "pyramid", "zarr_format", "sharding"}
+    known = {"chunks", "compressor", "pyramid", "zarr_format", "sharding", "unit_bytes"}
     unknown = set(options) - known - {"progress", "should_stop"}
     if unknown:
         raise OperationError(f"unknown export option(s): {', '.join(sorted(unknown))}")
