@@ -172,7 +172,7 @@ def step_3d(folder: str, mode: str, chunk_cache: str = "on") -> dict:
     }
 
 
-def step_gui_build(folder: str) -> dict:
+def step_gui_build(folder: str, build: str = "yes") -> dict:
     import napari
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
@@ -198,11 +198,17 @@ def step_gui_build(folder: str) -> dict:
     viewer.layers.selection.active = layer
     start = time.perf_counter()
     timer.start()
-    task = widget.build()
     app = QApplication.instance()
-    while not task.is_finished:
-        app.processEvents()
-        time.sleep(0.002)
+    if build == "yes":
+        task = widget.build()
+        while not task.is_finished:
+            app.processEvents()
+            time.sleep(0.002)
+    else:  # the baseline: the same viewer idle, for as long as a build takes
+        end = time.perf_counter() + float(build)
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
     # The switch happens in the outcome callback; keep probing through the next frames.
     end = time.perf_counter() + 1.0
     while time.perf_counter() < end:
@@ -214,7 +220,7 @@ def step_gui_build(folder: str) -> dict:
     viewer.close()
     return {
         "wall": elapsed,
-        "outcome": task.outcome,
+        "outcome": task.outcome if build == "yes" else "idle",
         "switched": switched,
         "max_stall_ms": max(gaps) * 1000,
         "stalls_over_100ms": sum(g > 0.1 for g in gaps),
@@ -241,6 +247,9 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--step", default=None)
+    parser.add_argument(
+        "--only", choices=["gui"], default=None, help="run only the GUI stall measurement"
+    )
     parser.add_argument("args", nargs="*")
     options = parser.parse_args()
     if options.step:
@@ -264,6 +273,13 @@ def main() -> None:
         )
         cache = {"NAPARI_BIGVOL_CACHE": str(work / "cache")}
         results: dict = {}
+        gui = {"NAPARI_BIGVOL_CACHE": str(work / "gui-cache")}
+        if options.only == "gui":
+            results["gui_build"] = run_step("gui_build", str(folder), env=gui)
+            idle = str(results["gui_build"]["wall"])
+            results["gui_idle"] = run_step("gui_build", str(folder), idle, env=gui)
+            report_gui(results)
+            return
         # Alternate the two, twice, on a shared and loaded machine; keep the faster of each.
         for round_ in range(2):
             store = run_step("store", str(folder), str(work / "store.zarr"))
@@ -282,8 +298,9 @@ def main() -> None:
             "3d", str(folder), "bigvol", "off", env=empty
         )
         results["3d_cached"] = run_step("3d", str(folder), "bigvol", env=cache)
-        gui = {"NAPARI_BIGVOL_CACHE": str(work / "gui-cache")}
         results["gui_build"] = run_step("gui_build", str(folder), env=gui)
+        idle = str(results["gui_build"]["wall"])
+        results["gui_idle"] = run_step("gui_build", str(folder), idle, env=gui)
         report(results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -293,6 +310,9 @@ def report(results: dict) -> None:
     print(json.dumps(results, indent=1))
     build, store = results["build"], results["store"]
     print("\n## Cache build vs dask.array.store (same volume, codec, 64^3 chunks)")
+    for round_ in range(2):
+        b, st = results[f"build_{round_}"], results[f"store_{round_}"]
+        print(f"round {round_}: build {b['wall']:.1f} s, store {st['wall']:.1f} s")
     print(
         f"cache build: {build['wall']:.1f} s wall, {build['cpu']:.1f} s CPU, "
         f"peak RSS {build['peak_rss_mb']:.0f} MB"
@@ -330,12 +350,17 @@ def report(results: dict) -> None:
             f"{r['rss_growth_mb']:.0f} MB, level shown {r['shown_shape']} "
             f"({r['shown_mb']:.0f} MB; budget {r['budget_mb']:.0f} MB)"
         )
-    gui = results["gui_build"]
-    print(
-        f"\n## GUI build: {gui['wall']:.1f} s, {gui['outcome']}, switched={gui['switched']}, "
-        f"max event-loop stall {gui['max_stall_ms']:.0f} ms "
-        f"({gui['stalls_over_100ms']} over 100 ms in {gui['ticks']} ticks)"
-    )
+    report_gui(results)
+
+
+def report_gui(results: dict) -> None:
+    for name in ("gui_build", "gui_idle"):
+        gui = results[name]
+        print(
+            f"\n## {name}: {gui['wall']:.1f} s, {gui['outcome']}, switched={gui['switched']}, "
+            f"max event-loop stall {gui['max_stall_ms']:.0f} ms "
+            f"({gui['stalls_over_100ms']} over 100 ms in {gui['ticks']} ticks)"
+        )
 
 
 if __name__ == "__main__":

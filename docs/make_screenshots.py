@@ -257,7 +257,9 @@ def cache(workdir: Path) -> None:
     layer.scale = brain_voxel_size(layer.data[0].shape)
     viewer.reset_view()
     viewer.dims.order = (2, 0, 1)  # sagittal: napari-bigvol offers the cache
+    viewer.dims.set_current_step(2, 200)
     viewer.scene.camera.orientation2d = ("up", "right")
+    viewer.reset_view()
     _settle(viewer)
     save(viewer, "view_cache_offer")
     widget = dock(viewer, ViewCacheWidget)
@@ -268,9 +270,11 @@ def cache(workdir: Path) -> None:
         app.processEvents()
         time.sleep(0.02)
     save(viewer, "view_cache_dock")
+    viewer.window.remove_dock_widget("all")
     viewer.dims.ndisplay = 3
+    viewer.reset_view()
     viewer.scene.camera.angles = (0, 30, 120)
-    save(viewer, "view_cache_3d", canvas_only=True)
+    save(viewer, "view_cache_3d")
     viewer.close()
 
 

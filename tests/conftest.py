@@ -77,3 +77,15 @@ def skimage_data() -> Path:
     import skimage.data
 
     return Path(skimage.data.__file__).parent
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty view-cache folder for the test, with the cache settings at their defaults."""
+    from napari_bigvol.ops import view_cache
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(view_cache.CACHE_ENV, str(folder))
+    monkeypatch.delenv(view_cache.CACHE_SIZE_ENV, raising=False)
+    monkeypatch.delenv(view_cache.BUDGET_3D_ENV, raising=False)
+    return folder

@@ -23,15 +23,6 @@ from napari_bigvol.ops import view_cache as vc
 
 
 @pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(vc.CACHE_ENV, str(folder))
-    monkeypatch.delenv(vc.CACHE_SIZE_ENV, raising=False)
-    monkeypatch.delenv(vc.BUDGET_3D_ENV, raising=False)
-    return folder
-
-
-@pytest.fixture
 def slices(tmp_path: Path) -> tuple[Path, np.ndarray]:
     volume = np.random.default_rng(3).integers(0, 4000, (48, 40, 56)).astype(np.uint16)
     folder = tmp_path / "data" / "slices"

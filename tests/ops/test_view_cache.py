@@ -26,15 +26,6 @@ from napari_bigvol.ops import view_cache as vc
 from napari_bigvol.ops._pyramid import downsample_mean
 
 
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(vc.CACHE_ENV, str(folder))
-    monkeypatch.delenv(vc.CACHE_SIZE_ENV, raising=False)
-    monkeypatch.delenv(vc.BUDGET_3D_ENV, raising=False)
-    return folder
-
-
 def _volume(shape=(40, 48, 56), seed=0, dtype=np.uint16) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 4000, shape).astype(dtype)
 
@@ -343,3 +334,24 @@ def test_the_smallest_cached_level_fits_the_3d_budget(tiff_folder, cache_dir, mo
     [(levels, _, _)] = bv.read(folder, cache=True)
     assert levels[-1].nbytes <= volume.nbytes // 5
     assert len(levels) == 2
+
+
+def test_a_pyramid_whose_smallest_level_is_over_the_budget_gets_one_more(
+    tmp_path, cache_dir, monkeypatch
+):
+    store = tmp_path / "pyramid.ome.zarr"
+    bv.export_zarr(_volume((64, 1100, 600)), store)
+    [(plain, _, _)] = bv.read(store)
+    smallest = plain[-1]
+    monkeypatch.setenv(vc.BUDGET_3D_ENV, str(smallest.nbytes * vc.TEXTURE_COPIES // 2))
+    [(levels, kwargs, _)] = vc.read_for_viewer(str(store))
+    assert len(levels) == len(plain) + 1
+    assert levels[-1].nbytes <= smallest.nbytes // 2
+    assert kwargs["multiscale"]
+
+
+def test_a_plain_2d_image_gets_no_3d_level(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setenv(vc.BUDGET_3D_ENV, "1kB")
+    tifffile.imwrite(tmp_path / "plane.tif", _volume((1, 64, 64))[0])
+    [(_, kwargs, _)] = vc.read_for_viewer(str(tmp_path / "plane.tif"))
+    assert not kwargs["multiscale"]

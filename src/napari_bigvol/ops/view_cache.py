@@ -654,7 +654,8 @@ def read_for_viewer(source: PathLike | Sequence[PathLike]) -> list[LayerData]:
     a later session); otherwise a single-scale volume over the 3-D budget
     (:func:`budget_3d`) gets a second, lazily downsampled level, so that napari, which
     shows the smallest level of a multiscale image in 3-D, loads that level (read in one
-    streamed pass) instead of the whole volume.
+    streamed pass) instead of the whole volume. A pyramid whose smallest level is over the
+    budget gets one more level the same way.
 
     Examples
     --------
@@ -667,10 +668,15 @@ def read_for_viewer(source: PathLike | Sequence[PathLike]) -> list[LayerData]:
 
 def _with_3d_level(layer: LayerData) -> LayerData:
     data, meta, kind = layer
-    smaller = _level_for_3d(data, meta) if needs_cache(layer) else None
+    levels = list(data) if isinstance(data, list | tuple) else [data]
+    non_spatial = bool(meta.get("rgb")) + (meta.get("channel_axis") is not None)
+    if kind != "image" or levels[0].ndim - non_spatial < 3:
+        return layer
+    # Also for a pyramid (OME-Zarr) whose smallest level is still over the budget.
+    smaller = _level_for_3d(levels[-1], meta)
     if smaller is None:
         return layer
-    return [data, smaller], {**meta, "multiscale": True}, kind
+    return [*levels, smaller], {**meta, "multiscale": True}, kind
 
 
 def _level_for_3d(level: da.Array, meta: dict[str, Any]) -> da.Array | None:
