@@ -84,16 +84,21 @@ __all__ = [
     "budget_3d",
     "build_cache",
     "cache_entries",
+    "cache_key",
     "cache_root",
     "cache_size_limit",
+    "cached_layer",
     "cached_read",
     "clear_cache",
     "discard",
     "downsampled_level",
     "factors_for_budget",
     "find_cache",
+    "lazy_downsampled",
     "needs_cache",
     "read_for_viewer",
+    "source_files",
+    "source_stamp",
 ]
 
 
