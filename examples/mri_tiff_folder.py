@@ -47,20 +47,22 @@ def run(viewer: Any, folder: Path) -> Browsed:
     # What dropping the folder onto napari does. From the console, the glob the original
     # tutorial passes to dask_image.imread works too: napari_bigvol.read(folder / PATTERN).
     [layer] = viewer.open(str(folder), plugin="napari-bigvol")
+    # A folder over the 3-D budget opens with a second, smaller level for 3-D.
+    volume = layer.data[0] if layer.multiscale else layer.data
     # Like the original export, the slices carry no voxel size: give napari the real one
     # so the rulers, the 3D view and measurements are in millimetres.
-    layer.scale = sample.brain_voxel_size(layer.data.shape)
+    layer.scale = sample.brain_voxel_size(volume.shape)
     layer.units = ("mm", "mm", "mm")
-    depth = layer.data.shape[0]
+    depth = volume.shape[0]
     shown = [depth // 4, depth // 2, (3 * depth) // 5]
     for index in shown:
         viewer.dims.set_current_step(0, index)  # napari reads exactly this slice's file
     viewer.reset_view()
     return Browsed(
-        shape=tuple(layer.data.shape),
-        dtype=str(layer.data.dtype),
+        shape=tuple(volume.shape),
+        dtype=str(volume.dtype),
         scale=tuple(float(s) for s in layer.scale),
-        gigabytes=layer.data.nbytes / 1e9,
+        gigabytes=volume.nbytes / 1e9,
         slices_shown=shown,
     )
 
