@@ -43,7 +43,10 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
     showing ours first puts the file name and the problem in front of the user. The error
     is re-raised so napari adds no layer and scripts still get the exception. NIfTI and
     DICOM (RAS) layers also install :func:`napari_bigvol.anatomical_view` on napari's
-    current viewer, the one the layers are about to be added to.
+    current viewer, the one the layers are about to be added to, and every read installs
+    the view-cache offers there. A source with a view cache opens from it, and a volume
+    over the 3-D budget gets a smaller level for 3-D
+    (:func:`~napari_bigvol.ops.view_cache.read_for_viewer`).
 
     Parameters
     ----------
