@@ -1,19 +1,21 @@
 """Streaming whole-volume computation: block by block, with progress, cancel and a cluster.
 
 Every whole-volume operation (histogram, masked-volume counts, export) runs through
-:func:`stream_blocks`. It computes one dask block at a time per worker, hands each
-result back as soon as it is ready and keeps only a bounded number of blocks in flight,
-so memory stays at a few chunks per thread however large the volume is. Between blocks
-it reports progress and checks for cancellation.
+:func:`stream_blocks`. It adds one small kernel task per block to the array's task graph
+and runs that whole graph as one dask computation, so a task that several blocks share
+(after a rechunk, an overlap or a concatenation) runs once. Each kernel result is handed
+back as soon as it is ready and reduced by the caller, and dask's ordering
+(``dask.order``) releases blocks as their kernels finish, so memory stays at a few
+chunks per thread however large the volume is. Between blocks it reports progress and
+checks for cancellation.
 
-When a ``dask.distributed`` scheduler is configured (:func:`set_scheduler` or the
-``NAPARI_BIGVOL_SCHEDULER`` environment variable), the same blocks run on the cluster
-instead of local threads; nothing else changes for the caller. Each block is shipped as
-the few tasks it depends on (the graph culled to that block), so submitting is cheap
-whatever the size of the volume, and every task must pickle. Arrays that already sit in
-this process's memory (:func:`as_dask_array` reports them) stay on local threads.
+Locally the graph runs on dask's threaded scheduler (a posttask callback stops it on
+cancel). With a ``dask.distributed`` cluster (see :func:`get_client`) the same graph is
+submitted with ``Client.get`` and results come back through ``distributed.as_completed``;
+every task must then pickle. Arrays that already sit in this process's memory
+(:func:`as_dask_array` reports them) stay on local threads.
 
-Kernels run in the block threads, so a kernel that releases the GIL (numpy's large
+Kernels run in the worker threads, so a kernel that releases the GIL (numpy's large
 ufuncs, the numba kernels of :mod:`napari_bigvol.ops._kernels`) uses every core.
 """
 
@@ -32,9 +34,11 @@ from typing import Any, TypeVar
 
 import dask
 import dask.array as da
+import dask.threaded
 import numpy as np
+from dask._task_spec import Task, TaskRef
 from dask.array.core import normalize_chunks, slices_from_chunks
-from dask.optimization import cull
+from dask.callbacks import Callback
 
 from napari_bigvol.errors import Cancelled, OperationError
 
@@ -130,24 +134,108 @@ def _block_indices(array: da.Array) -> list[BlockIndex]:
     return list(product(*(range(n) for n in array.numblocks)))
 
 
-class _Opaque:
-    """Wraps a task graph so ``distributed`` ships it as data.
+class _KernelCall:
+    """Task body on a cluster: the kernel on one block; a class so the task pickles."""
 
-    Passed bare, its task references would be read as dependencies on cluster keys that
-    do not exist, and the block would fail with "lost dependencies".
+    def __init__(self, kernel: BlockKernel, index: BlockIndex) -> None:
+        self.kernel = kernel
+        self.index = index
+
+    def __call__(self, block: Any) -> Any:
+        return self.kernel(np.asarray(block), self.index)
+
+
+class _KernelDelivery(_KernelCall):
+    """Task body on local threads: hands the kernel's result to the consumer at once.
+
+    The task itself returns None, so the threaded scheduler, which keeps the values of
+    the keys it was asked for until the end, holds nothing per block.
     """
 
-    def __init__(self, graph: dict) -> None:
-        self.graph = graph
+    def __init__(self, kernel: BlockKernel, index: BlockIndex, run: _ThreadedRun) -> None:
+        super().__init__(kernel, index)
+        self.run = run
+
+    def __call__(self, block: Any) -> None:
+        self.run.deliver((self.index, super().__call__(block)))
 
 
-def _run_block(graph: dict | _Opaque, key: tuple, kernel: BlockKernel, index: BlockIndex) -> Any:
-    if isinstance(graph, _Opaque):
-        graph = graph.graph
-    # cull from one key walks only that block's dependencies, not the whole graph.
-    subgraph, _ = cull(graph, [key])
-    block = dask.get(subgraph, key)
-    return kernel(np.asarray(block), index)
+class _StopOnRequest(Callback):
+    """Aborts a threaded-scheduler run after the task that finishes once a stop is set."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: dict, worker_id: Any) -> None:
+        if self.stop.is_set():
+            raise Cancelled("cancelled by the user")
+
+
+class _Finished:
+    """Last item of a threaded run's queue: the scheduler returned, or raised ``error``."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class _ThreadedRun:
+    """One computation of a whole graph on dask's threaded scheduler, in its own thread.
+
+    Kernel results travel through a bounded queue to the consumer as they finish, so
+    they are reduced on arrival and never pile up; when the consumer falls behind,
+    workers wait, which bounds memory.
+    """
+
+    def __init__(self, workers: int, backlog: int) -> None:
+        self.workers = workers
+        self.results: queue.Queue = queue.Queue(maxsize=backlog)
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def deliver(self, item: Any) -> None:
+        # A full queue means the consumer is busy; give up only once it stopped for good.
+        while not self.stop.is_set():
+            try:
+                self.results.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def start(self, graph: dict, keys: list) -> None:
+        def schedule() -> None:
+            error = None
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="bigvol-task") as pool:
+                try:
+                    dask.threaded.get(
+                        graph, keys, pool=pool, callbacks=[_StopOnRequest(self.stop)._callback]
+                    )
+                except BaseException as exc:  # handed to the consumer, which raises it
+                    error = exc
+                self.deliver(_Finished(error))
+
+        self.thread = threading.Thread(target=schedule, name="bigvol-scheduler", daemon=True)
+        self.thread.start()
+
+    def finished(self) -> Iterator[Any]:
+        """Yield delivered items until the run ends, then None while nothing arrives."""
+        while True:
+            try:
+                item = self.results.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                yield None
+                continue
+            if isinstance(item, _Finished):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            # Waits for the blocks still running, as an executor shutdown would.
+            self.thread.join()
 
 
 def stream_blocks(
@@ -161,21 +249,28 @@ def stream_blocks(
 ) -> Iterator[tuple[BlockIndex, T]]:
     """Apply ``kernel`` to every block of ``array`` and yield results as they finish.
 
+    The whole graph of ``array`` runs as one dask computation, with one kernel task per
+    block added on top, so every task of the graph runs exactly once however the blocks
+    share work (after a rechunk, an overlap or a concatenation). Locally it runs on
+    dask's threaded scheduler, which orders tasks with ``dask.order`` to keep memory
+    low; on a cluster (see :func:`get_client`) ``Client.get`` submits the same graph and
+    ``distributed.as_completed`` collects the results.
+
     Parameters
     ----------
     array : dask.array.Array
         The input; it is never materialised as a whole.
     kernel : callable
         ``kernel(block, index)`` receives one block as a numpy array and its block index,
-        and returns a (small) result. It must pickle when a cluster is configured.
+        and returns a (small) result. It must pickle when it runs on a cluster.
     progress : callable, optional
         Called as ``progress(done, total)`` after each block.
     should_stop : callable, optional
-        Polled between blocks; when it returns True, pending blocks are abandoned and
-        :class:`~napari_bigvol.errors.Cancelled` is raised.
+        Polled between blocks and while waiting for one; when it returns True, pending
+        work is abandoned and :class:`~napari_bigvol.errors.Cancelled` is raised.
     max_in_flight : int, optional
-        Blocks computed concurrently; defaults to twice the worker count. This bounds
-        memory to about that many chunks.
+        Local worker threads (the tasks run at the same time); defaults to the number
+        of cores. Results not yet consumed are bounded by twice that.
     local : bool, optional
         Run on local threads even when a cluster is configured; for arrays whose data
         already sit in this process's memory, which a cluster would have to copy.
@@ -198,82 +293,68 @@ def stream_blocks(
     [6, 17, 22]
     """
     indices = _block_indices(array)
-    total = len(indices)
     (optimized,) = dask.optimize(array)
     graph = dict(optimized.__dask_graph__())
-    name = optimized.name
     client = None if local else get_client()
-    finished: queue.SimpleQueue = queue.SimpleQueue()
+    run_name = f"bigvol-kernel-{uuid.uuid4().hex}"
+    keys = [(run_name, *index) for index in indices]
     if client is None:
-        workers = os.cpu_count() or 1
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="bigvol-block")
-
-        def submit(index: BlockIndex) -> Any:
-            return pool.submit(_run_block, graph, (name, *index), kernel, index)
-
+        workers = max_in_flight or os.cpu_count() or 1
+        run = _ThreadedRun(workers, backlog=2 * workers)
+        for key, index in zip(keys, indices, strict=True):
+            body = _KernelDelivery(kernel, index, run)
+            graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
+        finished = _on_threads(run, graph, keys)
     else:
-        workers = max(1, sum(client.nthreads().values()))
-        run_id = uuid.uuid4().hex
-
-        def submit(index: BlockIndex) -> Any:
-            # Ship only the tasks this block needs; the worker runs them like a thread here.
-            subgraph, _ = cull(graph, [(name, *index)])
-            return client.submit(
-                _run_block,
-                _Opaque(subgraph),
-                (name, *index),
-                kernel,
-                index,
-                key=f"bigvol-block-{run_id}-{'-'.join(map(str, index))}",
-                pure=False,
-            )
-
-    limit = max_in_flight or 2 * workers
-    pending: dict[Any, BlockIndex] = {}
-    remaining = iter(indices)
-    done_count = 0
+        for key, index in zip(keys, indices, strict=True):
+            body = _KernelCall(kernel, index)
+            graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
+        finished = _on_cluster(client, graph, keys)
+    done = 0
     try:
-        while True:
-            while len(pending) < limit:
-                index = next(remaining, None)
-                if index is None:
-                    break
-                future = submit(index)
-                pending[future] = index
-                future.add_done_callback(finished.put)
-            if not pending:
-                break
-            ready = _next_finished(finished)
-            if not ready and should_stop is not None and should_stop():
-                raise Cancelled("cancelled by the user")
-            for future in ready:
-                index = pending.pop(future)
-                result = future.result()
-                done_count += 1
-                if progress is not None:
-                    progress(done_count, total)
-                yield index, result
-                # Checked after every block, so a stop is honoured within one block.
+        for item in finished:
+            if item is None:  # nothing finished within the poll interval
                 if should_stop is not None and should_stop():
                     raise Cancelled("cancelled by the user")
+                continue
+            done += 1
+            if progress is not None:
+                progress(done, len(indices))
+            yield item
+            # Checked after every block, so a stop is honoured within one block.
+            if should_stop is not None and should_stop():
+                raise Cancelled("cancelled by the user")
     finally:
-        for future in pending:
-            future.cancel()
-        if client is None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        finished.close()
 
 
-def _next_finished(finished: queue.SimpleQueue) -> list[Any]:
-    """Futures that finished: waits up to ``_POLL_SECONDS`` for the first, then drains."""
+def _on_threads(run: _ThreadedRun, graph: dict, keys: list) -> Iterator[Any]:
+    run.start(graph, keys)
     try:
-        ready = [finished.get(timeout=_POLL_SECONDS)]
-    except queue.Empty:
-        return []
-    while True:
-        try:
-            ready.append(finished.get_nowait())
-        except queue.Empty:
-            return ready
+        yield from run.finished()
+    finally:
+        run.close()
+
+
+def _on_cluster(client: Any, graph: dict, keys: list) -> Iterator[Any]:
+    from distributed import as_completed
+
+    futures = client.get(graph, keys, sync=False)
+    index_of = {future.key: key[1:] for future, key in zip(futures, keys, strict=True)}
+    completed = as_completed(futures, loop=client.loop, with_results=True)
+    del futures  # as_completed holds each future until its result is consumed
+    try:
+        while not completed.is_empty():
+            if not completed.has_ready():
+                with completed.thread_condition:
+                    completed.thread_condition.wait(_POLL_SECONDS)
+                if not completed.has_ready():
+                    yield None
+                continue
+            future, result = next(completed)  # raises a task's error here
+            yield index_of[future.key], result
+    finally:
+        client.cancel(list(completed.futures))
 
 
 def reduce_blocks(
