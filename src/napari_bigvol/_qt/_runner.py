@@ -22,6 +22,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
 
 from napari_bigvol.errors import BigVolError, Cancelled
+from napari_bigvol.ops.compute import describe_scheduler
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -102,7 +103,10 @@ class BackgroundTask(QObject, Generic[T]):
         self.cancel_reason = "cancelled"
         self.is_finished = False
         self._last_report = 0.0
-        self.progress_bar = cancelable_progress(desc=description, total=0)
+        # Names where the work runs: local threads, a configured scheduler or the client.
+        self.progress_bar = cancelable_progress(
+            desc=f"{description} ({describe_scheduler()})", total=0
+        )
         self._advanced.connect(self._show_progress)
         self.worker: FunctionWorker = create_worker(
             self._work, _start_thread=False, _ignore_errors=True

@@ -24,6 +24,7 @@ from __future__ import annotations
 import operator
 import os
 import queue
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -67,8 +68,8 @@ def set_scheduler(address: str | None) -> None:
     ----------
     address : str or None
         A scheduler address such as ``"tcp://10.0.0.5:8786"``; None returns to the
-        ``NAPARI_BIGVOL_SCHEDULER`` environment variable, or to local threads when that is
-        unset too.
+        ``NAPARI_BIGVOL_SCHEDULER`` environment variable, then to the active default
+        ``distributed.Client``, then to local threads (see :func:`get_client`).
 
     Examples
     --------
@@ -85,18 +86,27 @@ def scheduler_address() -> str | None:
 
 
 def get_client() -> Any | None:
-    """Return a ``distributed.Client`` for the configured scheduler, or None to run locally.
+    """Return the ``distributed.Client`` whole-volume work runs on, or None for local threads.
 
-    Clients are created once per address and reused.
+    In order: a client for the address given to :func:`set_scheduler`, then for
+    ``NAPARI_BIGVOL_SCHEDULER``, then the active default client (``distributed``'s
+    convention: the last ``Client(...)`` created in this process, as in the napari
+    console). None when none of them exists; no client is ever created for the default.
+    Clients for an address are created once and reused.
 
     Raises
     ------
     OperationError
-        When the scheduler does not answer within :data:`CONNECT_TIMEOUT`.
+        When a configured scheduler does not answer within :data:`CONNECT_TIMEOUT`.
+
+    Examples
+    --------
+    >>> set_scheduler(None)
+    >>> client = get_client()  # None unless a distributed.Client is active
     """
     address = scheduler_address()
     if not address:
-        return None
+        return _default_client()
     with _clients_lock:
         client = _clients.get(address)
         if client is None or client.status in ("closed", "closing"):
@@ -111,6 +121,57 @@ def get_client() -> Any | None:
                 ) from error
             _clients[address] = client
         return client
+
+
+def _default_client() -> Any | None:
+    # A client can only exist once distributed was imported: importing it here would
+    # cost half a second for nothing.
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:  # "No clients found"
+        return None
+    return client if client.status == "running" else None
+
+
+def describe_scheduler(local: bool = False) -> str:
+    """Say where whole-volume work runs now, for a status line; never connects.
+
+    Parameters
+    ----------
+    local : bool, optional
+        The work stays on local threads whatever is configured (in-memory data).
+
+    Returns
+    -------
+    str
+        For example ``"local threads (8 cores)"``,
+        ``"dask scheduler tcp://10.0.0.5:8786 (set_scheduler)"`` or
+        ``"dask scheduler tcp://127.0.0.1:40101 (the active distributed client)"``.
+
+    Examples
+    --------
+    >>> set_scheduler("tcp://10.0.0.5:8786")
+    >>> describe_scheduler()
+    'dask scheduler tcp://10.0.0.5:8786 (set_scheduler)'
+    >>> describe_scheduler(local=True).startswith("local threads")
+    True
+    >>> set_scheduler(None)
+    """
+    threads = f"local threads ({os.cpu_count() or 1} cores)"
+    if local:
+        return threads
+    if _settings["scheduler"]:
+        return f"dask scheduler {_settings['scheduler']} (set_scheduler)"
+    if os.environ.get(SCHEDULER_ENV):
+        return f"dask scheduler {os.environ[SCHEDULER_ENV]} ({SCHEDULER_ENV})"
+    client = _default_client()
+    if client is not None:
+        return f"dask scheduler {client.scheduler.address} (the active distributed client)"
+    return threads
 
 
 def close_clients() -> None:
