@@ -221,14 +221,23 @@ class _KernelDelivery(_KernelCall):
         self.run.deliver((self.index, super().__call__(block)))
 
 
-class _StopOnRequest(Callback):
-    """Aborts a threaded-scheduler run after the task that finishes once a stop is set."""
+class _TaskWatch(Callback):
+    """Threaded-scheduler callback: counts finished tasks, stops the run once asked to."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, stop: threading.Event, on_task: ProgressCallback | None) -> None:
         super().__init__()
         self.stop = stop
+        self.on_task = on_task
+        self.total = 0
+        self.done = 0
+
+    def _start_state(self, dsk: Any, state: dict) -> None:
+        self.total = sum(len(state[key]) for key in ("ready", "waiting", "running"))
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: dict, worker_id: Any) -> None:
+        self.done += 1
+        if self.on_task is not None:
+            self.on_task(self.done, self.total)
         if self.stop.is_set():
             raise Cancelled("cancelled by the user")
 
@@ -248,8 +257,11 @@ class _ThreadedRun:
     workers wait, which bounds memory.
     """
 
-    def __init__(self, workers: int, backlog: int) -> None:
+    def __init__(
+        self, workers: int, backlog: int, on_task: ProgressCallback | None = None
+    ) -> None:
         self.workers = workers
+        self.on_task = on_task
         self.results: queue.Queue = queue.Queue(maxsize=backlog)
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
@@ -269,7 +281,10 @@ class _ThreadedRun:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="bigvol-task") as pool:
                 try:
                     dask.threaded.get(
-                        graph, keys, pool=pool, callbacks=[_StopOnRequest(self.stop)._callback]
+                        graph,
+                        keys,
+                        pool=pool,
+                        callbacks=[_TaskWatch(self.stop, self.on_task)._callback],
                     )
                 except BaseException as exc:  # handed to the consumer, which raises it
                     error = exc
@@ -353,6 +368,18 @@ def stream_blocks(
     >>> sorted(r for _, r in stream_blocks(x, lambda b, i: int(b.sum())))
     [6, 17, 22]
     """
+    return _stream(array, kernel, progress, None, should_stop, max_in_flight, local)
+
+
+def _stream(
+    array: da.Array,
+    kernel: BlockKernel[T],
+    block_progress: ProgressCallback | None,
+    task_progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+    max_in_flight: int | None,
+    local: bool,
+) -> Iterator[tuple[BlockIndex, T]]:
     indices = _block_indices(array)
     (optimized,) = dask.optimize(array)
     graph = dict(optimized.__dask_graph__())
@@ -361,7 +388,7 @@ def stream_blocks(
     keys = [(run_name, *index) for index in indices]
     if client is None:
         workers = max_in_flight or os.cpu_count() or 1
-        run = _ThreadedRun(workers, backlog=2 * workers)
+        run = _ThreadedRun(workers, 2 * workers, task_progress)
         for key, index in zip(keys, indices, strict=True):
             body = _KernelDelivery(kernel, index, run)
             graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
@@ -379,14 +406,67 @@ def stream_blocks(
                     raise Cancelled("cancelled by the user")
                 continue
             done += 1
-            if progress is not None:
-                progress(done, len(indices))
+            if block_progress is not None:
+                block_progress(done, len(indices))
             yield item
             # Checked after every block, so a stop is honoured within one block.
             if should_stop is not None and should_stop():
                 raise Cancelled("cancelled by the user")
     finally:
         finished.close()
+
+
+def compute_array(
+    array: da.Array,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    local: bool = False,
+) -> np.ndarray:
+    """Compute a small dask array, such as a reduction's result, on the same engine.
+
+    It runs where :func:`stream_blocks` would (see :func:`get_client`), with the same
+    cancellation; progress counts the tasks of the graph, so a long computation with a
+    single output block still moves the bar (on local threads; a cluster reports at the
+    end).
+
+    Parameters
+    ----------
+    array : dask.array.Array
+        The array to compute; its result must fit in memory.
+    progress, should_stop : callable, optional
+        As for :func:`stream_blocks`, but ``progress(done, total)`` counts tasks.
+    local : bool, optional
+        Run on local threads whatever is configured, as for :func:`stream_blocks`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The computed values.
+
+    Raises
+    ------
+    Cancelled
+        If ``should_stop`` returned True.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> int(compute_array(da.arange(10, chunks=3).sum()))
+    45
+    """
+    out = np.empty(array.shape, array.dtype)
+    regions = dict(zip(_block_indices(array), slices_from_chunks(array.chunks), strict=True))
+    blocks = _stream(array, _as_is, None, progress, should_stop, None, local)
+    for index, values in blocks:
+        out[regions[index]] = values
+    if progress is not None and not local and get_client() is not None:
+        progress(1, 1)
+    return out
+
+
+def _as_is(block: np.ndarray, index: BlockIndex) -> np.ndarray:
+    return block
 
 
 def _on_threads(run: _ThreadedRun, graph: dict, keys: list) -> Iterator[Any]:
