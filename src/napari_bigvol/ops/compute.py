@@ -69,7 +69,7 @@ def set_scheduler(address: str | None) -> None:
     address : str or None
         A scheduler address such as ``"tcp://10.0.0.5:8786"``; None returns to the
         ``NAPARI_BIGVOL_SCHEDULER`` environment variable, then to the active default
-        ``distributed.Client``, then to local threads (see :func:`get_client`).
+        ``distributed.Client``, then to local threads (see ``get_client``).
 
     Examples
     --------
