@@ -111,7 +111,7 @@ class BackgroundTask(QObject, Generic[T]):
         # bar indeterminate, whose busy animation repaints the window without pause and
         # took half the CPU of a whole-volume histogram (benchmarks/bench_dock_parity.py).
         self.progress_bar = cancelable_progress(
-            desc=f"{description} ({describe_scheduler()})", total=_INITIAL_TOTAL
+            desc=f"{description} on {describe_scheduler()}", total=_INITIAL_TOTAL
         )
         self._advanced.connect(self._show_progress)
         self.worker: FunctionWorker = create_worker(
