@@ -20,7 +20,7 @@ from napari_bigvol._display import anatomical_view, display_convention, set_disp
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError, ReadError
 from napari_bigvol.io import read
 from napari_bigvol.ops.channels import split_channels
-from napari_bigvol.ops.compute import set_scheduler
+from napari_bigvol.ops.compute import describe_scheduler, set_scheduler
 from napari_bigvol.ops.export import export_zarr
 from napari_bigvol.ops.histogram import histogram, histogram_stats
 from napari_bigvol.ops.scope import visible_slice, whole_volume
@@ -41,6 +41,7 @@ __all__ = [
     "anatomical_view",
     "apply_mask",
     "count_components",
+    "describe_scheduler",
     "display_convention",
     "export_zarr",
     "histogram",

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import operator
 import threading
+from collections import Counter
+from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
+import tifffile
 
+import napari_bigvol
 from napari_bigvol.errors import Cancelled, OperationError
 from napari_bigvol.ops import compute
 from napari_bigvol.ops.compute import (
@@ -19,6 +24,7 @@ from napari_bigvol.ops.compute import (
     set_scheduler,
     stream_blocks,
 )
+from napari_bigvol.ops.histogram import histogram
 
 
 class ConcurrencyProbe:
@@ -178,3 +184,68 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
             list(stream_blocks(da.ones(4, chunks=2), lambda b, i: 0))
     finally:
         set_scheduler(None)
+
+
+class LoadCounter:
+    """A plane loader for ``dask.delayed`` that counts its calls per plane."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, index: int, shape: tuple[int, int]) -> np.ndarray:
+        with self._lock:
+            self.calls[index] += 1
+        return np.full(shape, index, np.uint16)
+
+
+@pytest.fixture
+def tiff_folder(tmp_path) -> tuple[Path, np.ndarray]:
+    volume = np.random.default_rng(3).integers(0, 4000, (64, 48, 40)).astype(np.uint16)
+    folder = tmp_path / "slices"
+    folder.mkdir()
+    for index, plane in enumerate(volume):
+        tifffile.imwrite(folder / f"slice_{index}.tif", plane)
+    return folder, volume
+
+
+def test_a_rechunked_tiff_folder_opens_each_file_once(tiff_folder, open_counter):
+    folder, volume = tiff_folder
+    [(data, _, _)] = napari_bigvol.read(str(folder))
+    # 16-plane blocks: every plane feeds two blocks along y and two along x.
+    rechunked = data.rechunk((16, 24, 20))
+    with open_counter.watch(folder) as opened:
+        counts, _ = histogram(rechunked, 50)
+    assert sorted(opened.values()) == [1] * len(volume)
+    np.testing.assert_array_equal(counts, np.histogram(volume, 50)[0])
+
+
+def test_a_delayed_concatenated_rechunked_graph_loads_each_plane_once():
+    load = LoadCounter()
+    shape = (32, 24)
+    planes = [
+        da.from_delayed(dask.delayed(load)(index, shape), shape, np.uint16)[None]
+        for index in range(32)
+    ]
+    volume = da.concatenate(planes).rechunk((8, 8, 8))
+    total = reduce_blocks(volume, lambda block, index: int(block.sum()), operator.add)
+    assert total == sum(index * 24 * 32 for index in range(32))
+    assert load.calls == Counter(dict.fromkeys(range(32), 1))
+
+
+def test_every_task_of_the_graph_runs_once(block_loads):
+    # A map_overlap reads each block's neighbours: nine sources for the centre block.
+    source = block_loads.wrap(da.arange(36 * 36, dtype=np.int64).reshape(36, 36).rechunk(12))
+    filtered = source.map_overlap(lambda b: b, depth=1, boundary="none")
+    results = dict(stream_blocks(filtered, lambda block, index: int(block.sum())))
+    assert block_loads.count == source.npartitions
+    assert sum(results.values()) == int(np.arange(36 * 36).sum())
+
+
+def test_stopping_the_consumer_early_stops_the_computation(block_loads):
+    array = block_loads.wrap(da.ones((40, 4), chunks=(1, 4)))
+    blocks = stream_blocks(array, lambda b, i: 0, max_in_flight=1)
+    next(blocks)
+    blocks.close()  # as when the consumer raises or is garbage collected
+    # One worker, a backlog of two results: nothing runs on after the close.
+    assert block_loads.count <= 5

@@ -160,3 +160,57 @@ def test_in_memory_arrays_stay_local_with_a_cluster_configured(on_cluster):
     pids = {pid for _, pid in compute.stream_blocks(array, _process_id, local=in_memory)}
     assert pids == {os.getpid()}
     np.testing.assert_array_equal(histogram(values, 10)[0], np.histogram(values, 10)[0])
+
+
+@pytest.fixture
+def default_client(cluster_address: str) -> Iterator[object]:
+    """A distributed.Client made the process's default, as a user does in the console."""
+    from distributed import Client
+
+    with Client(cluster_address) as client:  # set_as_default=True, dask's convention
+        yield client
+
+
+def test_the_active_default_client_runs_the_work(tiff_volume, default_client):
+    data, volume = tiff_volume
+    assert compute.get_client() is default_client
+    assert compute.describe_scheduler() == (
+        f"dask scheduler {default_client.scheduler.address} (the active distributed client)"
+    )
+    workers = {pid for _, pid in compute.stream_blocks(data, _process_id)}
+    assert workers
+    assert os.getpid() not in workers
+    on_cluster = results_of(data)
+    np.testing.assert_array_equal(on_cluster["histogram"][0], np.histogram(volume, 50)[0])
+
+
+def test_default_client_results_equal_local_threads(tiff_volume, cluster_address):
+    from distributed import Client
+
+    data, _ = tiff_volume
+    local = results_of(data)
+    assert compute.describe_scheduler().startswith("local threads")
+    with Client(cluster_address) as client:
+        on_cluster = results_of(data)
+        ran = {str(key) for key in client.run_on_scheduler(_tasks_seen)}
+    assert_identical(local, on_cluster)
+    assert any("bigvol-kernel" in key for key in ran)
+    assert compute.get_client() is None  # the closed client is no longer the default
+
+
+def _tasks_seen(dask_scheduler) -> list:
+    """On the scheduler: the keys of every task it has run (its transition log)."""
+    return [entry[0] for entry in dask_scheduler.transition_log]
+
+
+def test_an_explicit_scheduler_takes_precedence_over_the_default_client(
+    cluster_address, default_client, monkeypatch
+):
+    monkeypatch.setenv(compute.SCHEDULER_ENV, "tcp://127.0.0.1:9")
+    assert "NAPARI_BIGVOL_SCHEDULER" in compute.describe_scheduler()
+    compute.set_scheduler(cluster_address)
+    try:
+        assert compute.get_client() is not default_client
+        assert compute.describe_scheduler().endswith("(set_scheduler)")
+    finally:
+        compute.set_scheduler(None)

@@ -60,6 +60,25 @@ def test_scaled_translated_volume(viewer, volume, z_world):
     assert scoped.is_slice
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_the_visible_slice_converts_to_numpy(viewer, volume, lazy):
+    data = da.from_array(volume, chunks=(1, 7, 8)) if lazy else volume
+    layer = viewer.add_image(data, scale=(2.0, 1.0, 1.0))
+    viewer.dims.set_point(0, 6.0)
+    scoped = visible_slice(layer, viewer)
+    assert (scoped.shape, scoped.dtype, scoped.ndim) == ((7, 8), np.dtype(np.float32), 2)
+    plane = np.asarray(scoped)
+    assert type(plane) is np.ndarray
+    np.testing.assert_array_equal(plane, volume[3])
+    assert np.asarray(scoped, dtype=np.float64).dtype == np.float64
+    assert scoped.scale == (1.0, 1.0)  # placement kept alongside
+    if lazy:
+        with pytest.raises(ValueError, match="cannot be viewed without computing a copy"):
+            np.asarray(scoped, copy=False)
+    else:
+        assert np.shares_memory(np.asarray(scoped, copy=False), volume)
+
+
 @pytest.mark.parametrize("order", [(2, 0, 1), (0, 2, 1), (1, 0, 2), (1, 2, 0)])
 def test_transposed_dims_order(viewer, volume, order):
     layer = viewer.add_image(volume, scale=(1.0, 2.0, 3.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -229,6 +230,24 @@ def test_count_components_progress_cancel_and_bad_connectivity():
         count_components(da.from_array(mask, chunks=2), should_stop=lambda: True)
     with pytest.raises(OperationError, match="connectivity must be between 1 and 2"):
         count_components(mask, connectivity=3)
+
+
+def test_count_components_reads_no_more_than_dask_compute(block_loads):
+    from dask_image import ndmeasure
+
+    mask = np.zeros((16, 16, 16), bool)
+    mask[2:14, 7:9, 7:9] = True  # one rod across every block boundary along z
+    lazy = block_loads.wrap(da.from_array(mask, chunks=(4, 8, 8)))
+    # dask-image's label graph itself computes blocks again inside its tasks: the
+    # engine must add nothing to what dask's own compute of that graph reads.
+    _, components = ndmeasure.label(lazy, ndimage.generate_binary_structure(3, 1))
+    assert dask.compute(components, scheduler="threads")[0] == 1
+    by_dask, block_loads.count = block_loads.count, 0
+    calls = []
+    assert count_components(lazy, progress=lambda d, t: calls.append((d, t))) == 1
+    assert block_loads.count == by_dask
+    assert len(calls) > lazy.npartitions  # task progress: more steps than blocks
+    assert calls[-1][0] == calls[-1][1]
 
 
 def test_value_range_estimate(block_loads):

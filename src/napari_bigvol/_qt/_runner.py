@@ -22,12 +22,16 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
 
 from napari_bigvol.errors import BigVolError, Cancelled
+from napari_bigvol.ops.compute import describe_scheduler
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
-#: Seconds between progress-bar updates sent to the GUI thread.
-PROGRESS_INTERVAL = 0.1
+#: Seconds between progress-bar updates sent to the GUI thread. Each update repaints
+#: the window (napari's bar processes events on every value), which under software
+#: OpenGL cost a third of a whole-volume histogram's CPU at 10 updates a second.
+PROGRESS_INTERVAL = 0.5
+_INITIAL_TOTAL = 1
 
 ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
@@ -102,7 +106,13 @@ class BackgroundTask(QObject, Generic[T]):
         self.cancel_reason = "cancelled"
         self.is_finished = False
         self._last_report = 0.0
-        self.progress_bar = cancelable_progress(desc=description, total=0)
+        # Names where the work runs: local threads, a configured scheduler or the client.
+        # A total of 1 until the first report gives the real one: total=0 would make the
+        # bar indeterminate, whose busy animation repaints the window without pause and
+        # took half the CPU of a whole-volume histogram (benchmarks/bench_dock_parity.py).
+        self.progress_bar = cancelable_progress(
+            desc=f"{description} on {describe_scheduler()}", total=_INITIAL_TOTAL
+        )
         self._advanced.connect(self._show_progress)
         self.worker: FunctionWorker = create_worker(
             self._work, _start_thread=False, _ignore_errors=True
@@ -145,8 +155,8 @@ class BackgroundTask(QObject, Generic[T]):
         )
 
     def _report(self, done: int, total: int) -> None:
-        # Each update repaints the activity dock; a few per second read as smooth progress
-        # and leave the GUI thread (and the GIL) to the user and the workers.
+        # Each update repaints the window; two per second read as moving progress and
+        # leave the CPU (and the GIL) to the workers.
         now = time.monotonic()
         if done >= total or now - self._last_report >= PROGRESS_INTERVAL:
             self._last_report = now

@@ -8,11 +8,11 @@ drag-and-drop, ``viewer.add_image(data, **kwargs)`` and plain scripts.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from napari_bigvol.errors import ReadError
-from napari_bigvol.io import dicom, nifti, sequence, zarr_store
+from napari_bigvol.io import _remote, dicom, nifti, sequence, zarr_store
 from napari_bigvol.io._paths import PathLike, is_glob, require_exists
 from napari_bigvol.io._slider_steps import keep_every_plane
 
@@ -27,6 +27,8 @@ __all__ = ["LayerData", "read", "reader_for"]
 
 
 def _format_for(path: str) -> Any | None:
+    if "://" in path:  # a URL, decided from its text: no request here
+        return _remote if _remote.accepts(path) else None
     for module in _FORMATS:
         if module.accepts(path):
             return module
@@ -65,7 +67,12 @@ def reader_for(path: PathLike | Sequence[PathLike]) -> Reader | None:
     return None
 
 
-def read(path: PathLike | Sequence[PathLike], *, cache: bool = False) -> list[LayerData]:
+def read(
+    path: PathLike | Sequence[PathLike],
+    *,
+    cache: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+) -> list[LayerData]:
     """Open a volume lazily and return napari layer data.
 
     Parameters
@@ -74,10 +81,14 @@ def read(path: PathLike | Sequence[PathLike], *, cache: bool = False) -> list[La
         A file (TIFF, OME-TIFF, NIfTI, DICOM, PNG/JPEG), a folder of slices or of DICOM
         series, a zarr or OME-Zarr store, a glob pattern such as ``"/data/Axial_*.tiff"``,
         or a list of files (slices of one volume, DICOM files, or several NIfTI files).
+        ``http(s)://`` and ``s3://`` URLs of zarr and OME-Zarr stores are read remotely.
     cache : bool, optional
         Back single-scale volumes by the view cache (a chunked OME-Zarr pyramid in the
         user cache folder, see :mod:`napari_bigvol.ops.view_cache`), building it first
         when it is missing or stale, so planes along any axis and 3-D are fast.
+    storage_options : mapping, optional
+        For URLs only: fsspec options such as S3 credentials and ``endpoint_url``, or
+        HTTP headers (see :doc:`/scripting`).
 
     Returns
     -------
@@ -103,12 +114,14 @@ def read(path: PathLike | Sequence[PathLike], *, cache: bool = False) -> list[La
         from napari_bigvol.ops.view_cache import cached_read
 
         return cached_read(path)
-    return [keep_every_plane(layer) for layer in _read_layers(path)]
+    return [keep_every_plane(layer) for layer in _read_layers(path, storage_options)]
 
 
-def _read_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
+def _read_layers(
+    path: PathLike | Sequence[PathLike], storage_options: Mapping[str, Any] | None
+) -> list[LayerData]:
     if isinstance(path, str | os.PathLike):
-        return _read_one(os.fspath(path))
+        return _read_one(os.fspath(path), storage_options)
     paths = [os.fspath(p) for p in path]
     if not paths:
         raise ReadError("<empty list>", "no paths were given")
@@ -120,10 +133,14 @@ def _read_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
         return sequence.read(paths)
     if formats == {dicom}:
         return dicom.read(paths)  # grouped into series, whatever order they were dropped in
-    return [layer for p in paths for layer in _read_one(p)]
+    return [layer for p in paths for layer in _read_one(p, storage_options)]
 
 
-def _read_one(path: str) -> list[LayerData]:
+def _read_one(path: str, storage_options: Mapping[str, Any] | None = None) -> list[LayerData]:
+    if _remote.is_remote(path):
+        if not _remote.accepts(path):
+            raise ReadError(path, "napari-bigvol reads zarr and OME-Zarr stores from URLs only")
+        return _remote.read(path, storage_options)
     if not is_glob(path):
         require_exists(path)
     module = _format_for(path)

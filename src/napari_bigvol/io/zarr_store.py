@@ -562,7 +562,10 @@ def _dask_array(array: zarr.Array) -> da.Array:
     The name changes when the store is rewritten in place (a re-export to the same
     path), so napari's dask cache never serves chunks of the old data.
     """
-    # Every store here is a LocalStore; array.path is relative to the folder it was opened on.
+    if not isinstance(array.store, LocalStore):  # a remote store (io._remote): no stamp
+        token = tokenize(str(array.store), array.path, array.shape, str(array.dtype))
+        return da.from_zarr(array, chunks=array.chunks, name=f"bigvol-zarr-{token}")
+    # array.path is relative to the folder the LocalStore was opened on.
     store_root = str(array.store.root)
     metadata_file = "zarr.json" if array.metadata.zarr_format == 3 else ".zarray"
     try:
@@ -575,7 +578,7 @@ def _dask_array(array: zarr.Array) -> da.Array:
 
 def _metadata(root: str, array: zarr.Array, kind: str, **facts: Any) -> dict[str, Any]:
     info = {
-        "source": os.path.abspath(root),
+        "source": root if "://" in root else os.path.abspath(root),
         "format": kind,
         "zarr_format": array.metadata.zarr_format,
         **{key: value for key, value in facts.items() if value is not None},

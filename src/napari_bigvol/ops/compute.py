@@ -1,19 +1,21 @@
 """Streaming whole-volume computation: block by block, with progress, cancel and a cluster.
 
 Every whole-volume operation (histogram, masked-volume counts, export) runs through
-:func:`stream_blocks`. It computes one dask block at a time per worker, hands each
-result back as soon as it is ready and keeps only a bounded number of blocks in flight,
-so memory stays at a few chunks per thread however large the volume is. Between blocks
-it reports progress and checks for cancellation.
+:func:`stream_blocks`. It adds one small kernel task per block to the array's task graph
+and runs that whole graph as one dask computation, so a task that several blocks share
+(after a rechunk, an overlap or a concatenation) runs once. Each kernel result is handed
+back as soon as it is ready and reduced by the caller, and dask's ordering
+(``dask.order``) releases blocks as their kernels finish, so memory stays at a few
+chunks per thread however large the volume is. Between blocks it reports progress and
+checks for cancellation.
 
-When a ``dask.distributed`` scheduler is configured (:func:`set_scheduler` or the
-``NAPARI_BIGVOL_SCHEDULER`` environment variable), the same blocks run on the cluster
-instead of local threads; nothing else changes for the caller. Each block is shipped as
-the few tasks it depends on (the graph culled to that block), so submitting is cheap
-whatever the size of the volume, and every task must pickle. Arrays that already sit in
-this process's memory (:func:`as_dask_array` reports them) stay on local threads.
+Locally the graph runs on dask's threaded scheduler (a posttask callback stops it on
+cancel). With a ``dask.distributed`` cluster (see :func:`get_client`) the same graph is
+submitted with ``Client.get`` and results come back through ``distributed.as_completed``;
+every task must then pickle. Arrays that already sit in this process's memory
+(:func:`as_dask_array` reports them) stay on local threads.
 
-Kernels run in the block threads, so a kernel that releases the GIL (numpy's large
+Kernels run in the worker threads, so a kernel that releases the GIL (numpy's large
 ufuncs, the numba kernels of :mod:`napari_bigvol.ops._kernels`) uses every core.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import operator
 import os
 import queue
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,9 +35,11 @@ from typing import Any, TypeVar
 
 import dask
 import dask.array as da
+import dask.threaded
 import numpy as np
+from dask._task_spec import Task, TaskRef
 from dask.array.core import normalize_chunks, slices_from_chunks
-from dask.optimization import cull
+from dask.callbacks import Callback
 
 from napari_bigvol.errors import Cancelled, OperationError
 
@@ -63,8 +68,8 @@ def set_scheduler(address: str | None) -> None:
     ----------
     address : str or None
         A scheduler address such as ``"tcp://10.0.0.5:8786"``; None returns to the
-        ``NAPARI_BIGVOL_SCHEDULER`` environment variable, or to local threads when that is
-        unset too.
+        ``NAPARI_BIGVOL_SCHEDULER`` environment variable, then to the active default
+        ``distributed.Client``, then to local threads (see ``get_client``).
 
     Examples
     --------
@@ -81,18 +86,27 @@ def scheduler_address() -> str | None:
 
 
 def get_client() -> Any | None:
-    """Return a ``distributed.Client`` for the configured scheduler, or None to run locally.
+    """Return the ``distributed.Client`` whole-volume work runs on, or None for local threads.
 
-    Clients are created once per address and reused.
+    In order: a client for the address given to :func:`set_scheduler`, then for
+    ``NAPARI_BIGVOL_SCHEDULER``, then the active default client (``distributed``'s
+    convention: the last ``Client(...)`` created in this process, as in the napari
+    console). None when none of them exists; no client is ever created for the default.
+    Clients for an address are created once and reused.
 
     Raises
     ------
     OperationError
-        When the scheduler does not answer within :data:`CONNECT_TIMEOUT`.
+        When a configured scheduler does not answer within :data:`CONNECT_TIMEOUT`.
+
+    Examples
+    --------
+    >>> set_scheduler(None)
+    >>> client = get_client()  # None unless a distributed.Client is active
     """
     address = scheduler_address()
     if not address:
-        return None
+        return _default_client()
     with _clients_lock:
         client = _clients.get(address)
         if client is None or client.status in ("closed", "closing"):
@@ -107,6 +121,57 @@ def get_client() -> Any | None:
                 ) from error
             _clients[address] = client
         return client
+
+
+def _default_client() -> Any | None:
+    # A client can only exist once distributed was imported: importing it here would
+    # cost half a second for nothing.
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:  # "No clients found"
+        return None
+    return client if client.status == "running" else None
+
+
+def describe_scheduler(local: bool = False) -> str:
+    """Say where whole-volume work runs now, for a status line; never connects.
+
+    Parameters
+    ----------
+    local : bool, optional
+        The work stays on local threads whatever is configured (in-memory data).
+
+    Returns
+    -------
+    str
+        For example ``"local threads (8 cores)"``,
+        ``"dask scheduler tcp://10.0.0.5:8786 (set_scheduler)"`` or
+        ``"dask scheduler tcp://127.0.0.1:40101 (the active distributed client)"``.
+
+    Examples
+    --------
+    >>> set_scheduler("tcp://10.0.0.5:8786")
+    >>> describe_scheduler()
+    'dask scheduler tcp://10.0.0.5:8786 (set_scheduler)'
+    >>> describe_scheduler(local=True).startswith("local threads")
+    True
+    >>> set_scheduler(None)
+    """
+    threads = f"local threads ({os.cpu_count() or 1} cores)"
+    if local:
+        return threads
+    if _settings["scheduler"]:
+        return f"dask scheduler {_settings['scheduler']} (set_scheduler)"
+    if os.environ.get(SCHEDULER_ENV):
+        return f"dask scheduler {os.environ[SCHEDULER_ENV]} ({SCHEDULER_ENV})"
+    client = _default_client()
+    if client is not None:
+        return f"dask scheduler {client.scheduler.address} (the active distributed client)"
+    return threads
 
 
 def close_clients() -> None:
@@ -130,24 +195,123 @@ def _block_indices(array: da.Array) -> list[BlockIndex]:
     return list(product(*(range(n) for n in array.numblocks)))
 
 
-class _Opaque:
-    """Wraps a task graph so ``distributed`` ships it as data.
+class _KernelCall:
+    """Task body on a cluster: the kernel on one block; a class so the task pickles."""
 
-    Passed bare, its task references would be read as dependencies on cluster keys that
-    do not exist, and the block would fail with "lost dependencies".
+    def __init__(self, kernel: BlockKernel, index: BlockIndex) -> None:
+        self.kernel = kernel
+        self.index = index
+
+    def __call__(self, block: Any) -> Any:
+        return self.kernel(np.asarray(block), self.index)
+
+
+class _KernelDelivery(_KernelCall):
+    """Task body on local threads: hands the kernel's result to the consumer at once.
+
+    The task itself returns None, so the threaded scheduler, which keeps the values of
+    the keys it was asked for until the end, holds nothing per block.
     """
 
-    def __init__(self, graph: dict) -> None:
-        self.graph = graph
+    def __init__(self, kernel: BlockKernel, index: BlockIndex, run: _ThreadedRun) -> None:
+        super().__init__(kernel, index)
+        self.run = run
+
+    def __call__(self, block: Any) -> None:
+        self.run.deliver((self.index, super().__call__(block)))
 
 
-def _run_block(graph: dict | _Opaque, key: tuple, kernel: BlockKernel, index: BlockIndex) -> Any:
-    if isinstance(graph, _Opaque):
-        graph = graph.graph
-    # cull from one key walks only that block's dependencies, not the whole graph.
-    subgraph, _ = cull(graph, [key])
-    block = dask.get(subgraph, key)
-    return kernel(np.asarray(block), index)
+class _TaskWatch(Callback):
+    """Threaded-scheduler callback: counts finished tasks, stops the run once asked to."""
+
+    def __init__(self, stop: threading.Event, on_task: ProgressCallback | None) -> None:
+        super().__init__()
+        self.stop = stop
+        self.on_task = on_task
+        self.total = 0
+        self.done = 0
+
+    def _start_state(self, dsk: Any, state: dict) -> None:
+        self.total = sum(len(state[key]) for key in ("ready", "waiting", "running"))
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: dict, worker_id: Any) -> None:
+        self.done += 1
+        if self.on_task is not None:
+            self.on_task(self.done, self.total)
+        if self.stop.is_set():
+            raise Cancelled("cancelled by the user")
+
+
+class _Finished:
+    """Last item of a threaded run's queue: the scheduler returned, or raised ``error``."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class _ThreadedRun:
+    """One computation of a whole graph on dask's threaded scheduler, in its own thread.
+
+    Kernel results travel through a bounded queue to the consumer as they finish, so
+    they are reduced on arrival and never pile up; when the consumer falls behind,
+    workers wait, which bounds memory.
+    """
+
+    def __init__(
+        self, workers: int, backlog: int, on_task: ProgressCallback | None = None
+    ) -> None:
+        self.workers = workers
+        self.on_task = on_task
+        self.results: queue.Queue = queue.Queue(maxsize=backlog)
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def deliver(self, item: Any) -> None:
+        # A full queue means the consumer is busy; give up only once it stopped for good.
+        while not self.stop.is_set():
+            try:
+                self.results.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def start(self, graph: dict, keys: list) -> None:
+        def schedule() -> None:
+            error = None
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="bigvol-task") as pool:
+                try:
+                    dask.threaded.get(
+                        graph,
+                        keys,
+                        pool=pool,
+                        callbacks=[_TaskWatch(self.stop, self.on_task)._callback],
+                    )
+                except BaseException as exc:  # handed to the consumer, which raises it
+                    error = exc
+                self.deliver(_Finished(error))
+
+        self.thread = threading.Thread(target=schedule, name="bigvol-scheduler", daemon=True)
+        self.thread.start()
+
+    def finished(self) -> Iterator[Any]:
+        """Yield delivered items until the run ends, then None while nothing arrives."""
+        while True:
+            try:
+                item = self.results.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                yield None
+                continue
+            if isinstance(item, _Finished):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            # Waits for the blocks still running, as an executor shutdown would.
+            self.thread.join()
 
 
 def stream_blocks(
@@ -161,21 +325,28 @@ def stream_blocks(
 ) -> Iterator[tuple[BlockIndex, T]]:
     """Apply ``kernel`` to every block of ``array`` and yield results as they finish.
 
+    The whole graph of ``array`` runs as one dask computation, with one kernel task per
+    block added on top, so every task of the graph runs exactly once however the blocks
+    share work (after a rechunk, an overlap or a concatenation). Locally it runs on
+    dask's threaded scheduler, which orders tasks with ``dask.order`` to keep memory
+    low; on a cluster (see :func:`get_client`) ``Client.get`` submits the same graph and
+    ``distributed.as_completed`` collects the results.
+
     Parameters
     ----------
     array : dask.array.Array
         The input; it is never materialised as a whole.
     kernel : callable
         ``kernel(block, index)`` receives one block as a numpy array and its block index,
-        and returns a (small) result. It must pickle when a cluster is configured.
+        and returns a (small) result. It must pickle when it runs on a cluster.
     progress : callable, optional
         Called as ``progress(done, total)`` after each block.
     should_stop : callable, optional
-        Polled between blocks; when it returns True, pending blocks are abandoned and
-        :class:`~napari_bigvol.errors.Cancelled` is raised.
+        Polled between blocks and while waiting for one; when it returns True, pending
+        work is abandoned and :class:`~napari_bigvol.errors.Cancelled` is raised.
     max_in_flight : int, optional
-        Blocks computed concurrently; defaults to twice the worker count. This bounds
-        memory to about that many chunks.
+        Local worker threads (the tasks run at the same time); defaults to the number
+        of cores. Results not yet consumed are bounded by twice that.
     local : bool, optional
         Run on local threads even when a cluster is configured; for arrays whose data
         already sit in this process's memory, which a cluster would have to copy.
@@ -197,83 +368,134 @@ def stream_blocks(
     >>> sorted(r for _, r in stream_blocks(x, lambda b, i: int(b.sum())))
     [6, 17, 22]
     """
+    return _stream(array, kernel, progress, None, should_stop, max_in_flight, local)
+
+
+def _stream(
+    array: da.Array,
+    kernel: BlockKernel[T],
+    block_progress: ProgressCallback | None,
+    task_progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+    max_in_flight: int | None,
+    local: bool,
+) -> Iterator[tuple[BlockIndex, T]]:
     indices = _block_indices(array)
-    total = len(indices)
     (optimized,) = dask.optimize(array)
     graph = dict(optimized.__dask_graph__())
-    name = optimized.name
     client = None if local else get_client()
-    finished: queue.SimpleQueue = queue.SimpleQueue()
+    run_name = f"bigvol-kernel-{uuid.uuid4().hex}"
+    keys = [(run_name, *index) for index in indices]
     if client is None:
-        workers = os.cpu_count() or 1
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="bigvol-block")
-
-        def submit(index: BlockIndex) -> Any:
-            return pool.submit(_run_block, graph, (name, *index), kernel, index)
-
+        workers = max_in_flight or os.cpu_count() or 1
+        run = _ThreadedRun(workers, 2 * workers, task_progress)
+        for key, index in zip(keys, indices, strict=True):
+            body = _KernelDelivery(kernel, index, run)
+            graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
+        finished = _on_threads(run, graph, keys)
     else:
-        workers = max(1, sum(client.nthreads().values()))
-        run_id = uuid.uuid4().hex
-
-        def submit(index: BlockIndex) -> Any:
-            # Ship only the tasks this block needs; the worker runs them like a thread here.
-            subgraph, _ = cull(graph, [(name, *index)])
-            return client.submit(
-                _run_block,
-                _Opaque(subgraph),
-                (name, *index),
-                kernel,
-                index,
-                key=f"bigvol-block-{run_id}-{'-'.join(map(str, index))}",
-                pure=False,
-            )
-
-    limit = max_in_flight or 2 * workers
-    pending: dict[Any, BlockIndex] = {}
-    remaining = iter(indices)
-    done_count = 0
+        for key, index in zip(keys, indices, strict=True):
+            body = _KernelCall(kernel, index)
+            graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
+        finished = _on_cluster(client, graph, keys)
+    done = 0
     try:
-        while True:
-            while len(pending) < limit:
-                index = next(remaining, None)
-                if index is None:
-                    break
-                future = submit(index)
-                pending[future] = index
-                future.add_done_callback(finished.put)
-            if not pending:
-                break
-            ready = _next_finished(finished)
-            if not ready and should_stop is not None and should_stop():
-                raise Cancelled("cancelled by the user")
-            for future in ready:
-                index = pending.pop(future)
-                result = future.result()
-                done_count += 1
-                if progress is not None:
-                    progress(done_count, total)
-                yield index, result
-                # Checked after every block, so a stop is honoured within one block.
+        for item in finished:
+            if item is None:  # nothing finished within the poll interval
                 if should_stop is not None and should_stop():
                     raise Cancelled("cancelled by the user")
+                continue
+            done += 1
+            if block_progress is not None:
+                block_progress(done, len(indices))
+            yield item
+            # Checked after every block, so a stop is honoured within one block.
+            if should_stop is not None and should_stop():
+                raise Cancelled("cancelled by the user")
     finally:
-        for future in pending:
-            future.cancel()
-        if client is None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        finished.close()
 
 
-def _next_finished(finished: queue.SimpleQueue) -> list[Any]:
-    """Futures that finished: waits up to ``_POLL_SECONDS`` for the first, then drains."""
+def compute_array(
+    array: da.Array,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    local: bool = False,
+) -> np.ndarray:
+    """Compute a small dask array, such as a reduction's result, on the same engine.
+
+    It runs where :func:`stream_blocks` would (see :func:`get_client`), with the same
+    cancellation; progress counts the tasks of the graph, so a long computation with a
+    single output block still moves the bar (on local threads; a cluster reports at the
+    end).
+
+    Parameters
+    ----------
+    array : dask.array.Array
+        The array to compute; its result must fit in memory.
+    progress, should_stop : callable, optional
+        As for :func:`stream_blocks`, but ``progress(done, total)`` counts tasks.
+    local : bool, optional
+        Run on local threads whatever is configured, as for :func:`stream_blocks`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The computed values.
+
+    Raises
+    ------
+    Cancelled
+        If ``should_stop`` returned True.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> int(compute_array(da.arange(10, chunks=3).sum()))
+    45
+    """
+    out = np.empty(array.shape, array.dtype)
+    regions = dict(zip(_block_indices(array), slices_from_chunks(array.chunks), strict=True))
+    blocks = _stream(array, _as_is, None, progress, should_stop, None, local)
+    for index, values in blocks:
+        out[regions[index]] = values
+    if progress is not None and not local and get_client() is not None:
+        progress(1, 1)
+    return out
+
+
+def _as_is(block: np.ndarray, index: BlockIndex) -> np.ndarray:
+    return block
+
+
+def _on_threads(run: _ThreadedRun, graph: dict, keys: list) -> Iterator[Any]:
+    run.start(graph, keys)
     try:
-        ready = [finished.get(timeout=_POLL_SECONDS)]
-    except queue.Empty:
-        return []
-    while True:
-        try:
-            ready.append(finished.get_nowait())
-        except queue.Empty:
-            return ready
+        yield from run.finished()
+    finally:
+        run.close()
+
+
+def _on_cluster(client: Any, graph: dict, keys: list) -> Iterator[Any]:
+    from distributed import as_completed
+
+    futures = client.get(graph, keys, sync=False)
+    index_of = {future.key: key[1:] for future, key in zip(futures, keys, strict=True)}
+    completed = as_completed(futures, loop=client.loop, with_results=True)
+    del futures  # as_completed holds each future until its result is consumed
+    try:
+        while not completed.is_empty():
+            if not completed.has_ready():
+                with completed.thread_condition:
+                    completed.thread_condition.wait(_POLL_SECONDS)
+                if not completed.has_ready():
+                    yield None
+                continue
+            future, result = next(completed)  # raises a task's error here
+            yield index_of[future.key], result
+    finally:
+        client.cancel(list(completed.futures))
 
 
 def reduce_blocks(

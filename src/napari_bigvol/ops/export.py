@@ -774,7 +774,13 @@ def _write_store(
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
 ) -> str:
-    target = os.path.abspath(os.path.expanduser(os.fspath(target)))
+    target = os.fspath(target)
+    if "://" in target:
+        raise OperationError(
+            f"{target}: exporting to a remote store is not supported yet; export to a local "
+            "folder, then upload it (for example with fsspec or the aws/gsutil tools)"
+        )
+    target = os.path.abspath(os.path.expanduser(target))
     _check_target(target, overwrite, sources)
     _remove_stale_partials(target)
     temporary = (

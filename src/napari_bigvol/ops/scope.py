@@ -85,6 +85,36 @@ class ScopedData:
     source: str
     source_placement: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of ``data``."""
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Data type of ``data``."""
+        return np.dtype(self.data.dtype)
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions of ``data``."""
+        return len(self.shape)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """Compute ``data`` for ``numpy.asarray(scoped)``; numpy 2's ``copy`` semantics.
+
+        Lazy (dask) data are computed, which always makes a new array, so ``copy=False``
+        raises ``ValueError`` for them, as numpy asks. Mind the size: the visible slice
+        is one plane, the whole volume is all of it.
+        """
+        if hasattr(self.data, "compute"):
+            if copy is False:
+                raise ValueError(
+                    f"{self.source}: lazy data cannot be viewed without computing a copy"
+                )
+            return np.asarray(self.data.compute(), dtype=dtype)
+        return np.asarray(self.data, dtype=dtype, copy=copy)
+
     def layer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments that place a layer of ``data`` on top of the source.
 

@@ -17,14 +17,13 @@ from typing import Any, Literal
 import dask
 import dask.array as da
 import numpy as np
-from dask.callbacks import Callback
 
-from napari_bigvol.errors import Cancelled, OperationError
+from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.compute import (
     ProgressCallback,
     StopCheck,
     as_dask_array,
-    get_client,
+    compute_array,
     reduce_blocks,
     require_numeric,
 )
@@ -411,27 +410,6 @@ def mask_statistics(
     )
 
 
-class _ProgressCallback(Callback):
-    """Reports task progress of a local dask computation and aborts it on request."""
-
-    def __init__(self, progress: ProgressCallback | None, should_stop: StopCheck | None):
-        super().__init__()
-        self.progress = progress
-        self.should_stop = should_stop
-        self.total = 0
-        self.done = 0
-
-    def _start_state(self, dsk: Any, state: dict) -> None:
-        self.total = sum(len(state[key]) for key in ("ready", "waiting", "running"))
-
-    def _posttask(self, key: Any, result: Any, dsk: Any, state: dict, worker_id: Any) -> None:
-        self.done += 1
-        if self.progress is not None:
-            self.progress(self.done, self.total)
-        if self.should_stop is not None and self.should_stop():
-            raise Cancelled("cancelled by the user")
-
-
 def count_components(
     mask: Any,
     connectivity: int = 1,
@@ -449,8 +427,10 @@ def count_components(
         1 (the default) joins face neighbours only, up to ``mask.ndim`` joins every
         neighbour (as ``scipy.ndimage.generate_binary_structure``).
     progress, should_stop : callable, optional
-        Task progress and cancellation of the local computation; on a cluster the
-        work runs there and progress is not reported.
+        Task progress and cancellation, through
+        :func:`~napari_bigvol.ops.compute.compute_array`: the work runs where every
+        whole-volume operation runs (a cluster when one is in use, see
+        :func:`~napari_bigvol.ops.compute.get_client`).
 
     Returns
     -------
@@ -472,7 +452,7 @@ def count_components(
     from dask_image import ndmeasure
     from scipy import ndimage
 
-    array, _ = as_dask_array(mask)
+    array, in_memory = as_dask_array(mask)
     if not 1 <= connectivity <= max(array.ndim, 1):
         raise OperationError(
             f"connectivity must be between 1 and {array.ndim} for a {array.ndim}-D mask, "
@@ -480,11 +460,9 @@ def count_components(
         )
     structure = ndimage.generate_binary_structure(array.ndim, connectivity)
     _, components = ndmeasure.label(array != 0, structure)
-    client = get_client()
-    if client is not None:
-        return int(client.compute(components).result())
-    with _ProgressCallback(progress, should_stop):
-        return int(dask.compute(components, scheduler="threads")[0])
+    return int(
+        compute_array(components, progress=progress, should_stop=should_stop, local=in_memory)
+    )
 
 
 def value_range_estimate(
