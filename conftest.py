@@ -19,10 +19,12 @@ def _doctest_in_scratch_folder(
 
     Examples write their small generated files (``"scan.ome.zarr"``, ``"slices/"``)
     relative to the working folder, so they read as a user would type them and never
-    touch the checkout.
+    touch the checkout; view caches they build go to a folder of their own, never to the
+    user's cache.
     """
     if not isinstance(request.node, DoctestItem):
         return
     request.node.dtest.globs.setdefault("np", np)
     monkeypatch = request.getfixturevalue("monkeypatch")
     monkeypatch.chdir(tmp_path_factory.mktemp("doctest"))
+    monkeypatch.setenv("NAPARI_BIGVOL_CACHE", str(tmp_path_factory.mktemp("view-cache")))
