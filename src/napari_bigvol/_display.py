@@ -286,11 +286,16 @@ def anatomical_view(viewer: Any) -> Any:
 
     Examples
     --------
-    >>> import napari, napari_bigvol as bv  # doctest: +SKIP
-    >>> viewer = napari.Viewer()  # doctest: +SKIP
-    >>> [(data, kwargs, _)] = bv.read("T1w.nii.gz")  # doctest: +SKIP
-    >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
-    >>> bv.anatomical_view(viewer)  # doctest: +SKIP
+    >>> import napari_bigvol as bv
+    >>> from napari.components import ViewerModel  # napari.Viewer() without a window
+    >>> from napari_bigvol.sample import brain_volume, write_nifti
+    >>> _ = write_nifti(brain_volume((16, 24, 20)), "T1w.nii.gz", (2.0, 1.0, 1.0))
+    >>> viewer = ViewerModel()
+    >>> [(data, kwargs, _)] = bv.read("T1w.nii.gz")
+    >>> _ = viewer.add_image(data, **kwargs)
+    >>> _ = bv.anatomical_view(viewer)
+    >>> [direction.value for direction in viewer.scene.camera.orientation]  # anterior up
+    ['away', 'up', 'left']
     """
     from napari_bigvol._napari._anatomical import install
 

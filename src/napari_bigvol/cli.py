@@ -133,7 +133,10 @@ def convert(args: argparse.Namespace) -> str:
 
     Examples
     --------
-    >>> convert(build_parser().parse_args(["convert", "a/", "a.zarr"]))  # doctest: +SKIP
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((4, 32, 32)), "axial")
+    >>> convert(build_parser().parse_args(["convert", "axial", "axial.zarr", "--quiet"]))
+    '...axial.zarr'
     """
     from napari_bigvol.io import read
     from napari_bigvol.ops.compute import set_scheduler
@@ -175,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["convert", "/data/Axial_*.tiff", "/data/axial.zarr"])  # doctest: +SKIP
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((4, 32, 32)), "slices")
+    >>> main(["convert", "slices/Synthesized_FLASH25_Axial_*.tiff", "axial.zarr", "--quiet"])
+    /.../axial.zarr
     0
     """
     parser = build_parser()

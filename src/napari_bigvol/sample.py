@@ -184,6 +184,15 @@ class BrainModel:
         if not inside.any():
             return out
         si, pi, li = (np.broadcast_to(c, shape)[inside] for c in (s, p, l))
+        tissue = self._cerebrum(si, pi, li)
+        self._add_cerebellum(tissue, si, pi, li)
+        # Slow intensity drift across the field, as a receive coil leaves it.
+        tissue *= 1 + 0.06 * np.sin(si / 60.0) + 0.05 * np.cos(pi / 70.0)
+        out[inside] = tissue
+        return out
+
+    def _cerebrum(self, si: np.ndarray, pi: np.ndarray, li: np.ndarray) -> np.ndarray:
+        # Tissue inside the skull: folded cortex, white matter, deep nuclei, ventricles.
         brain_centre, brain_semi = (8.0, -4.0, 0.0), (70.0, 84.0, 64.0)
         brain_depth = (1 - _ellipsoid_radius(si, pi, li, brain_centre, brain_semi)) * 72.0
         # Sulci are walls running in from the surface: the fold field is mostly evaluated on
@@ -212,7 +221,11 @@ class BrainModel:
             tissue[nuclei < 1] = _DEEP_GREY
             ventricle = _ellipsoid_radius(si, pi, li, (12.0, -2.0, 8.0 * side), (7, 32, 4.5))
             tissue[ventricle < 1] = _CSF
+        return tissue
 
+    def _add_cerebellum(
+        self, tissue: np.ndarray, si: np.ndarray, pi: np.ndarray, li: np.ndarray
+    ) -> None:
         # Cerebellum: below the occipital lobe, with fine folia.
         cerebellum = _ellipsoid_radius(si, pi, li, (-40.0, 46.0, 0.0), (26, 32, 54))
         in_cerebellum = cerebellum < 1
@@ -227,10 +240,6 @@ class BrainModel:
             small[folia > 0.4] = _GREY
             small[folia > 2.2] = _WHITE
             tissue[in_cerebellum] = small
-        # Slow intensity drift across the field, as a receive coil leaves it.
-        tissue *= 1 + 0.06 * np.sin(si / 60.0) + 0.05 * np.cos(pi / 70.0)
-        out[inside] = tissue
-        return out
 
 
 class _BrainBlock:

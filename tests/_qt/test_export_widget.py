@@ -105,13 +105,36 @@ def test_cancel_leaves_nothing(docked, wait_task, qtbot, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_screenshot(docked, wait_task, tmp_path, brain):
-    viewer, widget = docked(ExportZarrWidget)
+def drawn_region(image: np.ndarray, control, window) -> np.ndarray:
+    """The pixels of a window screenshot where ``control`` is, scaled to the image."""
+    from qtpy.QtCore import QPoint
+
+    ratio = image.shape[0] / window.height()
+    corner = control.mapTo(window, QPoint(0, 0))
+    top, left = round(corner.y() * ratio), round(corner.x() * ratio)
+    bottom = round((corner.y() + control.height()) * ratio)
+    right = round((corner.x() + control.width()) * ratio)
+    assert 0 <= top < bottom <= image.shape[0]
+    assert 0 <= left < right <= image.shape[1]
+    return image[top:bottom, left:right, :3]
+
+
+def test_screenshot(make_napari_viewer, docked, wait_task, tmp_path, brain):
+    # A shown viewer: a hidden one renders a blank window.
+    viewer, widget = docked(ExportZarrWidget, make_napari_viewer(show=True))
     viewer.add_image(brain, name="brain")
     widget.path_edit.value = str(tmp_path / "shot.zarr")
     wait_task(widget.export())
     image = viewer.screenshot(canvas_only=False)
-    assert image.shape[0] > 100
+    window = viewer.window._qt_window
+    # The brain is drawn in the canvas, and each control of the dock is drawn where Qt
+    # placed it: a region of one flat colour would be a control missing or not painted.
+    canvas = drawn_region(image, viewer.window._qt_viewer.canvas.native, window)
+    assert len(np.unique(canvas.reshape(-1, 3), axis=0)) > 100
+    for control in (widget.path_edit.native, widget.chunks_edit, widget.export_button):
+        assert control.isVisible()
+        pixels = drawn_region(image, control, window).reshape(-1, 3)
+        assert len(np.unique(pixels, axis=0)) > 1, control
     from skimage.io import imsave
 
     imsave(tmp_path / "export_widget.png", image)

@@ -298,11 +298,24 @@ def test_compressors(tmp_path, compressor, expected):
 
 
 def test_sharding_writes_one_shard_per_unit(tmp_path):
+    # Whole-plane source chunks (a TIFF folder) make each work unit 32 whole planes:
+    # 64 chunks of 32 x 64 x 64, which sharding packs into one file per unit.
     source = random_volume((64, 512, 512), np.uint8)
-    export_zarr(source, tmp_path / "s.zarr", zarr_format=3, sharding=True, chunks=(32, 64, 64))
-    array = zarr.open_array(tmp_path / "s.zarr" / "0", mode="r")
-    assert array.chunks == (32, 64, 64)
-    assert array.shards is not None
+    units = []
+    export_zarr(
+        da.from_array(source, chunks=(1, 512, 512)),
+        tmp_path / "s.zarr",
+        zarr_format=3,
+        sharding=True,
+        chunks=(32, 64, 64),
+        progress=lambda done, total: units.append(total),
+    )
+    level = tmp_path / "s.zarr" / "0"
+    array = zarr.open_array(level, mode="r")
+    assert (array.chunks, array.shards) == ((32, 64, 64), (32, 512, 512))
+    shard_files = sorted(p.relative_to(level).as_posix() for p in level.rglob("*") if p.is_file())
+    assert shard_files == ["c/0/0/0", "c/1/0/0", "zarr.json"]
+    assert units[-1] == 2
     np.testing.assert_array_equal(array[:], source)
 
 

@@ -44,7 +44,10 @@ def write_zarr(path: str, layer_data: Sequence[LayerDataTuple]) -> list[str]:
 
     Examples
     --------
-    >>> viewer.layers.save("brain.ome.zarr", plugin="napari-bigvol")  # doctest: +SKIP
-    ['/data/brain.ome.zarr']
+    napari calls it for ``viewer.layers.save("brain.ome.zarr", plugin="napari-bigvol")``:
+
+    >>> from napari.layers import Image
+    >>> write_zarr("brain.ome.zarr", [Image(np.ones((4, 16, 16))).as_layer_data_tuple()])
+    ['/.../brain.ome.zarr']
     """
     return [export_layers(path, layer_data, overwrite=False)]

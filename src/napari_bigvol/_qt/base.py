@@ -106,7 +106,7 @@ class LayerWidget(QWidget):
 
     Examples
     --------
-    >>> class NameWidget(LayerWidget):  # doctest: +SKIP
+    >>> class NameWidget(LayerWidget):
     ...     def __init__(self, napari_viewer):
     ...         super().__init__(napari_viewer)
     ...         self.ready()
@@ -611,7 +611,7 @@ def threshold_broadcast() -> ThresholdBroadcast:
 
     Examples
     --------
-    >>> threshold_broadcast() is threshold_broadcast()  # doctest: +SKIP
+    >>> threshold_broadcast() is threshold_broadcast()
     True
     """
     if not _BROADCAST:

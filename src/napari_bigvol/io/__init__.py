@@ -105,9 +105,15 @@ def read(
     Examples
     --------
     >>> import napari_bigvol
-    >>> layers = napari_bigvol.read("/data/Synthesized_FLASH25_Axial_*.tiff")  # doctest: +SKIP
-    >>> data, kwargs, layer_type = layers[0]  # doctest: +SKIP
-    >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((4, 32, 32)), "axial")
+    >>> layers = napari_bigvol.read("axial/Synthesized_FLASH25_Axial_*.tiff")
+    >>> data, kwargs, layer_type = layers[0]
+    >>> data.shape, layer_type
+    ((4, 32, 32), 'image')
+    >>> from napari.layers import Image
+    >>> Image(data, **kwargs).ndim  # as viewer.add_image(data, **kwargs) builds it
+    3
     """
     if cache:
         # Deferred: the cache composes these readers with the export's pyramid writer.

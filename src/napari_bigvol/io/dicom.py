@@ -717,6 +717,23 @@ def _ordered_planes(planes: list[_Plane], thickness: float) -> tuple[list[_Plane
     Returns the ordered slices and the LPS step (mm) from one slice to the next; a single
     slice steps ``thickness`` along its normal.
     """
+    _require_one_grid(planes)
+    orientation = np.array(planes[0].orientation)
+    normal = np.cross(orientation[:3], orientation[3:])
+    positions = np.array([p.position for p in planes])
+    along = positions @ normal
+    order = np.argsort(along, kind="stable")
+    ordered = [planes[i] for i in order]
+    if len(ordered) == 1:
+        return ordered, normal * (thickness if thickness > 0 else 1.0)
+    usual = _require_even_spacing(ordered, np.diff(along[order]))
+    step = (positions[order[-1]] - positions[order[0]]) / (len(ordered) - 1)
+    _require_straight_line(ordered, positions[order], step, usual)
+    return ordered, step
+
+
+def _require_one_grid(planes: list[_Plane]) -> None:
+    # Every slice of a volume has the first slice's orientation and pixel spacing.
     first = planes[0]
     orientation = np.array(first.orientation)
     for plane in planes[1:]:
@@ -733,14 +750,10 @@ def _ordered_planes(planes: list[_Plane], thickness: float) -> tuple[list[_Plane
                 f"mixed pixel spacings in one series: {plane.spacing} here, {first.spacing} "
                 f"in {os.path.basename(first.path)}",
             )
-    normal = np.cross(orientation[:3], orientation[3:])
-    positions = np.array([p.position for p in planes])
-    along = positions @ normal
-    order = np.argsort(along, kind="stable")
-    ordered = [planes[i] for i in order]
-    if len(ordered) == 1:
-        return ordered, normal * (thickness if thickness > 0 else 1.0)
-    distances = np.diff(along[order])
+
+
+def _require_even_spacing(ordered: list[_Plane], distances: np.ndarray) -> float:
+    # No two slices at one place and no gap; returns the usual distance between slices.
     for index, distance in enumerate(distances):
         if distance < _SAME_POSITION_MM:
             a, b = ordered[index], ordered[index + 1]
@@ -765,9 +778,15 @@ def _ordered_planes(planes: list[_Plane], thickness: float) -> tuple[list[_Plane
                 f"a gap between slices: {distance:.4g} mm from {_where(a)} to {_where(b)} "
                 f"where the others are {usual:.4g} mm apart: {what}",
             )
-    step = (positions[order[-1]] - positions[order[0]]) / (len(ordered) - 1)
-    expected = positions[order[0]] + np.outer(np.arange(len(ordered)), step)
-    off_line = np.linalg.norm(positions[order] - expected, axis=1)
+    return usual
+
+
+def _require_straight_line(
+    ordered: list[_Plane], positions: np.ndarray, step: np.ndarray, usual: float
+) -> None:
+    # Slice positions (in order) lie on the line through the first and last slice.
+    expected = positions[0] + np.outer(np.arange(len(ordered)), step)
+    off_line = np.linalg.norm(positions - expected, axis=1)
     worst = int(np.argmax(off_line))
     if off_line[worst] > _SPACING_TOLERANCE * usual:
         raise ReadError(
@@ -775,7 +794,6 @@ def _ordered_planes(planes: list[_Plane], thickness: float) -> tuple[list[_Plane
             f"the slices do not line up: {_where(ordered[worst])} is {off_line[worst]:.3g} mm "
             "off the line through the first and last slice",
         )
-    return ordered, step
 
 
 def _where(plane: _Plane) -> str:

@@ -169,10 +169,14 @@ def read(path: PathLike | Sequence[PathLike]) -> list[tuple[Any, dict[str, Any],
     Examples
     --------
     >>> import napari_bigvol.io.nifti as nifti
-    >>> [(data, kwargs, kind)] = nifti.read("/data/T1w.nii.gz")  # doctest: +SKIP
-    >>> data.shape, kwargs["axis_labels"], kwargs["units"]  # doctest: +SKIP
-    ((256, 256, 176), ('I→S', 'P→A', 'L→R'), ('mm', 'mm', 'mm'))
-    >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
+    >>> from napari_bigvol.sample import brain_volume, write_nifti
+    >>> _ = write_nifti(brain_volume((16, 24, 20)), "T1w.nii.gz", (2.0, 1.0, 1.0))
+    >>> [(data, kwargs, kind)] = nifti.read("T1w.nii.gz")
+    >>> data.shape, kwargs["axis_labels"], kwargs["units"]
+    ((16, 24, 20), ('I→S', 'P→A', 'L→R'), ('mm', 'mm', 'mm'))
+    >>> from napari.layers import Image
+    >>> Image(data, **kwargs).ndim  # as viewer.add_image(data, **kwargs) builds it
+    3
     """
     if isinstance(path, str | os.PathLike):
         text = os.fspath(path)

@@ -148,10 +148,12 @@ def read(path_or_paths: str | Sequence[str]) -> list[LayerData]:
 
     Examples
     --------
-    >>> layers = read("/data/Synthesized_FLASH25_Axial_*.tiff")  # doctest: +SKIP
-    >>> data, kwargs, kind = layers[0]  # doctest: +SKIP
-    >>> data.shape, kwargs["axis_labels"]  # doctest: +SKIP
-    ((1500, 768, 768), ('z', 'y', 'x'))
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((15, 48, 48)), "axial")
+    >>> layers = read("axial/Synthesized_FLASH25_Axial_*.tiff")
+    >>> data, kwargs, kind = layers[0]
+    >>> data.shape, kwargs["axis_labels"]
+    ((15, 48, 48), ('z', 'y', 'x'))
     """
     if isinstance(path_or_paths, str | os.PathLike):
         text = os.fspath(path_or_paths)
@@ -335,9 +337,12 @@ class PilPlanes:
 
     Examples
     --------
-    >>> load = PilPlanes(["a.png", "b.png"], (512, 512, 3), "uint8")  # doctest: +SKIP
-    >>> load(1).shape  # doctest: +SKIP
-    (512, 512, 3)
+    >>> from PIL import Image
+    >>> for name in ("a.png", "b.png"):
+    ...     Image.new("RGB", (64, 48)).save(name)
+    >>> load = PilPlanes(["a.png", "b.png"], (48, 64, 3), "uint8")
+    >>> load(1).shape
+    (48, 64, 3)
     """
 
     def __init__(

@@ -322,10 +322,10 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
 
     Examples
     --------
-    >>> import tifffile  # doctest: +SKIP
-    >>> with tifffile.TiffFile("stack.tif") as tif:  # doctest: +SKIP
+    >>> tifffile.imwrite("stack.tif", np.zeros((40, 64, 32), np.uint16))
+    >>> with tifffile.TiffFile("stack.tif") as tif:
     ...     header_from(tif, "stack.tif").shape
-    (40, 512, 512)
+    (40, 64, 32)
     """
     try:
         all_series = tif.series
@@ -398,8 +398,9 @@ def probe_tiff(path: str, series_index: int = 0) -> TiffHeader:
 
     Examples
     --------
-    >>> probe_tiff("/data/slice_0001.tif").plane_shape  # doctest: +SKIP
-    (512, 512)
+    >>> tifffile.imwrite("slice_0001.tif", np.zeros((64, 32), np.uint16))
+    >>> probe_tiff("slice_0001.tif").plane_shape
+    (64, 32)
     """
     with _open_existing(path) as tif:
         return header_from(tif, path, series_index)
@@ -492,9 +493,11 @@ class TiffPlanes:
 
     Examples
     --------
-    >>> load = TiffPlanes(["a.tif", "b.tif"], 1, (512, 512), "uint16")  # doctest: +SKIP
-    >>> load(1).shape  # doctest: +SKIP
-    (512, 512)
+    >>> for name in ("a.tif", "b.tif"):
+    ...     tifffile.imwrite(name, np.zeros((64, 32), np.uint16))
+    >>> load = TiffPlanes(["a.tif", "b.tif"], 1, (64, 32), "uint16")
+    >>> load(1).shape
+    (64, 32)
     """
 
     def __init__(
@@ -616,10 +619,12 @@ def tiff_stack(
 
     Examples
     --------
-    >>> header = probe_tiff("/data/slice_0001.tif")  # doctest: +SKIP
-    >>> files = ["/data/slice_0001.tif", "/data/slice_0002.tif"]  # doctest: +SKIP
-    >>> tiff_stack(files, header).array.shape  # doctest: +SKIP
-    (2, 512, 512)
+    >>> files = ["slice_0001.tif", "slice_0002.tif"]
+    >>> for name in files:
+    ...     tifffile.imwrite(name, np.zeros((64, 32), np.uint16))
+    >>> header = probe_tiff(files[0])
+    >>> tiff_stack(files, header).array.shape
+    (2, 64, 32)
     """
     shape = header.shape if level == 0 else header.level_shapes[level - 1]
     # A pyramid level keeps the plane's rank; its size is the tail of the level's shape.
@@ -863,8 +868,10 @@ def read_tiff_file(path: str) -> list[tuple[Any, dict[str, Any], str]]:
 
     Examples
     --------
-    >>> [(data, kwargs, kind)] = read_tiff_file("/data/hyperstack.tif")  # doctest: +SKIP
-    >>> kwargs["axis_labels"], kwargs["scale"]  # doctest: +SKIP
+    >>> tifffile.imwrite("hyperstack.tif", np.zeros((3, 4, 16, 16), np.uint8), imagej=True,
+    ...                  resolution=(2.0, 2.0), metadata={"axes": "TZYX", "spacing": 2.0})
+    >>> [(data, kwargs, kind)] = read_tiff_file("hyperstack.tif")
+    >>> kwargs["axis_labels"], kwargs["scale"]
     (('t', 'z', 'y', 'x'), (1.0, 2.0, 0.5, 0.5))
     """
     with _open_existing(path) as tif:

@@ -129,11 +129,16 @@ def read(path: PathLike) -> list[LayerData]:
 
     Examples
     --------
-    >>> layers = read("/data/brain.ome.zarr")  # doctest: +SKIP
-    >>> data, kwargs, layer_type = layers[0]  # doctest: +SKIP
-    >>> [level.shape for level in data]  # doctest: +SKIP
-    [(512, 2048, 2048), (256, 1024, 1024), (128, 512, 512)]
-    >>> viewer.add_image(data, **kwargs)  # doctest: +SKIP
+    >>> from napari_bigvol.ops.export import export_zarr
+    >>> from napari_bigvol.sample import brain_volume
+    >>> _ = export_zarr(brain_volume((16, 64, 64)), "brain.ome.zarr")
+    >>> layers = read("brain.ome.zarr")
+    >>> data, kwargs, layer_type = layers[0]
+    >>> data.shape, layer_type  # one resolution: an array; a pyramid gives a list of levels
+    ((16, 64, 64), 'image')
+    >>> from napari.layers import Image
+    >>> Image(data, **kwargs).multiscale  # as viewer.add_image(data, **kwargs) builds it
+    False
     """
     root = _require_folder(path)
     node = _open_node(root)

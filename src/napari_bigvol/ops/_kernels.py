@@ -7,57 +7,29 @@ reduce to counting how often each of the 256 or 65,536 possible bit patterns occ
 summarised by :func:`finite_moments`; both read each value once, without the temporary
 copies numpy makes.
 
-numba compiles these loops with ``nogil=True``, so the threads of
-:func:`napari_bigvol.ops.compute.stream_blocks` use every core. numba is optional:
-without it (:data:`COMPILED` is False) callers use numpy, which gives the same results
-more slowly.
+numba (a dependency) compiles these loops with ``nogil=True``, so the threads of
+:func:`napari_bigvol.ops.compute.stream_blocks` use every core. Measured against numpy
+in docs/performance/operations.md: ``count_codes`` is 12-14x faster than
+``numpy.bincount``, the float histogram 1.8x faster than numpy's own loops.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["COMPILED", "bin_uniform", "count_codes", "count_codes_numpy", "finite_moments"]
-
-#: Whether the compiled kernels are available (numba is installed). numba itself is
-#: imported on the first compiled call, so importing napari-bigvol stays fast.
-COMPILED = importlib.util.find_spec("numba") is not None
+__all__ = ["bin_uniform", "count_codes", "finite_moments"]
 
 
 @functools.cache
 def _jit(loop: Callable[..., Any]) -> Callable[..., Any]:
     """Compile a module-level loop once; numba's disk cache spares later processes."""
-    import numba
+    import numba  # imported on the first call, so importing napari-bigvol stays fast
 
     return numba.njit(nogil=True, cache=True)(loop)
-
-
-def count_codes_numpy(codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """Count the occurrences of every code in ``codes`` with ``numpy.bincount``.
-
-    Parameters
-    ----------
-    codes : numpy.ndarray
-        Unsigned 8- or 16-bit integers, any shape.
-    n_codes : int
-        ``2 ** bits``, the length of the result.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 counts of length ``n_codes``.
-
-    Examples
-    --------
-    >>> count_codes_numpy(np.array([0, 2, 2], np.uint8), 4).tolist()
-    [1, 0, 2, 0]
-    """
-    return np.bincount(codes.ravel(order="K"), minlength=n_codes).astype(np.int64, copy=False)
 
 
 def _count_codes_loop(flat: np.ndarray, n_codes: int) -> np.ndarray:  # pragma: no cover
@@ -129,7 +101,7 @@ def _finite_moments_loop(
 
 
 def count_codes(codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """Count the occurrences of every code, releasing the GIL when numba is available.
+    """Count the occurrences of every code, releasing the GIL.
 
     Parameters
     ----------
@@ -149,8 +121,6 @@ def count_codes(codes: np.ndarray, n_codes: int) -> np.ndarray:
     >>> count_codes(np.array([[1, 1], [3, 0]], np.uint16), 65536)[:4].tolist()
     [1, 2, 0, 1]
     """
-    if not COMPILED:
-        return count_codes_numpy(codes, n_codes)
     # ravel(order="K") is a view for C- or F-contiguous blocks; only strided views copy.
     return _jit(_count_codes_loop)(codes.ravel(order="K"), n_codes)
 
@@ -167,7 +137,6 @@ def bin_uniform(
     cast to their dtype as numpy casts it, is counted in the bin ``i`` with
     ``edges[i] <= value < edges[i + 1]`` (the last bin closed), which is where numpy's
     estimate-and-correct loop puts it. Values outside the edges and NaNs are skipped.
-    Needs numba (:data:`COMPILED`).
 
     Parameters
     ----------
@@ -206,7 +175,7 @@ def finite_moments(
 ) -> tuple[int, np.generic | None, np.generic | None, float, float]:
     """Count, minimum, maximum, mean and sum of squared deviations of the finite values.
 
-    One pass, no copies. Needs numba (:data:`COMPILED`).
+    One pass, no copies.
 
     Parameters
     ----------

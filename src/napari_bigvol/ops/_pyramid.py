@@ -156,51 +156,67 @@ def plan_work(
     >>> plan.unit, plan.level_chunks
     ((64, 1024, 1024), ((64, 64, 64), (32, 64, 64)))
     """
-    ndim = len(shape)
-    cumulative = [tuple([1] * ndim)]
-    for step in steps:
-        cumulative.append(tuple(c * s for c, s in zip(cumulative[-1], step, strict=True)))
+    cumulative = [tuple([1] * len(shape))]
     level_shapes = [tuple(shape)]
     for step in steps:
+        cumulative.append(tuple(c * s for c, s in zip(cumulative[-1], step, strict=True)))
         level_shapes.append(
             tuple(math.ceil(n / s) for n, s in zip(level_shapes[-1], step, strict=True))
         )
     chunks = tuple(min(int(c), n) for c, n in zip(chunks, shape, strict=True))
-    deepest = cumulative[-1]
-
-    def clip(axis: int, size: int) -> int:
-        return min(size, shape[axis])
-
-    minimum = [
-        clip(a, math.lcm(int(source_chunks[a]), chunks[a], deepest[a])) for a in range(ndim)
-    ]
-    ideal = [clip(a, math.lcm(minimum[a], chunks[a] * deepest[a])) for a in range(ndim)]
-    unit = list(minimum)
-    # Grow the axes that need it most first, doubling, while the unit fits the budget.
-    for axis in sorted(range(ndim), key=lambda a: ideal[a] // minimum[a], reverse=True):
-        while unit[axis] < ideal[axis]:
-            grown = clip(axis, min(unit[axis] * 2, ideal[axis]))
-            if math.prod([*unit[:axis], grown, *unit[axis + 1 :]]) * itemsize > budget:
-                break
-            unit[axis] = grown
-    level_chunks = []
-    for level_shape, factors in zip(level_shapes, cumulative, strict=True):
-        level_chunk = []
-        for axis in range(ndim):
-            if unit[axis] >= shape[axis]:
-                # One unit spans the axis: any chunking is written by that unit alone.
-                size = chunks[axis]
-            else:
-                size = math.gcd(chunks[axis], unit[axis] // factors[axis])
-            level_chunk.append(max(1, min(size, level_shape[axis])))
-        level_chunks.append(tuple(level_chunk))
+    unit = _unit_shape(shape, itemsize, chunks, source_chunks, cumulative[-1], budget)
     return WorkPlan(
-        unit=tuple(unit),
+        unit=unit,
         level_shapes=tuple(level_shapes),
-        level_chunks=tuple(level_chunks),
+        level_chunks=tuple(
+            _level_chunk(shape, chunks, unit, level_shape, factors)
+            for level_shape, factors in zip(level_shapes, cumulative, strict=True)
+        ),
         cumulative=tuple(cumulative),
         steps=tuple(tuple(s) for s in steps),
     )
+
+
+def _unit_shape(
+    shape: Sequence[int],
+    itemsize: int,
+    chunks: Sequence[int],
+    source_chunks: Sequence[int],
+    deepest: Sequence[int],
+    budget: int,
+) -> tuple[int, ...]:
+    # The smallest aligned unit, grown towards full alignment at every level while it fits.
+    axes = range(len(shape))
+    minimum = [min(shape[a], math.lcm(int(source_chunks[a]), chunks[a], deepest[a])) for a in axes]
+    ideal = [min(shape[a], math.lcm(minimum[a], chunks[a] * deepest[a])) for a in axes]
+    unit = list(minimum)
+    # Grow the axes that need it most first, doubling, while the unit fits the budget.
+    for axis in sorted(axes, key=lambda a: ideal[a] // minimum[a], reverse=True):
+        while unit[axis] < ideal[axis]:
+            grown = min(shape[axis], unit[axis] * 2, ideal[axis])
+            if math.prod([*unit[:axis], grown, *unit[axis + 1 :]]) * itemsize > budget:
+                break
+            unit[axis] = grown
+    return tuple(unit)
+
+
+def _level_chunk(
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    unit: Sequence[int],
+    level_shape: Sequence[int],
+    factors: Sequence[int],
+) -> tuple[int, ...]:
+    # The chunk of one level: whole chunks tile each unit's share of that level.
+    level_chunk = []
+    for axis in range(len(shape)):
+        if unit[axis] >= shape[axis]:
+            # One unit spans the axis: any chunking is written by that unit alone.
+            size = chunks[axis]
+        else:
+            size = math.gcd(chunks[axis], unit[axis] // factors[axis])
+        level_chunk.append(max(1, min(size, level_shape[axis])))
+    return tuple(level_chunk)
 
 
 def _sum_dtype(dtype: np.dtype) -> np.dtype:

@@ -904,11 +904,14 @@ def export_zarr(
     Examples
     --------
     >>> import dask.array as da
-    >>> volume = da.random.randint(0, 4000, (300, 1024, 1024), chunks=(1, 1024, 1024))
+    >>> volume = da.random.randint(0, 4000, (30, 128, 128), chunks=(1, 128, 128))
     >>> export_zarr(volume, "scan.ome.zarr", scale=(2.0, 0.5, 0.5),
-    ...             units="micrometer")  # doctest: +SKIP
-    '/home/me/scan.ome.zarr'
-    >>> export_zarr(viewer.layers["mask"], "mask.zarr", zarr_format=3)  # doctest: +SKIP
+    ...             units="micrometer")
+    '/.../scan.ome.zarr'
+    >>> from napari.layers import Labels
+    >>> mask = Labels(np.zeros((4, 16, 16), np.uint8), name="mask")
+    >>> export_zarr(mask, "mask.zarr", zarr_format=3)
+    '/.../mask.zarr'
     """
     options = ExportOptions(
         chunks=tuple(chunks) if chunks is not None else None,
@@ -1035,7 +1038,11 @@ def export_layers(
 
     Examples
     --------
-    >>> export_layers("out.zarr", viewer.layers[0].as_layer_data_tuple()[:1])  # doctest: +SKIP
+    >>> from napari.layers import Image, Labels
+    >>> image = Image(np.ones((4, 16, 16), np.uint16), name="scan")
+    >>> mask = Labels(np.zeros((4, 16, 16), np.uint8), name="mask")
+    >>> export_layers("out.zarr", [image.as_layer_data_tuple(), mask.as_layer_data_tuple()])
+    '/.../out.zarr'
     """
     images = [(d, m) for d, m, t in layer_data if not t.startswith("labels")]
     labels = [(d, m) for d, m, t in layer_data if t.startswith("labels")]

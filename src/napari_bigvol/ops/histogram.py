@@ -613,16 +613,6 @@ def _empty_stats(
 # Wider dtypes: a min/max (+ moments) pass, then numpy.histogram per block.
 
 
-def _counted(block: np.ndarray, exclude_zeros: bool) -> np.ndarray:
-    values = block.ravel()
-    keep = None
-    if values.dtype.kind == "f":
-        keep = np.isfinite(values)
-    if exclude_zeros:
-        keep = values != 0 if keep is None else keep & (values != 0)
-    return values if keep is None else values[keep]
-
-
 @dataclass(frozen=True)
 class _Moments:
     """Count, extremes, mean and sum of squared deviations of some values."""
@@ -652,30 +642,19 @@ class _Moments:
 class _MomentsKernel:
     """Block kernel: :class:`_Moments` of the counted values of a block (pickles)."""
 
-    def __init__(self, exclude_zeros: bool, with_moments: bool) -> None:
+    def __init__(self, exclude_zeros: bool) -> None:
         self.exclude_zeros = exclude_zeros
-        self.with_moments = with_moments
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> _Moments:
-        if _kernels.COMPILED:
-            return _Moments(*_kernels.finite_moments(block, self.exclude_zeros))
-        values = _counted(block, self.exclude_zeros)
-        if not values.size:
-            return _Moments(0, None, None, 0.0, 0.0)
-        mean = m2 = 0.0
-        if self.with_moments:
-            mean = float(values.mean(dtype=np.float64))
-            deviations = values.astype(np.float64) - mean
-            m2 = float(np.dot(deviations, deviations))
-        return _Moments(values.size, values.min(), values.max(), mean, m2)
+        return _Moments(*_kernels.finite_moments(block, self.exclude_zeros))
 
 
 class _BinKernel:
     """Block kernel: numpy.histogram of the block with the global range (pickles).
 
-    Optionally also counts the values on a fine uniform grid, for percentiles. With
-    numba and equal-width bins the compiled :func:`~napari_bigvol.ops._kernels.bin_uniform`
-    gives the same counts in one pass over the block.
+    Optionally also counts the values on a fine uniform grid, for percentiles. For
+    equal-width bins the compiled :func:`~napari_bigvol.ops._kernels.bin_uniform` gives
+    the same counts in one pass over the block; explicit edges go through numpy.
     """
 
     def __init__(
@@ -695,7 +674,7 @@ class _BinKernel:
     def __call__(
         self, block: np.ndarray, index: tuple[int, ...]
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        if _kernels.COMPILED and np.ndim(self.bins) == 0:
+        if np.ndim(self.bins) == 0:
             grid = None if self.grid is None else (*self.grid, PERCENTILE_GRID_BINS)
             return _kernels.bin_uniform(block, self.edges, self.exclude_zeros, grid)
         values = block.ravel()
@@ -731,9 +710,7 @@ def _summarise_wide(
     if with_stats or (value_range is None and np.ndim(bins) == 0):
         moments = passes.reduce(
             array,
-            channels.kernel(
-                [_MomentsKernel(exclude_zeros, with_moments=with_stats)] * channels.count
-            ),
+            channels.kernel([_MomentsKernel(exclude_zeros)] * channels.count),
             _each(operator.add),
             ordered=True,  # float moments: the same rounding on every run and scheduler
         )

@@ -496,9 +496,11 @@ def build_cache(
 
     Examples
     --------
-    >>> entry = build_cache("/data/Axial_*.tiff")  # doctest: +SKIP
-    >>> entry.size  # doctest: +SKIP
-    736100352
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((80, 96, 96)), "axial")
+    >>> entry = build_cache("axial")
+    >>> sorted(entry.stores), entry.size > 0
+    ([0], True)
     """
     layers = list(layers) if layers is not None else read_uncached(source)
     stamp = source_stamp(source)  # before reading pixels: a change during the build shows
@@ -587,9 +589,13 @@ def cached_layer(layer: LayerData, store: str, entry_folder: str) -> LayerData:
 
     Examples
     --------
-    >>> data, kwargs, kind = cached_layer(layer, store, folder)  # doctest: +SKIP
-    >>> kwargs["multiscale"]  # doctest: +SKIP
-    True
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((80, 96, 96)), "axial")
+    >>> entry = build_cache("axial")
+    >>> [layer] = read_uncached("axial")
+    >>> data, kwargs, kind = cached_layer(layer, entry.stores[0], entry.folder)
+    >>> kwargs["multiscale"], data[0].chunksize
+    (True, (64, 64, 64))
     """
     data, meta, kind = layer
     levels, stored_channel = _store_levels(store)
@@ -634,8 +640,10 @@ def cached_read(
 
     Examples
     --------
-    >>> layers = cached_read("/data/Axial_*.tiff")  # doctest: +SKIP
-    >>> [level.chunksize for level in layers[0][0]][:1]  # doctest: +SKIP
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((80, 96, 96)), "axial")
+    >>> layers = cached_read("axial")
+    >>> [level.chunksize for level in layers[0][0]][:1]
     [(64, 64, 64)]
     """
     layers = read_uncached(source)
@@ -664,9 +672,12 @@ def read_for_viewer(source: PathLike | Sequence[PathLike]) -> list[LayerData]:
 
     Examples
     --------
-    >>> layers = read_for_viewer("/data/Axial_*.tiff")  # doctest: +SKIP
-    >>> [level.shape for level in layers[0][0]]  # doctest: +SKIP
-    [(2000, 512, 512), (1000, 256, 256)]
+    >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
+    >>> _ = write_tiff_slices(brain_volume((80, 96, 96)), "axial")
+    >>> _ = build_cache("axial")
+    >>> [(data, kwargs, kind)] = read_for_viewer("axial")  # opens the cache, builds nothing
+    >>> [level.shape for level in data], "view_cache" in kwargs["metadata"]["bigvol"]
+    ([(80, 96, 96)], True)
     """
     return [_with_3d_level(layer) for layer in cached_read(source, build=False)]
 
