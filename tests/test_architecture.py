@@ -11,7 +11,7 @@ PURE_MODULES = [
     "napari_bigvol",
     "napari_bigvol.io",
     "napari_bigvol.ops.compute",
-    "napari_bigvol.ops.scope",
+    "napari_bigvol._napari.scope",
     "napari_bigvol.ops.threshold",
     "napari_bigvol.ops.channels",
     "napari_bigvol.ops.histogram",

@@ -48,10 +48,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_bigvol._napari.scope import ScopedData, scoped_data
 from napari_bigvol._qt._runner import BackgroundTask, Computation, error_message, run_in_background
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.compute import require_numeric
-from napari_bigvol.ops.scope import ScopedData, scoped_data
 
 if TYPE_CHECKING:
     import napari

@@ -17,11 +17,11 @@ import numpy as np
 from napari.layers import Image, Layer
 from qtpy.QtWidgets import QComboBox, QPushButton, QWidget
 
+from napari_bigvol._napari.scope import ScopedData, visible_slice, whole_volume
 from napari_bigvol._qt import base
 from napari_bigvol._qt.base import LayerWidget, Scope, axis_names
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.channels import split_channels
-from napari_bigvol.ops.scope import ScopedData, visible_slice, whole_volume
 
 if TYPE_CHECKING:
     import napari

@@ -16,11 +16,11 @@ from napari.layers import Image, Labels
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLineEdit, QProgressBar, QPushButton, QWidget
 
+from napari_bigvol._napari.scope import scoped_data
 from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
 from napari_bigvol._qt.base import LayerWidget, Scope
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.export import export_zarr
-from napari_bigvol.ops.scope import scoped_data
 
 if TYPE_CHECKING:
     import napari

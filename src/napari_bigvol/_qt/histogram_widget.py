@@ -27,13 +27,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_bigvol._napari.scope import ScopedData
 from napari_bigvol._qt import base
 from napari_bigvol._qt._plot import Curve, HistogramCanvas, PlotColors
 from napari_bigvol._qt.base import LayerWidget, Scope, axis_names, threshold_broadcast
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.channels import split_channels
 from napari_bigvol.ops.histogram import HistogramStats, histogram_stats
-from napari_bigvol.ops.scope import ScopedData
 
 if TYPE_CHECKING:
     import napari
@@ -110,7 +110,7 @@ def histogram_channels(
     Parameters
     ----------
     scoped : ScopedData
-        The input, from :func:`~napari_bigvol.ops.scope.scoped_data`.
+        The input, from :func:`~napari_bigvol._napari.scope.scoped_data`.
     settings : HistogramSettings
         Bins, zero exclusion and percentiles.
     progress, should_stop : callable, optional

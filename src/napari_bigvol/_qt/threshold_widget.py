@@ -31,10 +31,10 @@ from qtpy.QtWidgets import (
 )
 from superqt import QDoubleSlider
 
+from napari_bigvol._napari.scope import ScopedData, visible_slice, whole_volume
 from napari_bigvol._qt import base
 from napari_bigvol._qt.base import LayerWidget, Scope, threshold_broadcast
 from napari_bigvol.errors import OperationError
-from napari_bigvol.ops.scope import ScopedData, visible_slice, whole_volume
 from napari_bigvol.ops.threshold import (
     MaskStatistics,
     apply_mask,

@@ -12,8 +12,8 @@ import pytest
 from napari.components import ViewerModel
 from napari.layers import Image
 
+from napari_bigvol._napari.scope import scoped_data, visible_slice, whole_volume
 from napari_bigvol.errors import OperationError
-from napari_bigvol.ops.scope import scoped_data, visible_slice, whole_volume
 
 
 def displayed_by_napari(layer) -> np.ndarray:
