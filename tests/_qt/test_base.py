@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from napari_bigvol._qt.base import LayerWidget, Scope
+from napari_bigvol._models._layers import Scope
+from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import Cancelled, OperationError
 
 

@@ -9,7 +9,7 @@ import pytest
 import zarr
 from ome_zarr_models import open_ome_zarr
 
-from napari_bigvol._qt.base import Scope
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.export_widget import ExportZarrWidget
 from napari_bigvol.io._planes import stack_planes
 

@@ -10,7 +10,7 @@ import pytest
 from qtpy.QtCore import QPoint, Qt, QTimer
 from skimage import io
 
-from napari_bigvol._qt.base import Scope
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.histogram_widget import HistogramWidget, parse_percentiles
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 from napari_bigvol.errors import OperationError
@@ -330,10 +330,10 @@ def test_whole_volume_on_a_process_cluster_matches_local(docked, qtbot, wait_tas
 
 
 def test_three_d_display_is_streamed_in_the_background(docked, qtbot, wait_task, monkeypatch):
-    from napari_bigvol._qt import base
+    from napari_bigvol._models import _layers
 
     # Between a plane (40 x 50 values) and the volume (6 x 40 x 50), as a real volume is.
-    monkeypatch.setattr(base, "LIVE_LIMIT", 5000)
+    monkeypatch.setattr(_layers, "LIVE_LIMIT", 5000)
     viewer, widget = docked(HistogramWidget)
     started = []
     run_task = widget.run_task

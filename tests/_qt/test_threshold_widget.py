@@ -12,7 +12,8 @@ from napari.layers import Labels
 from skimage import io
 from skimage.filters import threshold_otsu
 
-from napari_bigvol._qt.base import Scope, threshold_broadcast
+from napari_bigvol._models._layers import Scope
+from napari_bigvol._qt.base import threshold_broadcast
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 
 
@@ -290,9 +291,9 @@ def test_whole_volume_outputs_of_an_in_memory_layer_are_lazy_too(
 
 
 def test_three_d_display_is_not_counted_live(docked, qtbot, anatomical, monkeypatch):
-    from napari_bigvol._qt import base
+    from napari_bigvol._models import _layers
 
-    monkeypatch.setattr(base, "LIVE_LIMIT", 5000)  # above a plane, below the volume
+    monkeypatch.setattr(_layers, "LIVE_LIMIT", 5000)  # above a plane, below the volume
     viewer, widget = docked(ThresholdMaskWidget)
     add_mri(viewer, anatomical)
     settle(qtbot, widget)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from napari.layers import Image, Layer
@@ -48,6 +47,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._napari.scope import ScopedData, scoped_data
 from napari_bigvol._qt._runner import BackgroundTask, Computation, error_message, run_in_background
 from napari_bigvol.errors import OperationError
@@ -57,22 +57,6 @@ if TYPE_CHECKING:
     import napari
 
 T = TypeVar("T")
-
-#: Most values a widget reads on the GUI thread for a live visible-slice update. A plane
-#: is far below it; a 3-D display's volume above it is left to background work.
-LIVE_LIMIT = 2**24
-
-
-class Scope(StrEnum):
-    """What part of a layer a widget works on (the values :func:`scoped_data` takes)."""
-
-    SLICE = "slice"
-    VOLUME = "volume"
-
-    @property
-    def label(self) -> str:
-        """The text shown in the scope chooser."""
-        return "Visible slice" if self is Scope.SLICE else "Whole volume"
 
 
 class LayerWidget(QWidget):
@@ -541,27 +525,6 @@ class LayerWidget(QWidget):
         self._watch_layer(None)
         _disconnect_all(self._connections)()
         super().closeEvent(event)
-
-
-def axis_names(layer: Layer) -> list[str]:
-    """Name each axis of ``layer`` by its label, or ``"axis i"`` for napari's default labels.
-
-    napari labels unnamed axes by their position from the end (``"-3"``), which reads
-    like a coordinate in messages.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from napari.layers import Image
-    >>> axis_names(Image(np.zeros((2, 3, 4)), axis_labels=("z", "y", "x")))
-    ['z', 'y', 'x']
-    >>> axis_names(Image(np.zeros((2, 3, 4))))
-    ['axis 0', 'axis 1', 'axis 2']
-    """
-    return [
-        f"axis {axis}" if str(label).lstrip("-").isdigit() else str(label)
-        for axis, label in enumerate(layer.axis_labels)
-    ]
 
 
 def _message_label() -> QLabel:

@@ -16,9 +16,10 @@ from napari.layers import Image, Labels
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLineEdit, QProgressBar, QPushButton, QWidget
 
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._napari.scope import scoped_data
 from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
-from napari_bigvol._qt.base import LayerWidget, Scope
+from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.export import export_zarr
 

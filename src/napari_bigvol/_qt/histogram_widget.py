@@ -27,10 +27,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_bigvol._models import _layers
+from napari_bigvol._models._layers import Scope, axis_names
 from napari_bigvol._napari.scope import ScopedData
-from napari_bigvol._qt import base
 from napari_bigvol._qt._plot import Curve, HistogramCanvas, PlotColors
-from napari_bigvol._qt.base import LayerWidget, Scope, axis_names, threshold_broadcast
+from napari_bigvol._qt.base import LayerWidget, threshold_broadcast
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.channels import split_channels
 from napari_bigvol.ops.histogram import HistogramStats, histogram_stats
@@ -291,7 +292,7 @@ class HistogramWidget(LayerWidget):
         if self.effective_scope(layer) is Scope.SLICE:
             scoped = self.scoped(layer)
             self.show_note(self.scope_note(layer))
-            if math.prod(scoped.data.shape) > base.LIVE_LIMIT:
+            if math.prod(scoped.data.shape) > _layers.LIVE_LIMIT:
                 # A 3-D display shows a whole (level of the) volume: too much for the GUI
                 # thread, so it is streamed like the whole volume, replacing older runs.
                 self._histogram_in_background(layer, scoped, settings, cache=False)

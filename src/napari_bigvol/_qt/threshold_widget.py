@@ -31,9 +31,10 @@ from qtpy.QtWidgets import (
 )
 from superqt import QDoubleSlider
 
+from napari_bigvol._models import _layers
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._napari.scope import ScopedData, visible_slice, whole_volume
-from napari_bigvol._qt import base
-from napari_bigvol._qt.base import LayerWidget, Scope, threshold_broadcast
+from napari_bigvol._qt.base import LayerWidget, threshold_broadcast
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.threshold import (
     MaskStatistics,
@@ -249,7 +250,7 @@ class ThresholdMaskWidget(LayerWidget):
             raise
         threshold, mode = self.threshold, self.mode
         plane = visible_slice(layer, self.viewer)
-        live = math.prod(plane.data.shape) <= base.LIVE_LIMIT
+        live = math.prod(plane.data.shape) <= _layers.LIVE_LIMIT
         warning = self._range_warning(layer)
         # A 3-D display shows a volume: counting it live would block the GUI.
         note = self.scope_note(layer) or (
