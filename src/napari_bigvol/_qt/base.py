@@ -27,15 +27,15 @@ cancels it, and a result for a layer that is gone is discarded with a message.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 from napari.layers import Image, Layer
 from napari.utils.notifications import show_error
 from napari.utils.theme import get_theme
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -48,7 +48,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_bigvol._models._layers import Scope
-from napari_bigvol._napari.scope import ScopedData, scoped_data
+from napari_bigvol._napari.scope import ScopedData, displayed_values, scoped_data
 from napari_bigvol._qt._runner import BackgroundTask, Computation, error_message, run_in_background
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.compute import require_numeric
@@ -115,6 +115,7 @@ class LayerWidget(QWidget):
         self._watched_layer: Layer | None = None
         self._displayed_level: int | None = None  # of a multiscale chosen layer
         self._connections: list[tuple[Any, Callable]] = []
+        self._plane_cache: tuple[tuple, np.ndarray] | None = None
 
         self.layer_combo = QComboBox()
         self.layer_combo.setToolTip("The layer this tool works on")
@@ -284,6 +285,20 @@ class LayerWidget(QWidget):
     def scoped(self, layer: Layer) -> ScopedData:
         """Return the lazy input for ``layer`` in the effective scope (:meth:`effective_scope`)."""
         return scoped_data(layer, self.viewer, self.effective_scope(layer))
+
+    def plane_values(self, layer: Layer, plane: ScopedData) -> np.ndarray:
+        """Return the visible slice's values: those napari displays, or read once per plane.
+
+        napari has just read the plane it draws; reading it again would double the
+        files a step opens (:func:`~napari_bigvol._napari.scope.displayed_values`).
+        """
+        shown = displayed_values(layer, plane)
+        if shown is not None:
+            return shown
+        key = (id(layer), id(layer.data), repr(plane.index), plane.level)
+        if self._plane_cache is None or self._plane_cache[0] != key:
+            self._plane_cache = (key, np.asarray(plane.data))
+        return self._plane_cache[1]
 
     def theme_colors(self) -> dict[str, str]:
         """Return the napari theme's colours as hex strings (``background``, ``text``...)."""
@@ -534,52 +549,6 @@ def _message_label() -> QLabel:
     label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     label.hide()
     return label
-
-
-class ThresholdBroadcast(QObject):
-    """The threshold each Threshold-mask widget shows, per layer, for the Histogram widget.
-
-    One instance per application (:func:`threshold_broadcast`); layers are held weakly.
-
-    Signals
-    -------
-    changed(object)
-        The layer whose threshold was set or cleared.
-    """
-
-    changed = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._thresholds: weakref.WeakKeyDictionary[Layer, float] = weakref.WeakKeyDictionary()
-
-    def set(self, layer: Layer, threshold: float | None) -> None:
-        """Record (or, with None, clear) the threshold shown for ``layer``."""
-        if threshold is None:
-            self._thresholds.pop(layer, None)
-        else:
-            self._thresholds[layer] = float(threshold)
-        self.changed.emit(layer)
-
-    def get(self, layer: Layer | None) -> float | None:
-        """Return the threshold shown for ``layer``, or None."""
-        return None if layer is None else self._thresholds.get(layer)
-
-
-_BROADCAST: list[ThresholdBroadcast] = []
-
-
-def threshold_broadcast() -> ThresholdBroadcast:
-    """Return the application's :class:`ThresholdBroadcast` (created on first use).
-
-    Examples
-    --------
-    >>> threshold_broadcast() is threshold_broadcast()  # doctest: +SKIP
-    True
-    """
-    if not _BROADCAST:
-        _BROADCAST.append(ThresholdBroadcast())
-    return _BROADCAST[0]
 
 
 class _disconnect_all:

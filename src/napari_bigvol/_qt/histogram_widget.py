@@ -29,9 +29,10 @@ from qtpy.QtWidgets import (
 
 from napari_bigvol._models import _layers
 from napari_bigvol._models._layers import Scope, axis_names
+from napari_bigvol._models.broadcast import threshold_broadcast
 from napari_bigvol._napari.scope import ScopedData
 from napari_bigvol._qt._plot import Curve, HistogramCanvas, PlotColors
-from napari_bigvol._qt.base import LayerWidget, threshold_broadcast
+from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.channels import split_channels
 from napari_bigvol.ops.histogram import HistogramStats, histogram_stats
