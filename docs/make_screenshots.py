@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from qtpy.QtWidgets import QApplication
 
-from napari_bigvol._qt.base import Scope
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.channels_widget import SplitChannelsWidget
 from napari_bigvol._qt.export_widget import ExportZarrWidget
 from napari_bigvol._qt.histogram_widget import HistogramWidget

@@ -11,7 +11,8 @@ from qtpy.QtCore import QPoint, Qt, QTimer
 from skimage import io
 
 from napari_bigvol._models._layers import Scope
-from napari_bigvol._qt.histogram_widget import HistogramWidget, parse_percentiles
+from napari_bigvol._models.histogram import parse_percentiles
+from napari_bigvol._qt.histogram_widget import HistogramWidget
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 from napari_bigvol.errors import OperationError
 
@@ -204,7 +205,7 @@ def test_cancel_leaves_no_result(docked, qtbot, wait_task):
     assert task.progress_bar.n < 2000
     assert not task.worker.is_running
     assert widget.result is None
-    assert widget._cache.get(viewer.layers["big"]) is None
+    assert widget.model.cached(viewer.layers["big"], widget.settings()) is None
     assert widget.message.text() == "Histogram of 'big': cancelled."
     assert not widget.cancel_button.isEnabled()
 

@@ -20,8 +20,9 @@ class ThresholdBroadcast:
 
     Examples
     --------
-    >>> from types import SimpleNamespace
-    >>> broadcast, layer = ThresholdBroadcast(), SimpleNamespace()
+    >>> import numpy as np
+    >>> from napari.layers import Image
+    >>> broadcast, layer = ThresholdBroadcast(), Image(np.zeros((2, 2)))
     >>> broadcast.set(layer, 125)
     >>> broadcast.get(layer)
     125.0

@@ -152,7 +152,7 @@ class SplitChannelsModel:
     >>> model = SplitChannelsModel(viewer)
     >>> model.set_layer(viewer.add_image(np.zeros((3, 4, 5)), axis_labels=("c", "y", "x")))
     >>> [output.name for output in model.outputs(model.plan())]
-    ['image [0] (slice)', 'image [1] (slice)', 'image [2] (slice)']
+    ['Image [0] (slice)', 'Image [1] (slice)', 'Image [2] (slice)']
     """
 
     layer_changed = Signal(object)

@@ -109,7 +109,7 @@ class ThresholdModel:
     --------
     >>> from napari.layers import Image
     >>> model = ThresholdModel(ThresholdBroadcast())
-    >>> model.set_layer(Image(np.arange(100, dtype=np.uint8).reshape(10, 10)))
+    >>> model.set_layer(Image(np.arange(100, dtype=np.uint16).reshape(10, 10)))
     >>> model.value_range, model.threshold
     ((0.0, 99.0), 49.5)
     """

@@ -6,17 +6,12 @@ this widget offers the axes, asks the model's question in a dialog and adds the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from napari.layers import Image, Layer
-from qtpy.QtWidgets import QComboBox, QMessageBox, QPushButton, QWidget
+from qtpy.QtWidgets import QComboBox, QMessageBox, QPushButton
 
 from napari_bigvol._models.channels import COLOUR_AXIS, SplitChannelsModel, axis_choices
 from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
-
-if TYPE_CHECKING:
-    import napari
 
 __all__ = ["COLOUR_AXIS", "SplitChannelsWidget"]
 
@@ -51,8 +46,8 @@ class SplitChannelsWidget(LayerWidget):
 
     layer_types = (Image,)
 
-    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(napari_viewer, parent)
+    def build(self) -> None:
+        """Add the axis chooser and the Split button."""
         self.model = SplitChannelsModel(self.viewer)
         self.added: list[Image] = []
         self.axis_combo = QComboBox()
@@ -63,7 +58,6 @@ class SplitChannelsWidget(LayerWidget):
         self.form.addRow(self.split_button)
         self.split_button.clicked.connect(self.split)
         self.axis_combo.currentIndexChanged.connect(self._on_axis_chosen)
-        self.ready()
 
     @property
     def axis(self) -> int | None:

@@ -12,7 +12,7 @@ Whole-volume counts and Otsu's threshold run in the background.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from napari.layers import Image, Labels, Layer
 from napari.utils.colormaps import DirectLabelColormap
@@ -35,9 +35,6 @@ from napari_bigvol._napari.scope import ScopedData, visible_slice, whole_volume
 from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.threshold import MaskStatistics, mask_statistics, otsu_threshold_of
-
-if TYPE_CHECKING:
-    import napari
 
 #: Label value of the masked voxels in the mask and preview layers.
 MASK_LABEL = 1
@@ -85,8 +82,8 @@ class ThresholdMaskWidget(LayerWidget):
 
     layer_types = (Image,)
 
-    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(napari_viewer, parent)
+    def build(self) -> None:
+        """Add the threshold controls and connect them to the model."""
         self.model = ThresholdModel()
         self.preview_layer: Labels | None = None
         self.slice_statistics: MaskStatistics | None = None
@@ -103,7 +100,6 @@ class ThresholdMaskWidget(LayerWidget):
         self.otsu_button.clicked.connect(self.compute_otsu)
         self.create_button.clicked.connect(self.create_layers)
         self._connect(self.viewer.layers.events.removed, self._on_any_layer_removed)
-        self.ready()
 
     def _build_controls(self) -> None:
         self.mode_combo = QComboBox()
