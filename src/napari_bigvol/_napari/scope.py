@@ -444,11 +444,14 @@ def displayed_values(layer: Any, plane: ScopedData) -> np.ndarray | None:
         response is None
         or response.empty
         or getattr(layer, "multiscale", False)
-        or getattr(layer, "projection_mode", "none") != "none"
         or tuple(sorted(response.slice_input.displayed)) != plane.axes
     ):
         return None
-    point = np.asarray(layer._data_slice.point, dtype=float)
+    data_slice = layer._data_slice
+    margins = np.concatenate([data_slice.margin_left, data_slice.margin_right])
+    if np.nansum(np.abs(margins)) > 0:  # a thick slice: napari shows a projection
+        return None
+    point = np.asarray(data_slice.point, dtype=float)
     for axis, index in enumerate(plane.index[: layer.ndim]):
         if isinstance(index, int) and int(np.round(point[axis])) != index:
             return None
