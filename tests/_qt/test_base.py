@@ -244,3 +244,23 @@ def test_widgets_open_from_the_plugin_menu(make_napari_viewer, display_name, cla
     # napari passes a proxy of the viewer; the widget works on the real layers behind it.
     assert widget.viewer is viewer
     assert widget.layer is viewer.layers["volume"]
+
+
+def test_three_docks_fit_a_1200_pixel_screen(make_napari_viewer, qtbot):
+    from napari_bigvol._qt.export_widget import ExportZarrWidget
+    from napari_bigvol._qt.histogram_widget import HistogramWidget
+    from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1400, 1000)
+    viewer.add_image(np.random.default_rng(0).integers(0, 999, (8, 64, 64)), name="v")
+    widgets = [cls(viewer) for cls in (ThresholdMaskWidget, HistogramWidget, ExportZarrWidget)]
+    for widget in widgets:
+        viewer.window.add_dock_widget(widget)
+    qtbot.wait(100)
+    assert window.height() <= 1200
+    assert window.minimumSizeHint().height() <= 1000
+    for widget in widgets:
+        assert widget.minimumSizeHint().height() <= 160  # below that, its controls scroll
+        assert widget.sizeHint().height() > 160  # and it asks for all of them

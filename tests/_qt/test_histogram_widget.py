@@ -384,3 +384,37 @@ def test_zooming_a_pyramid_follows_the_displayed_level(docked, qtbot, make_napar
     level = layer.data_level
     assert f"level {level}" in widget.result.description
     assert_matches_numpy(widget.result.stats[0], levels[level][0])
+
+
+def test_compute_switches_to_the_whole_volume_and_shows_progress_in_the_dock(
+    docked, qtbot, wait_task
+):
+    viewer, widget = docked(HistogramWidget)
+    gate = threading.Event()
+    viewer.add_image(slow_volume(40, gate), name="slow", contrast_limits=(0, 7))
+    assert widget.scope is Scope.SLICE
+    assert widget.compute_button.isEnabled()  # no need to switch the scope first
+    widget.compute_button.click()
+    assert widget.scope is Scope.VOLUME
+    (task,) = widget.tasks
+    settle(qtbot, widget)
+    assert widget.task_panel.isVisibleTo(widget)  # progress in the dock, not only Activity
+    assert widget.note.text() == ""  # no "Press ..." while it runs
+    assert "running" not in widget.message.text()
+    gate.set()
+    wait_task(task)
+    settle(qtbot, widget)
+    assert not widget.task_panel.isVisibleTo(widget)
+    assert widget.note.text() == ""
+    assert widget.result.stats[0].count == 40 * 64 * 64
+
+
+def test_a_finished_message_does_not_outlive_a_layer_change(docked, qtbot, wait_task):
+    viewer, widget = docked(HistogramWidget)
+    viewer.add_image(volume_of("uint16"), name="first")
+    widget.compute_button.click()
+    wait_task(widget.tasks[0])
+    assert widget.message.text() == "Histogram of 'first': done."
+    viewer.add_image(volume_of("uint8"), name="second")
+    assert widget.layer.name == "second"
+    assert widget.message.text() == ""

@@ -25,7 +25,8 @@ class TaskPanel(QWidget):
     Attributes
     ----------
     progress_bar : QProgressBar
-        Progress of the latest task, "description 40%"; hidden while nothing runs.
+        Progress of the latest task, "description 40%". The panel is hidden while
+        nothing runs.
     cancel_button : QPushButton
         Cancels every task of the panel; enabled only while one runs.
     tasks : list of BackgroundTask
@@ -54,7 +55,7 @@ class TaskPanel(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.progress_bar, stretch=1)
         row.addWidget(self.cancel_button, alignment=Qt.AlignmentFlag.AlignRight)
-        self.progress_bar.hide()
+        self.hide()  # shown only while a task runs
 
     def run(
         self,
@@ -99,7 +100,7 @@ class TaskPanel(QWidget):
         task.finished.connect(lambda: self._forget(task))
         self.progress_bar.setRange(0, 0)  # busy until the first figures arrive
         self.progress_bar.setFormat(f"{description} %p%")
-        self.progress_bar.show()
+        self.show()
         self.cancel_button.setEnabled(True)
         return task
 
@@ -123,4 +124,4 @@ class TaskPanel(QWidget):
             self.tasks.remove(task)
         self._layers.pop(id(task), None)
         self.cancel_button.setEnabled(bool(self.tasks))
-        self.progress_bar.setVisible(bool(self.tasks))
+        self.setVisible(bool(self.tasks))

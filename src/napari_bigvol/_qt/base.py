@@ -37,8 +37,17 @@ import numpy as np
 from napari.layers import Image, Layer
 from napari.utils.notifications import show_error
 from napari.utils.theme import get_theme
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from qtpy.QtCore import QSize, Qt, QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_bigvol._models import _layers
 from napari_bigvol._models._layers import Scope
@@ -51,6 +60,8 @@ if TYPE_CHECKING:
     import napari
 
 T = TypeVar("T")
+#: Height (pixels) below which a dock scrolls its controls rather than squeezing them.
+MIN_HEIGHT = 160
 
 
 class ViewerFollower(QWidget):
@@ -254,13 +265,36 @@ class LayerWidget(ViewerFollower):
         self.note, self.message = _message_label(), _message_label()
         self.task_panel = TaskPanel()
         self.task_panel.message.connect(self._on_task_message)
-        outer = QVBoxLayout(self)
-        outer.addLayout(self.form)
+        content = QWidget()
+        inner = QVBoxLayout(content)
+        inner.addLayout(self.form)
         self.body = QVBoxLayout()
-        outer.addLayout(self.body)
+        inner.addLayout(self.body)
         for widget in (self.note, self.message, self.task_panel):
-            outer.addWidget(widget)
-        outer.addStretch(1)
+            inner.addWidget(widget)
+        inner.addStretch(1)
+        # Scrolls instead of growing: three docks stay within a 1200-pixel-high screen.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self._content, self._scroll = content, scroll
+
+    def sizeHint(self) -> QSize:
+        """Ask for the room the controls need: all of it when the screen has it."""
+        return self._content.sizeHint() + QSize(self._scrollbar_width(), 0)
+
+    def minimumSizeHint(self) -> QSize:
+        """Keep the full width but little height: below it, the controls scroll."""
+        hint = self._content.minimumSizeHint()
+        return QSize(hint.width() + self._scrollbar_width(), min(hint.height(), MIN_HEIGHT))
+
+    def _scrollbar_width(self) -> int:
+        return self._scroll.verticalScrollBar().sizeHint().width()
 
     def _connect_viewer(self) -> None:
         layers, dims = self.viewer.layers, self.viewer.dims
