@@ -273,28 +273,9 @@ class LayerWidget(ViewerFollower):
         for widget in (self.note, self.message, self.task_panel):
             inner.addWidget(widget)
         inner.addStretch(1)
-        # Scrolls instead of growing: three docks stay within a 1200-pixel-high screen.
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        self._content, self._scroll = content, scroll
-
-    def sizeHint(self) -> QSize:
-        """Ask for the room the controls need: all of it when the screen has it."""
-        return self._content.sizeHint() + QSize(self._scrollbar_width(), 0)
-
-    def minimumSizeHint(self) -> QSize:
-        """Keep the full width but little height: below it, the controls scroll."""
-        hint = self._content.minimumSizeHint()
-        return QSize(hint.width() + self._scrollbar_width(), min(hint.height(), MIN_HEIGHT))
-
-    def _scrollbar_width(self) -> int:
-        return self._scroll.verticalScrollBar().sizeHint().width()
+        outer.addWidget(_DockScroll(content))
 
     def _connect_viewer(self) -> None:
         layers, dims = self.viewer.layers, self.viewer.dims
@@ -459,6 +440,33 @@ class LayerWidget(ViewerFollower):
     def cancel_tasks(self) -> None:
         """Cancel every background task of this widget."""
         self.task_panel.cancel_all()
+
+
+class _DockScroll(QScrollArea):
+    """Scrolls a dock's controls instead of growing the window past the screen.
+
+    It asks for the controls' full size, but accepts little height: with three docks on
+    a 1200-pixel screen each scrolls rather than pushing the window off the screen.
+    """
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(content)
+
+    def sizeHint(self) -> QSize:
+        """Ask for the room the controls need: all of it when the screen has it."""
+        return self.widget().sizeHint() + QSize(self._bar_width(), 0)
+
+    def minimumSizeHint(self) -> QSize:
+        """Keep the full width but little height: below it, the controls scroll."""
+        hint = self.widget().minimumSizeHint()
+        return QSize(hint.width() + self._bar_width(), min(hint.height(), MIN_HEIGHT))
+
+    def _bar_width(self) -> int:
+        return self.verticalScrollBar().sizeHint().width()
 
 
 def _message_label() -> QLabel:

@@ -12,6 +12,8 @@ Whole-volume counts and Otsu's threshold run in the background.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from napari.layers import Image, Labels, Layer
@@ -56,18 +58,12 @@ class ThresholdMaskWidget(LayerWidget):
     ----------
     model : ThresholdModel
         Threshold, mode and value range per layer; warnings; outputs.
-    mode_combo : QComboBox
-        ``"above"`` (``data > t``) or ``"below"`` (``data < t``), as item data.
-    threshold_slider : superqt.QDoubleSlider
-        Spans the layer's value range.
-    threshold_spin : QDoubleSpinBox
-        The threshold as a number; any value may be typed.
+    mode_combo, threshold_slider, threshold_spin
+        The :class:`ThresholdControls`: mode, and the threshold as slider and number.
     otsu_button : QPushButton
         Sets the threshold by Otsu's method on the whole-volume histogram (background).
     preview_check, mask_check, masked_image_check : QCheckBox
-        The live preview; which outputs "Create layers" adds.
-    create_button : QPushButton
-        Adds the outputs for the chosen scope.
+        The live preview; which outputs "Create layers" (``create_button``) adds.
     stats_label : QLabel
         Masked fraction (and volume) of the visible slice, and of the whole volume.
     preview_layer : napari.layers.Labels or None
@@ -85,15 +81,9 @@ class ThresholdMaskWidget(LayerWidget):
     def build(self) -> None:
         """Add the threshold controls and connect them to the model."""
         self.model = ThresholdModel()
-        self.preview_layer: Labels | None = None
+        self.preview = ThresholdPreview(self.viewer, self.keeping_choice)
         self.slice_statistics: MaskStatistics | None = None
         self._build_controls()
-        self.model.threshold_changed.connect(self._show_threshold)
-        self.model.mode_changed.connect(self._show_mode)
-        self.model.range_changed.connect(self._show_range)
-        self.threshold_slider.valueChanged.connect(self.model.set_threshold)
-        self.threshold_spin.valueChanged.connect(self.model.set_threshold)
-        self.mode_combo.currentIndexChanged.connect(self._on_mode_chosen)
         self.model.threshold_changed.connect(self.request_draw)
         self.model.mode_changed.connect(self.request_draw)
         self.preview_check.toggled.connect(self.request_draw)
@@ -102,14 +92,10 @@ class ThresholdMaskWidget(LayerWidget):
         self._connect(self.viewer.layers.events.removed, self._on_any_layer_removed)
 
     def _build_controls(self) -> None:
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItem("above (data > t)", "above")
-        self.mode_combo.addItem("below (data < t)", "below")
-        self.threshold_slider = QDoubleSlider(Qt.Orientation.Horizontal)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(-1e300, 1e300)
-        self.threshold_spin.setKeyboardTracking(False)
-        self.threshold_spin.setFixedWidth(100)
+        self.controls = ThresholdControls(self.model)
+        self.mode_combo = self.controls.mode_combo
+        self.threshold_slider = self.controls.threshold_slider
+        self.threshold_spin = self.controls.threshold_spin
         self.otsu_button = QPushButton("Otsu")
         self.otsu_button.setToolTip("Otsu's threshold of the whole-volume histogram")
         self.preview_check = QCheckBox("Live preview")
@@ -127,8 +113,6 @@ class ThresholdMaskWidget(LayerWidget):
         self.form.addRow("Outputs", _row(self.mask_check, self.masked_image_check, stretch=True))
         self.form.addRow(self.create_button)
         self.body.addWidget(self.stats_label)
-
-    # ---- state: the controls mirror the model ----
 
     @property
     def threshold(self) -> float:
@@ -152,34 +136,6 @@ class ThresholdMaskWidget(LayerWidget):
     def value_range(self) -> tuple[float, float]:
         """The range the slider spans."""
         return self.model.value_range
-
-    def _show_threshold(self, value: float) -> None:
-        low, high = self.model.value_range
-        for control, shown in ((self.threshold_spin, value), (self.threshold_slider, value)):
-            control.blockSignals(True)
-            control.setValue(
-                min(max(shown, low), high) if control is self.threshold_slider else shown
-            )
-            control.blockSignals(False)
-
-    def _show_mode(self, mode: str) -> None:
-        self.mode_combo.blockSignals(True)
-        self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
-        self.mode_combo.blockSignals(False)
-
-    def _show_range(self, value_range: tuple[float, float]) -> None:
-        low, high = value_range
-        integer = self.model.integer
-        self.threshold_spin.setDecimals(
-            1 if integer else max(3, 2 - int(math.log10(high - low or 1)))
-        )
-        self.threshold_spin.setSingleStep(1.0 if integer else (high - low) / 100)
-        self.threshold_slider.blockSignals(True)
-        self.threshold_slider.setRange(low, high)
-        self.threshold_slider.blockSignals(False)
-
-    def _on_mode_chosen(self, index: int) -> None:
-        self.model.set_mode(self.mode_combo.currentData())
 
     # ---- hooks ----
 
@@ -233,53 +189,25 @@ class ThresholdMaskWidget(LayerWidget):
         """
         if not self.preview_check.isChecked():
             self._remove_preview()
-            return
-        if values is None:
-            (data, multiscale), placement = self.model.preview_volume(), self.placement(layer)
+        elif values is None:
+            data, multiscale = self.model.preview_volume()
+            self.preview.show(layer, data, whole_volume(layer).layer_kwargs(), multiscale)
         else:
             data, placement = plane.place(self.model.plane_mask(values))
-            multiscale = False
-        preview = self.preview_layer
-        if (
-            preview is not None
-            and preview in self.viewer.layers
-            and preview.multiscale == multiscale
-            and preview.level_shapes[0].tolist() == list((data[0] if multiscale else data).shape)
-        ):
-            preview.data = data
-            for key in ("translate", "affine"):
-                if key in placement:
-                    setattr(preview, key, placement[key])
-            return
-        self._remove_preview()
-        preview = Labels(
-            data,
-            name=f"{layer.name} threshold preview",
-            multiscale=multiscale,
-            opacity=0.45,
-            colormap=DirectLabelColormap(
-                color_dict={None: "transparent", 0: "transparent", MASK_LABEL: PREVIEW_COLOUR}
-            ),
-            **placement,
-        )
-        preview.metadata["bigvol_preview_of"] = layer.name
-        self.preview_layer = preview
-        with self.keeping_choice():
-            self.viewer.layers.append(preview)
+            self.preview.show(layer, data, placement, multiscale=False)
 
-    @staticmethod
-    def placement(layer: Image) -> dict[str, Any]:
-        """Return the keywords that place a whole-volume output on ``layer``."""
-        return whole_volume(layer).layer_kwargs()
+    @property
+    def preview_layer(self) -> Labels | None:
+        """The live preview layer, or None."""
+        return self.preview.layer
 
     def _remove_preview(self) -> None:
-        preview, self.preview_layer = self.preview_layer, None
-        if preview is not None and preview in self.viewer.layers:
-            self.viewer.layers.remove(preview)
+        with self.keeping_choice():
+            self.preview.remove()
 
     def _on_any_layer_removed(self, event: Any) -> None:
-        if event.value is self.preview_layer:
-            self.preview_layer = None
+        if event.value is self.preview.layer:  # the user deleted it: stop previewing
+            self.preview.layer = None
             self.preview_check.setChecked(False)
 
     # ---- actions ----
@@ -366,6 +294,108 @@ class ThresholdMaskWidget(LayerWidget):
         self._remove_preview()
         self.model.release()
         super().closeEvent(event)
+
+
+class ThresholdControls(QWidget):
+    """The mode chooser, slider and spin box, kept in step with a :class:`ThresholdModel`.
+
+    The slider spans the model's value range; any value may be typed in the spin box.
+    """
+
+    def __init__(self, model: ThresholdModel) -> None:
+        super().__init__()
+        self.model = model
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("above (data > t)", "above")
+        self.mode_combo.addItem("below (data < t)", "below")
+        self.threshold_slider = QDoubleSlider(Qt.Orientation.Horizontal)
+        self.threshold_spin = QDoubleSpinBox()
+        self.threshold_spin.setRange(-1e300, 1e300)
+        self.threshold_spin.setKeyboardTracking(False)
+        self.threshold_spin.setFixedWidth(100)
+        model.threshold_changed.connect(self._show_threshold)
+        model.mode_changed.connect(self._show_mode)
+        model.range_changed.connect(self._show_range)
+        self.threshold_slider.valueChanged.connect(model.set_threshold)
+        self.threshold_spin.valueChanged.connect(model.set_threshold)
+        self.mode_combo.currentIndexChanged.connect(
+            lambda index: model.set_mode(self.mode_combo.currentData())
+        )
+
+    def _show_threshold(self, value: float) -> None:
+        low, high = self.model.value_range
+        with _quiet(self.threshold_spin):
+            self.threshold_spin.setValue(value)
+        with _quiet(self.threshold_slider):
+            self.threshold_slider.setValue(min(max(value, low), high))
+
+    def _show_mode(self, mode: str) -> None:
+        with _quiet(self.mode_combo):
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+
+    def _show_range(self, value_range: tuple[float, float]) -> None:
+        low, high = value_range
+        integer = self.model.integer
+        decimals = 1 if integer else max(3, 2 - int(math.log10(high - low or 1)))
+        self.threshold_spin.setDecimals(decimals)
+        self.threshold_spin.setSingleStep(1.0 if integer else (high - low) / 100)
+        with _quiet(self.threshold_slider):
+            self.threshold_slider.setRange(low, high)
+
+
+class ThresholdPreview:
+    """The live preview: one Labels layer, replaced only when its shape must change."""
+
+    def __init__(self, viewer: Any, keeping_choice: Any) -> None:
+        self.viewer = viewer
+        self.keeping_choice = keeping_choice
+        self.layer: Labels | None = None
+
+    def show(self, source: Image, data: Any, placement: dict[str, Any], multiscale: bool) -> None:
+        """Show ``data`` (a plane or lazy levels) at ``placement`` over ``source``."""
+        layer = self.layer
+        shape = list((data[0] if multiscale else data).shape)
+        if (
+            layer is not None
+            and layer in self.viewer.layers
+            and layer.multiscale == multiscale
+            and layer.level_shapes[0].tolist() == shape
+        ):
+            layer.data = data
+            for key in ("translate", "affine"):
+                if key in placement:
+                    setattr(layer, key, placement[key])
+            return
+        self.remove()
+        self.layer = Labels(
+            data,
+            name=f"{source.name} threshold preview",
+            multiscale=multiscale,
+            opacity=0.45,
+            colormap=DirectLabelColormap(
+                color_dict={None: "transparent", 0: "transparent", MASK_LABEL: PREVIEW_COLOUR}
+            ),
+            metadata={"bigvol_preview_of": source.name},
+            **placement,
+        )
+        with self.keeping_choice():
+            self.viewer.layers.append(self.layer)
+
+    def remove(self) -> None:
+        """Take the preview out of the viewer."""
+        layer, self.layer = self.layer, None
+        if layer is not None and layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+
+
+@contextmanager
+def _quiet(control: QWidget) -> Iterator[None]:
+    """Set a control from the model without it reporting the change back."""
+    control.blockSignals(True)
+    try:
+        yield
+    finally:
+        control.blockSignals(False)
 
 
 def _row(*widgets: QWidget, stretch: bool = False) -> QHBoxLayout:
