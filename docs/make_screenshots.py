@@ -12,6 +12,7 @@ Generated data go to a temporary folder (or ``--workdir``) and are reused across
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -227,8 +228,9 @@ def widgets(workdir: Path) -> None:
 
     viewer = _brain_viewer(workdir)
     export = dock(viewer, ExportZarrWidget)
-    export.path_edit.value = str(workdir / "brain_124x256x256.ome.zarr")
-    export.overwrite_check.setChecked(True)
+    target = workdir / "brain_124x256x256.ome.zarr"
+    shutil.rmtree(target, ignore_errors=True)  # an overwrite would ask in a dialog
+    export.path_edit.value = str(target)
     export.export_button.click()
     _finish_tasks(export)
     save(viewer, "widget_export")

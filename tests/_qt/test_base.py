@@ -247,6 +247,8 @@ def test_widgets_open_from_the_plugin_menu(make_napari_viewer, display_name, cla
 
 
 def test_three_docks_fit_a_1200_pixel_screen(make_napari_viewer, qtbot):
+    from qtpy.QtWidgets import QScrollArea
+
     from napari_bigvol._qt.export_widget import ExportZarrWidget
     from napari_bigvol._qt.histogram_widget import HistogramWidget
     from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
@@ -264,3 +266,6 @@ def test_three_docks_fit_a_1200_pixel_screen(make_napari_viewer, qtbot):
     for widget in widgets:
         assert widget.minimumSizeHint().height() <= 160  # below that, its controls scroll
         assert widget.sizeHint().height() > 160  # and it asks for all of them
+        # Never cut on the right: the dock is as wide as the controls need.
+        content = widget.findChild(QScrollArea).widget()
+        assert content.width() >= content.minimumSizeHint().width()

@@ -37,7 +37,7 @@ import numpy as np
 from napari.layers import Image, Layer
 from napari.utils.notifications import show_error
 from napari.utils.theme import get_theme
-from qtpy.QtCore import QSize, Qt, QTimer
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -276,6 +276,8 @@ class LayerWidget(ViewerFollower):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(_DockScroll(content))
+        # No taller than the controls: spare height goes to docks with a plot.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
     def _connect_viewer(self) -> None:
         layers, dims = self.viewer.layers, self.viewer.dims
@@ -455,6 +457,13 @@ class _DockScroll(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setWidget(content)
+        content.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Pass the controls' new size needs on: a scroll area would keep them to itself."""
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
 
     def sizeHint(self) -> QSize:
         """Ask for the room the controls need: all of it when the screen has it."""

@@ -13,7 +13,15 @@ import math
 from typing import Any
 
 from napari.layers import Image, Layer
-from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+)
 
 from napari_bigvol._models import _layers
 from napari_bigvol._models._layers import Scope
@@ -107,6 +115,7 @@ class HistogramWidget(LayerWidget):
         self.canvas.range_dragged.connect(self._set_contrast_limits)
         self._connect(threshold_broadcast().changed, self._on_threshold)
         self.on_theme_change()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
     # ---- hooks ----
 

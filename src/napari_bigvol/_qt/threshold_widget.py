@@ -312,7 +312,7 @@ class ThresholdControls(QWidget):
         self.threshold_spin = QDoubleSpinBox()
         self.threshold_spin.setRange(-1e300, 1e300)
         self.threshold_spin.setKeyboardTracking(False)
-        self.threshold_spin.setFixedWidth(100)
+        self.threshold_spin.setFixedWidth(110)
         model.threshold_changed.connect(self._show_threshold)
         model.mode_changed.connect(self._show_mode)
         model.range_changed.connect(self._show_range)
