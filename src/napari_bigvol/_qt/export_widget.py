@@ -80,6 +80,13 @@ class ExportZarrWidget(LayerWidget):
             "deleted only after the new one is complete"
         )
         self.export_button = QPushButton("Export")
+        self._lay_out()
+        self.format_combo.currentIndexChanged.connect(self._on_format_chosen)
+        self.export_button.clicked.connect(self.export)
+        self.path_edit.changed.connect(lambda value: self.model.set_path(os.fspath(value)))
+        self.model.path_changed.connect(self._show_path)
+
+    def _lay_out(self) -> None:
         for label, control in (
             ("Output", self.path_edit.native),
             ("Chunks", self.chunks_edit),
@@ -90,10 +97,6 @@ class ExportZarrWidget(LayerWidget):
         for check in (self.pyramid_check, self.sharding_check, self.overwrite_check):
             self.form.addRow(check)
         self.body.addWidget(self.export_button)
-        self.format_combo.currentIndexChanged.connect(self._on_format_chosen)
-        self.export_button.clicked.connect(self.export)
-        self.path_edit.changed.connect(lambda value: self.model.set_path(os.fspath(value)))
-        self.model.path_changed.connect(self._show_path)
 
     # ---- hooks ---------------------------------------------------------------------------
 

@@ -107,6 +107,11 @@ class HistogramWidget(LayerWidget):
         self.stats_label.setWordWrap(True)
         self.body.addWidget(self.canvas, stretch=1)
         self.body.addWidget(self.stats_label)
+        self._connect_controls()
+        self.on_theme_change()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+
+    def _connect_controls(self) -> None:
         self.compute_button.clicked.connect(self.compute_volume)
         self.bins_spin.valueChanged.connect(self.request_draw)
         self.zeros_check.toggled.connect(self.request_draw)
@@ -114,8 +119,6 @@ class HistogramWidget(LayerWidget):
         self.log_check.toggled.connect(self.canvas.set_log_y)
         self.canvas.range_dragged.connect(self._set_contrast_limits)
         self._connect(threshold_broadcast().changed, self._on_threshold)
-        self.on_theme_change()
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
     # ---- hooks ----
 
