@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from napari.layers import Image, Labels, Layer
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtCore import Qt
@@ -361,10 +362,16 @@ class ThresholdPreview:
             and layer.multiscale == multiscale
             and layer.level_shapes[0].tolist() == shape
         ):
+            # Moved first (only when the plane moved), so napari redraws once, with the data.
+            if "translate" in placement and not np.allclose(
+                layer.translate, placement["translate"]
+            ):
+                layer.translate = placement["translate"]
+            if "affine" in placement and not np.allclose(
+                layer.affine.affine_matrix, placement["affine"]
+            ):
+                layer.affine = placement["affine"]
             layer.data = data
-            for key in ("translate", "affine"):
-                if key in placement:
-                    setattr(layer, key, placement[key])
             return
         self.remove()
         self.layer = Labels(
