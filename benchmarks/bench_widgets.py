@@ -30,7 +30,7 @@ import numpy as np
 from qtpy.QtCore import QElapsedTimer, QEventLoop, QTimer
 from qtpy.QtWidgets import QApplication
 
-from napari_bigvol._qt.base import Scope
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.histogram_widget import HistogramWidget
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 from napari_bigvol.ops.histogram import histogram_stats
@@ -212,7 +212,7 @@ def bench_responsiveness(viewer: napari.Viewer) -> None:
     histogram_stats(volume, 50)
     ours, blocking_runs = [], []
     for _ in range(3):
-        widget._cache.clear()
+        widget.model.forget(viewer.layers["big"])
         ours.append(longest_gap_during(widget.compute_button.click, lambda: not widget.tasks))
         pump(0.2)  # the result is drawn on the next turn of the event loop
         assert widget.result is not None

@@ -12,6 +12,7 @@ Generated data go to a temporary folder (or ``--workdir``) and are reused across
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ import numpy as np
 from PIL import Image
 from qtpy.QtWidgets import QApplication
 
-from napari_bigvol._qt.base import Scope
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.channels_widget import SplitChannelsWidget
 from napari_bigvol._qt.export_widget import ExportZarrWidget
 from napari_bigvol._qt.histogram_widget import HistogramWidget
@@ -227,8 +228,9 @@ def widgets(workdir: Path) -> None:
 
     viewer = _brain_viewer(workdir)
     export = dock(viewer, ExportZarrWidget)
-    export.path_edit.value = str(workdir / "brain_124x256x256.ome.zarr")
-    export.overwrite_check.setChecked(True)
+    target = workdir / "brain_124x256x256.ome.zarr"
+    shutil.rmtree(target, ignore_errors=True)  # an overwrite would ask in a dialog
+    export.path_edit.value = str(target)
     export.export_button.click()
     _finish_tasks(export)
     save(viewer, "widget_export")

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dask.array as da
+import numpy as np
 import pytest
 
 
@@ -89,3 +91,44 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(view_cache.CACHE_SIZE_ENV, raising=False)
     monkeypatch.delenv(view_cache.BUDGET_3D_ENV, raising=False)
     return folder
+
+
+@pytest.fixture
+def ihc_rgb(skimage_data: Path) -> np.ndarray:
+    """scikit-image's immunohistochemistry slide, 512 x 512 x 3 uint8."""
+    import imageio.v3 as iio
+
+    return iio.imread(skimage_data / "ihc.png")
+
+
+@pytest.fixture
+def astronaut_rgb(skimage_data: Path) -> np.ndarray:
+    """scikit-image's astronaut photograph, 512 x 512 x 3 uint8."""
+    import imageio.v3 as iio
+
+    return iio.imread(skimage_data / "astronaut.png")
+
+
+class BlockLoads:
+    """Counts how many times each block of a wrapped dask array is computed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def wrap(self, array: da.Array) -> da.Array:
+        def load(block: np.ndarray) -> np.ndarray:
+            with self._lock:
+                self.count += 1
+            return block
+
+        # An explicit meta keeps dask from calling ``load`` to infer one.
+        return array.map_blocks(
+            load, dtype=array.dtype, meta=np.empty((0,) * array.ndim, array.dtype)
+        )
+
+
+@pytest.fixture
+def block_loads() -> BlockLoads:
+    """A counter of block computations; ``block_loads.wrap(array)`` instruments an array."""
+    return BlockLoads()

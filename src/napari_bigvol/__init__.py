@@ -17,13 +17,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from napari_bigvol._display import anatomical_view, display_convention, set_display_convention
+from napari_bigvol._napari.scope import visible_slice, whole_volume
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError, ReadError
 from napari_bigvol.io import read
 from napari_bigvol.ops.channels import split_channels
 from napari_bigvol.ops.compute import describe_scheduler, set_scheduler
 from napari_bigvol.ops.export import export_zarr
 from napari_bigvol.ops.histogram import histogram, histogram_stats
-from napari_bigvol.ops.scope import visible_slice, whole_volume
 from napari_bigvol.ops.threshold import (
     apply_mask,
     count_components,

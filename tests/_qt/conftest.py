@@ -53,3 +53,29 @@ def wait_task(qtbot) -> Callable:
         qtbot.waitUntil(lambda: task.is_finished, timeout=timeout)
 
     return wait
+
+
+@pytest.fixture
+def answer_dialog(qtbot) -> Callable:
+    """``answer_dialog("Yes")``: the next message box that opens gets that button clicked.
+
+    Returns a list that receives the text of each answered box.
+    """
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QApplication, QMessageBox
+
+    def answer(button: str) -> list[str]:
+        seen: list[str] = []
+
+        def click() -> None:
+            box = QApplication.activeModalWidget()
+            if not isinstance(box, QMessageBox):
+                QTimer.singleShot(10, click)  # not open yet
+                return
+            seen.append(box.text())
+            box.button(getattr(QMessageBox.StandardButton, button)).click()
+
+        QTimer.singleShot(10, click)
+        return seen
+
+    return answer

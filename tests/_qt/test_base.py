@@ -7,17 +7,16 @@ import threading
 import numpy as np
 import pytest
 
-from napari_bigvol._qt.base import LayerWidget, Scope
+from napari_bigvol._models._layers import Scope
+from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import Cancelled, OperationError
 
 
 class RecordingWidget(LayerWidget):
     """Counts the hooks the base class calls."""
 
-    def __init__(self, napari_viewer):
+    def build(self):
         self.calls: list[str] = []
-        super().__init__(napari_viewer)
-        self.ready()
 
     def on_update_layers(self):
         self.calls.append("layers")
@@ -146,7 +145,7 @@ def test_result_for_a_removed_layer_is_discarded(viewer_and_widget, wait_task, n
         return 1  # ignores should_stop: the result arrives after the removal
 
     task = widget.run_task(compute, description="Work", on_done=delivered.append, layer=layer)
-    widget._task_layers.clear()  # so removal does not cancel: test the late-delivery guard
+    widget.task_panel._layers.clear()  # so removal does not cancel: test the late-delivery guard
     viewer.layers.remove(layer)
     release.set()
     wait_task(task)
@@ -177,10 +176,6 @@ def test_cancel_button_cancels(viewer_and_widget, wait_task):
 class BrokenWidget(LayerWidget):
     """A widget whose draw has a bug."""
 
-    def __init__(self, napari_viewer):
-        super().__init__(napari_viewer)
-        self.ready()
-
     def draw(self):
         raise KeyError("bug")
 
@@ -193,23 +188,44 @@ def test_an_unexpected_draw_error_is_reported_not_fatal(docked, qtbot, notificat
     assert notifications.errors == [expected]
 
 
-class LateWidget(LayerWidget):
-    """A subclass that never calls ready(): it starts on the next turn of the event loop."""
+class BuiltWidget(LayerWidget):
+    """A subclass that adds its controls in build(): hooks find them from the start."""
 
-    def __init__(self, napari_viewer):
-        super().__init__(napari_viewer)
-        self.updates = 0
+    def build(self):
+        self.updates: list[object] = []
 
     def on_update_layers(self):
-        self.updates += 1
+        self.updates.append(self.layer)
 
 
-def test_widgets_start_without_calling_ready(docked, qtbot):
-    viewer, widget = docked(LateWidget)
+def test_widgets_start_at_once_with_their_controls_built(docked):
+    viewer = docked(LayerWidget)[0]
     layer = viewer.add_image(np.zeros((4, 8, 8)), name="volume")
-    qtbot.waitUntil(lambda: widget._ready)
+    _, widget = docked(BuiltWidget, viewer=viewer)
     assert widget.layer is layer
-    assert widget.updates == 1
+    assert widget.updates == [layer]  # no timer, no ready(): synchronous start
+
+
+def test_progress_shows_in_the_dock_and_hides_after(viewer_and_widget, qtbot, wait_task):
+    _, widget = viewer_and_widget
+    gate = threading.Event()
+
+    def compute(progress, should_stop):
+        for done in range(1, 5):
+            progress(done, 4)
+            gate.wait(10)
+        return 4
+
+    task = widget.run_task(compute, description="Work", on_done=lambda r: None)
+    bar = widget.task_panel.progress_bar
+    assert bar.isVisibleTo(widget)
+    qtbot.waitUntil(lambda: bar.maximum() == 4 and bar.value() >= 1, timeout=10_000)
+    assert bar.format().startswith("Work")
+    assert widget.message.text() == ""  # no "running..." line: the bar says it
+    gate.set()
+    wait_task(task)
+    assert not bar.isVisibleTo(widget)
+    assert widget.message.text() == "Work: done."
 
 
 @pytest.mark.parametrize(
@@ -228,3 +244,28 @@ def test_widgets_open_from_the_plugin_menu(make_napari_viewer, display_name, cla
     # napari passes a proxy of the viewer; the widget works on the real layers behind it.
     assert widget.viewer is viewer
     assert widget.layer is viewer.layers["volume"]
+
+
+def test_three_docks_fit_a_1200_pixel_screen(make_napari_viewer, qtbot):
+    from qtpy.QtWidgets import QScrollArea
+
+    from napari_bigvol._qt.export_widget import ExportZarrWidget
+    from napari_bigvol._qt.histogram_widget import HistogramWidget
+    from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
+
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(1400, 1000)
+    viewer.add_image(np.random.default_rng(0).integers(0, 999, (8, 64, 64)), name="v")
+    widgets = [cls(viewer) for cls in (ThresholdMaskWidget, HistogramWidget, ExportZarrWidget)]
+    for widget in widgets:
+        viewer.window.add_dock_widget(widget)
+    qtbot.wait(100)
+    assert window.height() <= 1200
+    assert window.minimumSizeHint().height() <= 1000
+    for widget in widgets:
+        assert widget.minimumSizeHint().height() <= 160  # below that, its controls scroll
+        assert widget.sizeHint().height() > 160  # and it asks for all of them
+        # Never cut on the right: the dock is as wide as the controls need.
+        content = widget.findChild(QScrollArea).widget()
+        assert content.width() >= content.minimumSizeHint().width()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage import io
 
-from napari_bigvol._qt.base import Scope
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.channels_widget import COLOUR_AXIS, SplitChannelsWidget
 
 
@@ -54,8 +54,13 @@ def test_rgb_stack_visible_slice_gives_planes(docked, skimage_data):
         "pages [blue] (slice)",
     ]
     for channel, layer in enumerate(widget.added):
-        assert layer.ndim == 2
-        np.testing.assert_array_equal(layer.data, stack[1, ..., channel])
+        # One plane thick at page 1, so napari draws it on page 1 only.
+        assert layer.data.shape == (1, *stack.shape[1:3])
+        np.testing.assert_array_equal(layer.data[0], stack[1, ..., channel])
+        np.testing.assert_array_equal(layer.translate, (1, 0, 0))
+        assert not layer._slice.empty
+    viewer.dims.set_current_step(0, 0)
+    assert all(layer._slice.empty for layer in widget.added)
 
 
 def test_whole_volume_split_of_a_dask_layer_reads_nothing(docked):
@@ -98,7 +103,8 @@ def test_visible_slice_of_a_channel_axis(docked):
     widget.split_button.click()
     assert len(widget.added) == 4
     for channel, layer in enumerate(widget.added):
-        assert layer.ndim == 2
+        assert layer.data.shape == (1, 16, 16)
+        assert tuple(layer.axis_labels) == ("z", "y", "x")
         assert isinstance(layer.data, np.ndarray)
         assert (layer.data == 100 * channel + 13).all()
     assert widget.added[3].colormap.name == "magenta"
@@ -162,4 +168,48 @@ def test_no_layer(docked):
     _, widget = docked(SplitChannelsWidget)
     assert widget.note.text() == "No image layer selected: add or select one first."
     widget.split_button.click()
-    assert widget.message.text() == "No image layer selected: add or select one first."
+    assert widget.message.text() == ""  # the note says it already: not twice
+    assert widget.note.isVisibleTo(widget)
+
+
+def test_grey_volume_is_not_split_along_a_spatial_axis_by_default(docked):
+    viewer, widget = docked(SplitChannelsWidget)
+    viewer.add_image(np.zeros((189, 64, 48), np.uint16), name="brain")
+    assert widget.axis is None
+    assert widget.axis_combo.currentIndex() == -1
+    assert "has no channel axis" in widget.note.text()
+    for scope in Scope:
+        widget.scope = scope
+        widget.split_button.click()
+        assert widget.added == []
+        assert "choose the axis to split along" in widget.message.text()
+    assert len(viewer.layers) == 1
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_spatial_split_is_capped(docked, axis):
+    viewer, widget = docked(SplitChannelsWidget)
+    viewer.add_image(np.zeros((189, 512, 48), np.uint16), name="brain")
+    widget.axis = axis
+    widget.split_button.click()
+    assert widget.added == []
+    assert "Split channels adds at most 16" in widget.message.text()
+    assert len(viewer.layers) == 1
+
+
+@pytest.mark.parametrize(("button", "added"), [("No", 0), ("Yes", 6)])
+def test_split_along_a_short_spatial_axis_asks_with_the_count(
+    docked, answer_dialog, button, added
+):
+    viewer, widget = docked(SplitChannelsWidget)
+    viewer.add_image(np.zeros((6, 32, 48), np.uint16), name="stack")
+    widget.scope = Scope.VOLUME
+    widget.axis = 0
+    asked = answer_dialog(button)
+    widget.split_button.click()
+    assert asked == [
+        "Axis 'axis 0' of layer 'stack' is not a channel axis. Add 6 layers, one "
+        "per position along it?"
+    ]
+    assert len(widget.added) == added
+    assert len(viewer.layers) == 1 + added

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import zarr
 from ome_zarr_models import open_ome_zarr
 
-from napari_bigvol._qt.base import Scope
+from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.export_widget import ExportZarrWidget
 from napari_bigvol.io._planes import stack_planes
 
@@ -36,7 +37,6 @@ def test_whole_volume_export(docked, wait_task, tmp_path, brain):
     assert group["0"].chunks == (8, 64, 64)
     channel = dict(group.attrs)["ome"]["omero"]["channels"][0]
     assert channel["color"] == "FF00FF"
-    assert widget.progress_bar.value() == widget.progress_bar.maximum() > 0
     assert widget.message.text() == f"Wrote {target}"
 
 
@@ -62,7 +62,9 @@ def test_labels_layer_exports_as_labels(docked, wait_task, tmp_path, brain):
     assert dict(group["labels"].attrs)["labels"] == ["mask"]
 
 
-def test_existing_output_needs_the_overwrite_tick(docked, wait_task, tmp_path, brain):
+def test_existing_output_needs_the_tick_and_a_yes_every_time(
+    docked, wait_task, answer_dialog, tmp_path, brain
+):
     viewer, widget = docked(ExportZarrWidget)
     viewer.add_image(brain, name="brain")
     target = tmp_path / "out.zarr"
@@ -73,9 +75,47 @@ def test_existing_output_needs_the_overwrite_tick(docked, wait_task, tmp_path, b
     assert "tick 'Overwrite existing'" in widget.message.text()
     assert (target / "keep.txt").read_text() == "mine"
     widget.overwrite_check.setChecked(True)
+    asked = answer_dialog("No")
+    assert widget.export() is None
+    assert asked == [f"{target} already exists. Replace it with 'brain'?"]
+    assert (target / "keep.txt").read_text() == "mine"
+    assert widget.message.text() == f"Export cancelled: {target} kept."
+    asked = answer_dialog("Yes")
     wait_task(widget.export())
+    assert len(asked) == 1
     assert not (target / "keep.txt").exists()
     np.testing.assert_array_equal(zarr.open_array(target / "0", mode="r")[:], brain)
+    # Ticked still, yet the next overwrite asks again.
+    asked = answer_dialog("No")
+    assert widget.export() is None
+    assert len(asked) == 1
+
+
+def test_output_path_follows_the_chosen_layer(docked, wait_task, tmp_path, brain):
+    viewer, widget = docked(ExportZarrWidget)
+    first = viewer.add_image(brain, name="first")
+    widget.path_edit.value = str(tmp_path / "first.zarr")
+    widget.overwrite_check.setChecked(True)
+    wait_task(widget.export())
+    viewer.add_image(brain[:4], name="second")
+    assert widget.layer.name == "second"
+    assert widget.output_path != str(tmp_path / "first.zarr")
+    assert os.path.basename(widget.output_path) == "second.ome.zarr"
+    assert str(widget.path_edit.value) == widget.output_path
+    widget.layer = first
+    assert widget.output_path == str(tmp_path / "first.zarr")  # what was typed for it
+
+
+def test_default_output_is_beside_the_source(make_napari_viewer, docked, tmp_path, brain):
+    import tifffile
+
+    source = tmp_path / "scan.tif"
+    tifffile.imwrite(source, brain[:5], photometric="minisblack")
+    viewer = make_napari_viewer()
+    viewer.open(source, plugin="napari-bigvol")
+    _, widget = docked(ExportZarrWidget, viewer=viewer)
+    assert os.path.dirname(widget.output_path) == str(tmp_path)
+    assert widget.output_path.endswith(".ome.zarr")
 
 
 def test_bad_chunks_are_reported(docked, tmp_path, brain):
@@ -98,7 +138,7 @@ def test_cancel_leaves_nothing(docked, wait_task, qtbot, tmp_path):
     widget.path_edit.value = str(tmp_path / "slow.zarr")
     widget.chunks_edit.setText("4,64,64")
     task = widget.export()
-    qtbot.waitUntil(lambda: widget.progress_bar.value() > 0, timeout=30_000)
+    qtbot.waitUntil(lambda: widget.task_panel.progress_bar.value() > 0, timeout=30_000)
     widget.cancel_button.click()
     wait_task(task)
     assert task.outcome == "cancelled"

@@ -10,8 +10,9 @@ import pytest
 from qtpy.QtCore import QPoint, Qt, QTimer
 from skimage import io
 
-from napari_bigvol._qt.base import Scope
-from napari_bigvol._qt.histogram_widget import HistogramWidget, parse_percentiles
+from napari_bigvol._models._layers import Scope
+from napari_bigvol._models.histogram import parse_percentiles
+from napari_bigvol._qt.histogram_widget import HistogramWidget
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 from napari_bigvol.errors import OperationError
 
@@ -204,7 +205,7 @@ def test_cancel_leaves_no_result(docked, qtbot, wait_task):
     assert task.progress_bar.n < 2000
     assert not task.worker.is_running
     assert widget.result is None
-    assert widget._cache.get(viewer.layers["big"]) is None
+    assert widget.model.cached(viewer.layers["big"], widget.settings()) is None
     assert widget.message.text() == "Histogram of 'big': cancelled."
     assert not widget.cancel_button.isEnabled()
 
@@ -330,10 +331,10 @@ def test_whole_volume_on_a_process_cluster_matches_local(docked, qtbot, wait_tas
 
 
 def test_three_d_display_is_streamed_in_the_background(docked, qtbot, wait_task, monkeypatch):
-    from napari_bigvol._qt import base
+    from napari_bigvol._models import _layers
 
     # Between a plane (40 x 50 values) and the volume (6 x 40 x 50), as a real volume is.
-    monkeypatch.setattr(base, "LIVE_LIMIT", 5000)
+    monkeypatch.setattr(_layers, "LIVE_LIMIT", 5000)
     viewer, widget = docked(HistogramWidget)
     started = []
     run_task = widget.run_task
@@ -383,3 +384,37 @@ def test_zooming_a_pyramid_follows_the_displayed_level(docked, qtbot, make_napar
     level = layer.data_level
     assert f"level {level}" in widget.result.description
     assert_matches_numpy(widget.result.stats[0], levels[level][0])
+
+
+def test_compute_switches_to_the_whole_volume_and_shows_progress_in_the_dock(
+    docked, qtbot, wait_task
+):
+    viewer, widget = docked(HistogramWidget)
+    gate = threading.Event()
+    viewer.add_image(slow_volume(40, gate), name="slow", contrast_limits=(0, 7))
+    assert widget.scope is Scope.SLICE
+    assert widget.compute_button.isEnabled()  # no need to switch the scope first
+    widget.compute_button.click()
+    assert widget.scope is Scope.VOLUME
+    (task,) = widget.tasks
+    settle(qtbot, widget)
+    assert widget.task_panel.isVisibleTo(widget)  # progress in the dock, not only Activity
+    assert widget.note.text() == ""  # no "Press ..." while it runs
+    assert "running" not in widget.message.text()
+    gate.set()
+    wait_task(task)
+    settle(qtbot, widget)
+    assert not widget.task_panel.isVisibleTo(widget)
+    assert widget.note.text() == ""
+    assert widget.result.stats[0].count == 40 * 64 * 64
+
+
+def test_a_finished_message_does_not_outlive_a_layer_change(docked, qtbot, wait_task):
+    viewer, widget = docked(HistogramWidget)
+    viewer.add_image(volume_of("uint16"), name="first")
+    widget.compute_button.click()
+    wait_task(widget.tasks[0])
+    assert widget.message.text() == "Histogram of 'first': done."
+    viewer.add_image(volume_of("uint8"), name="second")
+    assert widget.layer.name == "second"
+    assert widget.message.text() == ""

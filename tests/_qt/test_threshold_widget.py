@@ -12,7 +12,8 @@ from napari.layers import Labels
 from skimage import io
 from skimage.filters import threshold_otsu
 
-from napari_bigvol._qt.base import Scope, threshold_broadcast
+from napari_bigvol._models._layers import Scope
+from napari_bigvol._models.broadcast import threshold_broadcast
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 
 
@@ -66,10 +67,11 @@ def test_preview_follows_slider_mode_and_scroll(docked, qtbot, anatomical):
     settle(qtbot, widget)
     preview = widget.preview_layer
     assert isinstance(preview, Labels)
-    assert isinstance(preview.data, da.Array)  # lazy: napari computes the shown plane only
-    np.testing.assert_array_equal(np.asarray(preview.data[12]), anatomical[12] < 6000)
+    # The mask of the plane napari shows, one plane thick on that plane.
+    assert preview.data.shape == (1, *anatomical.shape[1:])
+    np.testing.assert_array_equal(preview.data[0], anatomical[12] < 6000)
     np.testing.assert_array_equal(preview.scale, layer.scale)
-    np.testing.assert_array_equal(preview.translate, layer.translate)
+    np.testing.assert_array_equal(preview.translate, (10.0 + 12 * 3.0, -5.0, 7.0))
     plane = anatomical[12] < 6000
     percent = plane.mean() * 100
     expected = f"visible slice: {percent:.5g}% masked, {plane.sum():,} of {plane.size:,}"
@@ -79,10 +81,13 @@ def test_preview_follows_slider_mode_and_scroll(docked, qtbot, anatomical):
     widget.threshold_slider.setValue(3000.0)
     settle(qtbot, widget)
     assert widget.threshold == 3000.0
-    np.testing.assert_array_equal(np.asarray(preview.data[12]), anatomical[12] < 3000)
-    # Scrolling recounts the new slice.
+    np.testing.assert_array_equal(preview.data[0], anatomical[12] < 3000)
+    # Scrolling recounts the new slice and moves the preview to it.
     viewer.dims.set_current_step(0, 3)
     settle(qtbot, widget)
+    assert widget.preview_layer is preview
+    np.testing.assert_array_equal(preview.data[0], anatomical[3] < 3000)
+    np.testing.assert_array_equal(preview.translate, (10.0 + 3 * 3.0, -5.0, 7.0))
     assert f"{(anatomical[3] < 3000).sum():,} of" in widget.stats_label.text()
     # The source layer stays chosen and selected.
     assert widget.layer is layer
@@ -135,11 +140,21 @@ def test_visible_slice_outputs_are_planes(docked, qtbot, anatomical):
     widget.create_button.click()
     mask = viewer.layers["mri < 125 mask (slice)"]
     masked = viewer.layers["mri masked < 125 (slice)"]
-    np.testing.assert_array_equal(mask.data, anatomical[9] < 125)
-    np.testing.assert_array_equal(masked.data, np.where(anatomical[9] < 125, anatomical[9], 0))
-    np.testing.assert_array_equal(mask.scale, (2.0, 2.0))
-    np.testing.assert_array_equal(mask.translate, (-5.0, 7.0))
+    # The source's axes, one plane thick at z index 9: napari draws them on that plane only.
+    np.testing.assert_array_equal(mask.data, (anatomical[9] < 125)[np.newaxis])
+    np.testing.assert_array_equal(
+        masked.data, np.where(anatomical[9] < 125, anatomical[9], 0)[np.newaxis]
+    )
+    for output in (mask, masked):
+        np.testing.assert_array_equal(output.scale, (3.0, 2.0, 2.0))
+        np.testing.assert_array_equal(output.translate, (10.0 + 9 * 3.0, -5.0, 7.0))
+        assert not output._slice.empty
     assert widget.tasks == []  # nothing to count in the background
+    viewer.dims.set_current_step(0, 10)
+    assert mask._slice.empty
+    assert masked._slice.empty
+    viewer.dims.set_current_step(0, 9)
+    assert not mask._slice.empty
 
 
 def test_multiscale_outputs_mask_every_level(docked, qtbot, wait_task):
@@ -167,9 +182,9 @@ def test_otsu_from_the_whole_volume_histogram(docked, qtbot, wait_task, skimage_
     (task,) = widget.tasks
     wait_task(task)
     assert widget.threshold == pytest.approx(threshold_otsu(stack))
-    assert widget.mode == "above"
-    assert (
-        widget.message.text() == f"Otsu threshold of 'pages': {widget.threshold:g} (keep above)."
+    assert widget.mode == "below"  # Otsu sets the threshold, never silently the mode
+    assert widget.message.text() == (
+        f"Otsu threshold of 'pages': {widget.threshold:g} (keep below; mode unchanged)."
     )
 
 
@@ -208,7 +223,8 @@ def test_rgb_layer_is_refused(docked, qtbot, skimage_data):
     )
     assert widget.note.text() == expected
     widget.create_button.click()
-    assert widget.message.text() == expected
+    assert widget.message.text() == ""  # the refusal shows once, in the note
+    assert widget.note.text() == expected
     assert widget.preview_layer is None
     assert len(viewer.layers) == 1
 
@@ -290,9 +306,9 @@ def test_whole_volume_outputs_of_an_in_memory_layer_are_lazy_too(
 
 
 def test_three_d_display_is_not_counted_live(docked, qtbot, anatomical, monkeypatch):
-    from napari_bigvol._qt import base
+    from napari_bigvol._models import _layers
 
-    monkeypatch.setattr(base, "LIVE_LIMIT", 5000)  # above a plane, below the volume
+    monkeypatch.setattr(_layers, "LIVE_LIMIT", 5000)  # above a plane, below the volume
     viewer, widget = docked(ThresholdMaskWidget)
     add_mri(viewer, anatomical)
     settle(qtbot, widget)
@@ -302,6 +318,9 @@ def test_three_d_display_is_not_counted_live(docked, qtbot, anatomical, monkeypa
     assert widget.note.text() == "3-D display: create the layers to count the whole volume."
     assert widget.stats_label.text() == ""
     assert isinstance(widget.preview_layer.data, da.Array)  # napari renders the lazy mask
+    viewer.dims.ndisplay = 2
+    settle(qtbot, widget)
+    assert widget.preview_layer.data.shape == (1, *anatomical.shape[1:])
 
 
 def test_zooming_a_pyramid_recounts_the_displayed_level(docked, qtbot, make_napari_viewer):

@@ -77,9 +77,13 @@ class BackgroundTask(QObject, Generic[T]):
     -------
     finished
         Emitted once on the GUI thread, after the outcome callback has run.
+    progressed(int, int)
+        ``(done, total)`` on the GUI thread, as the activity dock's bar advances; dock
+        widgets show the same figures in their own bar.
     """
 
     finished = Signal()
+    progressed = Signal(int, int)
     # Emitted from the worker thread; Qt queues it to the GUI thread, where the bar lives.
     _advanced = Signal(int, int)
 
@@ -175,6 +179,7 @@ class BackgroundTask(QObject, Generic[T]):
         if self.progress_bar.total != total:
             self.progress_bar.total = total
         self.progress_bar.update(done - self.progress_bar.n)
+        self.progressed.emit(done, total)
 
     def _on_returned(self, result: T) -> None:
         self.outcome = "done"

@@ -1,16 +1,20 @@
 """The base class of napari-bigvol's dock widgets: viewer events wired once.
 
 Modelled on napari-matplotlib's ``BaseNapariMPLWidget``. :class:`LayerWidget` owns the
-controls every widget shares (a layer chooser, a scope choice, a message line and a
-Cancel button for background work), connects to the viewer's events once, and calls
-hooks that subclasses override:
+controls every widget shares (a layer chooser, a scope choice, a note and a message
+line, and a :class:`~napari_bigvol._qt._tasks.TaskPanel` with the progress bar and
+Cancel), connects to the viewer's events once, and calls hooks that subclasses
+override:
 
+``build()``
+    Add the widget's own controls (to :attr:`~LayerWidget.form` and
+    :attr:`~LayerWidget.body`) and its model. Called once, before any other hook.
 ``on_update_layers()``
     The chosen layer changed (selection, insertion, removal or rename).
 ``on_slice_change()``
     The displayed slice changed (dims step, order, 2-D/3-D display, or the level of a
-    pyramid napari shows after a zoom). By default it
-    asks for a :meth:`~LayerWidget.draw` when the scope is the visible slice.
+    pyramid napari shows after a zoom). By default it asks for a :meth:`~LayerWidget.draw`
+    when the scope is the visible slice.
 ``on_data_change(layer)``
     The chosen layer's data were replaced (caches keyed on the layer are stale).
 ``on_theme_change()``
@@ -19,63 +23,174 @@ hooks that subclasses override:
     Recompute what the widget shows. :meth:`~LayerWidget.request_draw` coalesces bursts
     of events (scrolling fires many) into one call on the next turn of the event loop.
 
-Subclasses add their own rows to :attr:`~LayerWidget.form`, call
-:meth:`~LayerWidget.ready` at the end of their ``__init__`` and start whole-volume work
-with :meth:`~LayerWidget.run_task`, which ties the task to a layer: removing the layer
-cancels it, and a result for a layer that is gone is discarded with a message.
+State and decisions live in each widget's model (:mod:`napari_bigvol._models`); the Qt
+classes lay out controls and forward events.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 from napari.layers import Image, Layer
 from napari.utils.notifications import show_error
 from napari.utils.theme import get_theme
-from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
+    QFrame,
     QLabel,
-    QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from napari_bigvol._qt._runner import BackgroundTask, Computation, error_message, run_in_background
+from napari_bigvol._models import _layers
+from napari_bigvol._models._layers import Scope
+from napari_bigvol._napari.scope import ScopedData, displayed_values, scoped_data
+from napari_bigvol._qt._runner import BackgroundTask, Computation, error_message
+from napari_bigvol._qt._tasks import TaskPanel
 from napari_bigvol.errors import OperationError
-from napari_bigvol.ops.compute import require_numeric
-from napari_bigvol.ops.scope import ScopedData, scoped_data
 
 if TYPE_CHECKING:
     import napari
 
 T = TypeVar("T")
-
-#: Most values a widget reads on the GUI thread for a live visible-slice update. A plane
-#: is far below it; a 3-D display's volume above it is left to background work.
-LIVE_LIMIT = 2**24
+#: Height (pixels) below which a dock scrolls its controls rather than squeezing them.
+MIN_HEIGHT = 160
 
 
-class Scope(StrEnum):
-    """What part of a layer a widget works on (the values :func:`scoped_data` takes)."""
+class ViewerFollower(QWidget):
+    """The viewer events every dock widget follows: layer choice, slice, data.
 
-    SLICE = "slice"
-    VOLUME = "volume"
+    Keeps :attr:`layer_combo` in step with the viewer's layers and selection, watches the
+    chosen layer's data and displayed pyramid level, and calls the hooks
+    ``on_update_layers``, ``on_data_change``, ``on_slice_change``, ``watch_layer`` and
+    ``unwatch_layer`` that :class:`LayerWidget` defines.
+    """
+
+    layer_types: tuple[type[Layer], ...] = (Image,)
+    layer_combo: QComboBox
+    viewer: Any
+
+    def watch_layer(self, layer: Layer) -> None:
+        """Connect to events of the newly chosen ``layer`` (subclasses extend)."""
+
+    def unwatch_layer(self, layer: Layer) -> None:
+        """Disconnect what :meth:`watch_layer` connected on ``layer``."""
+
+    # ---- state ----
+
+    def on_data_change(self, layer: Layer) -> None:
+        """React to new data in the chosen layer; by default redraw."""
+        self.request_draw()
 
     @property
-    def label(self) -> str:
-        """The text shown in the scope chooser."""
-        return "Visible slice" if self is Scope.SLICE else "Whole volume"
+    def layer(self) -> Layer | None:
+        """The chosen layer, or None when there is none."""
+        name = self.layer_combo.currentText()
+        layer = self.viewer.layers[name] if name and name in self.viewer.layers else None
+        return layer if isinstance(layer, self.layer_types) else None
+
+    @layer.setter
+    def layer(self, layer: Layer) -> None:
+        self.layer_combo.setCurrentText(layer.name)
+
+    @contextmanager
+    def keeping_choice(self) -> Iterator[None]:
+        """Add output layers inside this block without moving the layer chooser.
+
+        napari selects every layer it adds; the widget should keep working on its source.
+        """
+        chosen = self.layer
+        self._keep_choice = True
+        try:
+            yield
+        finally:
+            self._keep_choice = False
+            if chosen is not None and chosen in self.viewer.layers:
+                self.viewer.layers.selection.active = chosen
+
+    # ---- viewer events ----------------------------------------------------------------------
+
+    def _connect(self, emitter: Any, callback: Callable) -> None:
+        emitter.connect(callback)
+        self._connections.append((emitter, callback))
+
+    def _fill_layer_combo(self, event: Any = None, prefer: Layer | None = None) -> None:
+        if not isinstance(prefer, self.layer_types):
+            # Keep the layer already chosen, under its current (perhaps new) name.
+            prefer = self._watched_layer if self._watched_layer in self.viewer.layers else None
+        names = [layer.name for layer in self.viewer.layers if isinstance(layer, self.layer_types)]
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.addItems(names[::-1])  # top of the layer list first, as in napari
+        if prefer is not None and prefer.name in names:
+            self.layer_combo.setCurrentText(prefer.name)
+        self.layer_combo.blockSignals(False)
+        self._on_layer_chosen()
+
+    def _on_layer_removed(self, event: Any) -> None:
+        removed = event.value
+        self.task_panel.cancel_for(
+            removed, f"cancelled because layer '{removed.name}' was removed"
+        )
+        self._fill_layer_combo()
+
+    def _on_active_layer(self, event: Any) -> None:
+        if not self._keep_choice and isinstance(event.value, self.layer_types):
+            self.layer_combo.setCurrentText(event.value.name)
+
+    def _on_layer_chosen(self, index: int | None = None) -> None:
+        layer = self.layer
+        if layer is self._watched_layer:
+            return
+        self._watch_layer(layer)
+        self.show_message("")  # the last outcome was about another layer
+        self.on_update_layers()
+
+    def _watch_layer(self, layer: Layer | None) -> None:
+        old, self._watched_layer = self._watched_layer, layer
+        if old is not None:
+            old.events.data.disconnect(self._on_layer_data)
+            old.events.name.disconnect(self._fill_layer_combo)
+            old.events.set_data.disconnect(self._on_displayed_data)
+            self.unwatch_layer(old)
+        if layer is not None:
+            layer.events.data.connect(self._on_layer_data)
+            layer.events.name.connect(self._fill_layer_combo)
+            layer.events.set_data.connect(self._on_displayed_data)
+            self._displayed_level = layer.data_level if layer.multiscale else None
+            self.watch_layer(layer)
+
+    def _on_layer_data(self, event: Any = None) -> None:
+        self._plane_cache = None
+        if self._watched_layer is not None:
+            self.on_data_change(self._watched_layer)
+
+    def _on_displayed_data(self, event: Any = None) -> None:
+        # Zooming makes napari show another level of a pyramid, without a dims event.
+        layer = self._watched_layer
+        if layer is not None and layer.multiscale and layer.data_level != self._displayed_level:
+            self._displayed_level = layer.data_level
+            self.on_slice_change()
+
+    def _on_dims_change(self, event: Any = None) -> None:
+        self.on_slice_change()
+
+    def closeEvent(self, event: Any) -> None:
+        """Cancel background work and let go of the viewer when the dock closes."""
+        self.cancel_tasks()
+        self._watch_layer(None)
+        _disconnect_all(self._connections)()
+        super().closeEvent(event)
 
 
-class LayerWidget(QWidget):
+class LayerWidget(ViewerFollower):
     """Dock widget base: layer chooser, scope choice, messages and background tasks.
 
     Parameters
@@ -89,28 +204,22 @@ class LayerWidget(QWidget):
     ----------
     viewer : napari.Viewer
         The viewer.
-    layer_combo : QComboBox
-        The layers the widget can work on (``layer_types``), by name.
-    scope_combo : QComboBox
-        ``Scope.SLICE`` or ``Scope.VOLUME`` (item data are :class:`Scope` members).
+    layer_combo, scope_combo : QComboBox
+        The layers the widget can work on (``layer_types``), by name; the
+        :class:`~napari_bigvol._models._layers.Scope` (item data).
     form : QFormLayout
         Where subclasses add their controls, below the layer and scope rows.
-    note : QLabel
-        What the display shows or why it is empty, set by each :meth:`draw`.
-    message : QLabel
-        The outcome of the last action: results, bad input, failures.
-    cancel_button : QPushButton
-        Cancels this widget's background tasks; enabled only while one runs.
-    tasks : list of BackgroundTask
-        Background tasks still running.
+    body : QVBoxLayout
+        Where subclasses add plots and results, below the form.
+    note, message : QLabel
+        What the display shows or why it is empty (set by each :meth:`draw`); the
+        outcome of the last action.
+    task_panel : TaskPanel
+        Progress bar and Cancel button of this widget's background tasks.
 
     Examples
     --------
-    >>> class NameWidget(LayerWidget):
-    ...     def __init__(self, napari_viewer):
-    ...         super().__init__(napari_viewer)
-    ...         self.ready()
-    ...
+    >>> class NameWidget(LayerWidget):  # doctest: +SKIP
     ...     def draw(self):
     ...         self.show_message(self.layer.name if self.layer else "no layer")
     """
@@ -120,18 +229,26 @@ class LayerWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._ready = False
-        self._keep_choice = False
         # napari hands plugins a PublicOnlyProxy, which wraps every layer in a new proxy on
         # each access: identity checks and the per-layer weak caches need the real objects.
-        # Only public attributes are used here either way.
         self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
-        self.tasks: list[BackgroundTask] = []
-        self._task_layers: dict[int, Layer] = {}
+        self._keep_choice = False
         self._watched_layer: Layer | None = None
         self._displayed_level: int | None = None  # of a multiscale chosen layer
         self._connections: list[tuple[Any, Callable]] = []
+        self._plane_cache: tuple[tuple, np.ndarray] | None = None
+        self._build_common()
+        self.build()
+        self._draw_timer = QTimer(self)  # coalesces a burst of events into one draw
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.setInterval(0)
+        self._draw_timer.timeout.connect(self._draw_safely)
+        self._connect_viewer()
+        self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
+        if self._watched_layer is None:
+            self.on_update_layers()  # no layer yet: still show that
 
+    def _build_common(self) -> None:
         self.layer_combo = QComboBox()
         self.layer_combo.setToolTip("The layer this tool works on")
         self.scope_combo = QComboBox()
@@ -145,71 +262,42 @@ class LayerWidget(QWidget):
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.form.addRow("Layer", self.layer_combo)
         self.form.addRow("Scope", self.scope_combo)
-
-        self.note = _message_label()
-        self.message = _message_label()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the running whole-volume computation")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.cancel_button.clicked.connect(self.cancel_tasks)
-
-        self.footer = QHBoxLayout()
-        self.footer.addWidget(self.message, stretch=1)
-        self.footer.addWidget(self.cancel_button, alignment=Qt.AlignmentFlag.AlignRight)
-        outer = QVBoxLayout(self)
-        outer.addLayout(self.form)
+        self.note, self.message = _message_label(), _message_label()
+        self.task_panel = TaskPanel()
+        self.task_panel.message.connect(self._on_task_message)
+        content = QWidget()
+        inner = QVBoxLayout(content)
+        inner.addLayout(self.form)
         self.body = QVBoxLayout()
-        outer.addLayout(self.body)
-        outer.addWidget(self.note)
-        outer.addLayout(self.footer)
-        outer.addStretch(1)
+        inner.addLayout(self.body)
+        for widget in (self.note, self.message, self.task_panel):
+            inner.addWidget(widget)
+        inner.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(_DockScroll(content))
+        # No taller than the controls: spare height goes to docks with a plot.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
-        self._draw_timer = QTimer(self)
-        self._draw_timer.setSingleShot(True)
-        self._draw_timer.setInterval(0)
-        self._draw_timer.timeout.connect(self._draw_safely)
-
-        self._connect(self.viewer.layers.events.inserted, self._on_layers_changed)
-        self._connect(self.viewer.layers.events.removed, self._on_layer_removed)
-        self._connect(self.viewer.layers.events.moved, self._on_layers_changed)
-        self._connect(self.viewer.layers.selection.events.active, self._on_active_layer)
-        self._connect(self.viewer.dims.events.current_step, self._on_dims_change)
-        self._connect(self.viewer.dims.events.order, self._on_dims_change)
-        self._connect(self.viewer.dims.events.ndisplay, self._on_dims_change)
-        self._connect(self.viewer.events.theme, self._on_theme_event)
+    def _connect_viewer(self) -> None:
+        layers, dims = self.viewer.layers, self.viewer.dims
+        self._connect(layers.events.inserted, self._fill_layer_combo)
+        self._connect(layers.events.removed, self._on_layer_removed)
+        self._connect(layers.events.moved, self._fill_layer_combo)
+        self._connect(layers.selection.events.active, self._on_active_layer)
+        for event in (dims.events.current_step, dims.events.order, dims.events.ndisplay):
+            self._connect(event, self._on_dims_change)
+        self._connect(self.viewer.events.theme, lambda event=None: self.on_theme_change())
         self.layer_combo.currentIndexChanged.connect(self._on_layer_chosen)
-        self.scope_combo.currentIndexChanged.connect(self._on_scope_chosen)
+        self.scope_combo.currentIndexChanged.connect(lambda index: self.on_scope_change())
         # Disconnect from the viewer when Qt deletes the widget; the callable holds no
         # reference to self, which may already be half-destroyed then.
         self.destroyed.connect(_disconnect_all(self._connections))
-        self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
-        # Subclasses that do not call ready() start on the next turn of the event loop.
-        # A child timer: it dies with the widget, so it never calls into a deleted one.
-        self._start_timer = QTimer(self)
-        self._start_timer.setSingleShot(True)
-        self._start_timer.timeout.connect(self._start_if_waiting)
-        self._start_timer.start(0)
-
-    def ready(self) -> None:
-        """Start following the viewer; subclasses call this at the end of ``__init__``.
-
-        Hooks are only called from here on, so they can use every attribute the
-        subclass created. Without this call the widget starts on the next turn of the
-        event loop. Calling it again does nothing.
-        """
-        if self._ready:
-            return
-        self._ready = True
-        self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
-        if self._watched_layer is None:
-            self.on_update_layers()  # no layer yet: still show that
-
-    def _start_if_waiting(self) -> None:
-        if not self._ready:
-            self.ready()
 
     # ---- hooks for subclasses -------------------------------------------------------------
+
+    def build(self) -> None:
+        """Add the widget's controls and model (called once, before the other hooks)."""
 
     def on_update_layers(self) -> None:
         """React to a change of the chosen layer; by default redraw."""
@@ -224,31 +312,11 @@ class LayerWidget(QWidget):
         """React to a change of the scope choice; by default redraw."""
         self.request_draw()
 
-    def on_data_change(self, layer: Layer) -> None:
-        """React to new data in the chosen layer; by default redraw."""
-        self.request_draw()
-
     def on_theme_change(self) -> None:
         """React to a change of the viewer's theme."""
 
     def draw(self) -> None:
         """Recompute what the widget shows for the chosen layer and scope."""
-
-    # ---- state ----
-
-    @property
-    def layer(self) -> Layer | None:
-        """The chosen layer, or None when there is none."""
-        name = self.layer_combo.currentText()
-        if name and name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            if isinstance(layer, self.layer_types):
-                return layer
-        return None
-
-    @layer.setter
-    def layer(self, layer: Layer) -> None:
-        self.layer_combo.setCurrentText(layer.name)
 
     @property
     def scope(self) -> Scope:
@@ -259,69 +327,66 @@ class LayerWidget(QWidget):
     def scope(self, scope: Scope) -> None:
         self.scope_combo.setCurrentIndex(self.scope_combo.findData(scope))
 
+    @property
+    def tasks(self) -> list[BackgroundTask]:
+        """Background tasks still running."""
+        return self.task_panel.tasks
+
+    @property
+    def cancel_button(self) -> Any:
+        """The Cancel button of the background tasks."""
+        return self.task_panel.cancel_button
+
     def require_layer(self, *, numeric: bool = True) -> Layer:
-        """Return the chosen layer, or raise a message-ready error.
-
-        Parameters
-        ----------
-        numeric : bool
-            Also require a real (integer, float or boolean) dtype.
-
-        Returns
-        -------
-        napari.layers.Layer
-            The chosen layer.
-
-        Raises
-        ------
-        OperationError
-            If no suitable layer is chosen, or its dtype is not numeric.
-        """
-        layer = self.layer
-        if layer is None:
-            kinds = " or ".join(t.__name__.lower() for t in self.layer_types)
-            raise OperationError(f"No {kinds} layer selected: add or select one first.")
-        if numeric:
-            require_numeric(layer.dtype, f"layer '{layer.name}'")
-        return layer
+        """Return the chosen layer, or raise a message-ready :class:`OperationError`."""
+        kinds = " or ".join(t.__name__.lower() for t in self.layer_types)
+        return _layers.require_layer(self.layer, kinds, numeric=numeric)
 
     def effective_scope(self, layer: Layer) -> Scope:
         """Return the scope to use for ``layer``: a 2-D layer's whole volume is its only slice."""
-        if self.scope is Scope.VOLUME and layer.ndim <= 2:
-            return Scope.SLICE
-        return self.scope
+        return _layers.effective_scope(self.scope, layer)
 
     def scope_note(self, layer: Layer) -> str:
         """Say so when the whole-volume scope falls back to the slice of a 2-D layer."""
-        if self.scope is Scope.VOLUME and self.effective_scope(layer) is Scope.SLICE:
-            return f"Layer '{layer.name}' is 2-D: its whole volume is the visible slice."
-        return ""
+        return _layers.scope_note(self.scope, layer)
 
     def scoped(self, layer: Layer) -> ScopedData:
-        """Return the lazy input for ``layer`` in the effective scope (:meth:`effective_scope`)."""
+        """Return the lazy input for ``layer`` in the effective scope."""
         return scoped_data(layer, self.viewer, self.effective_scope(layer))
+
+    def plane_values(self, layer: Layer, plane: ScopedData) -> np.ndarray:
+        """Return the visible slice's values: those napari displays, or read once per plane.
+
+        napari has just read the plane it draws; reading it again would double the files
+        a step opens (:func:`~napari_bigvol._napari.scope.displayed_values`).
+        """
+        shown = displayed_values(layer, plane)
+        if shown is not None:
+            return shown
+        key = (id(layer), id(layer.data), repr(plane.index), plane.level)
+        if self._plane_cache is None or self._plane_cache[0] != key:
+            self._plane_cache = (key, np.asarray(plane.data))
+        return self._plane_cache[1]
 
     def theme_colors(self) -> dict[str, str]:
         """Return the napari theme's colours as hex strings (``background``, ``text``...)."""
-        theme = get_theme(self.viewer.theme)
-        return {
-            key: value.as_hex()
-            for key, value in theme.model_dump().items()
-            if hasattr(value, "as_hex")
-        }
+        theme = get_theme(self.viewer.theme).model_dump()
+        return {key: value.as_hex() for key, value in theme.items() if hasattr(value, "as_hex")}
 
-    # ---- messages and redraws -------------------------------------------------------------
+    # ---- messages, redraws and background work -----------------------------------------
 
     def show_message(self, text: str, *, error: bool = False) -> None:
-        """Show the outcome of an action (or its error) on the message line."""
-        self._set_label(self.message, text, error)
+        """Show the outcome of an action (or its error) on the message line.
+
+        An error the note already shows is not repeated.
+        """
+        self._set_label(self.message, "" if error and text == self.note.text() else text, error)
 
     def show_note(self, text: str, *, error: bool = False) -> None:
-        """Show what the current display means (or why it is empty) on the note line.
-
-        :meth:`draw` sets the note each time, so a note never outlives its cause.
-        """
+        """Show what the display means (or why it is empty); each :meth:`draw` sets it."""
         self._set_label(self.note, text, error)
+        if text and text == self.message.text():
+            self._set_label(self.message, "", False)
 
     def _set_label(self, label: QLabel, text: str, error: bool) -> None:
         # The theme's warning colour reads on dark and light backgrounds alike.
@@ -330,7 +395,12 @@ class LayerWidget(QWidget):
         label.setText(text)
         label.setVisible(bool(text))
 
-    def request_draw(self) -> None:
+    def _on_task_message(self, text: str, error: bool) -> None:
+        self.show_message(text, error=error)
+        if error:
+            show_error(text)
+
+    def request_draw(self, *args: Any) -> None:
         """Ask for :meth:`draw` on the next turn of the event loop (bursts coalesce)."""
         self._draw_timer.start()
 
@@ -344,8 +414,6 @@ class LayerWidget(QWidget):
             self.show_note(text, error=True)
             show_error(text)
 
-    # ---- background work ------------------------------------------------------------------
-
     def run_task(
         self,
         compute: Computation[T],
@@ -355,268 +423,68 @@ class LayerWidget(QWidget):
         layer: Layer | None = None,
         on_cancelled: Callable[[], None] | None = None,
     ) -> BackgroundTask[T]:
-        """Run ``compute`` in a napari thread worker, tied to this widget and ``layer``.
+        """Run ``compute(progress, should_stop)`` in a worker, tied to this widget and ``layer``.
 
-        Parameters
-        ----------
-        compute : callable
-            ``compute(progress, should_stop)``, as for
-            :func:`~napari_bigvol._qt._runner.run_in_background`.
-        description : str
-            Shown on the progress bar and in messages.
-        on_done : callable
-            ``on_done(result)`` on the GUI thread after success.
-        layer : napari.layers.Layer, optional
-            The layer the result is for. If it is removed from the viewer, the task is
-            cancelled; a result arriving for a removed layer is discarded.
-        on_cancelled : callable, optional
-            Called after a cancel, after the message line says so.
-
-        Returns
-        -------
-        BackgroundTask
-            The running task.
+        Progress shows in the dock's bar (and napari's activity dock); ``on_done(result)``
+        runs on the GUI thread. Removing ``layer`` cancels the task, and a result for a
+        removed layer is discarded with a message. ``on_cancelled`` follows a cancel.
         """
-
-        def deliver(result: T) -> None:
-            if layer is not None and layer not in self.viewer.layers:
-                raise OperationError(
-                    f"layer '{layer.name}' was removed while this ran; result discarded."
-                )
-            self.show_message(f"{description}: done.")
-            on_done(result)
-
-        def cancelled() -> None:
-            self.show_message(f"{description}: {task.cancel_reason}.")
-            if on_cancelled is not None:
-                on_cancelled()
-
-        def failed(exc: Exception) -> None:
-            text = error_message(description, exc)
-            self.show_message(text, error=True)
-            show_error(text)
-
-        self.show_message(f"{description}: running...")
-        task = run_in_background(
+        self.show_message("")
+        return self.task_panel.run(
             compute,
             description=description,
-            on_done=deliver,
-            on_error=failed,
-            on_cancelled=cancelled,
-            parent=self,
+            on_done=on_done,
+            layer=layer,
+            is_current=lambda layer: layer in self.viewer.layers,
+            on_cancelled=on_cancelled,
         )
-        self.tasks.append(task)
-        if layer is not None:
-            self._task_layers[id(task)] = layer
-        task.finished.connect(lambda: self._forget_task(task))
-        self.cancel_button.setEnabled(True)
-        return task
 
     def cancel_tasks(self) -> None:
         """Cancel every background task of this widget."""
-        for task in self.tasks:
-            task.cancel()
-
-    def _forget_task(self, task: BackgroundTask) -> None:
-        if task in self.tasks:
-            self.tasks.remove(task)
-        self._task_layers.pop(id(task), None)
-        self.cancel_button.setEnabled(bool(self.tasks))
-
-    # ---- viewer events ----------------------------------------------------------------------
-
-    def _connect(self, emitter: Any, callback: Callable) -> None:
-        emitter.connect(callback)
-        self._connections.append((emitter, callback))
-
-    def _fill_layer_combo(self, prefer: Layer | None = None) -> None:
-        if not isinstance(prefer, self.layer_types):
-            # Keep the layer already chosen, under its current (perhaps new) name.
-            prefer = self._watched_layer if self._watched_layer in self.viewer.layers else None
-        current = prefer.name if prefer is not None else None
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, self.layer_types)]
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names[::-1])  # top of the layer list first, as in napari
-        if current in names:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
-        self._on_layer_chosen()
-
-    def _on_layers_changed(self, event: Any = None) -> None:
-        self._fill_layer_combo()
-
-    def _on_layer_removed(self, event: Any) -> None:
-        removed = event.value
-        for task in self.tasks:
-            if self._task_layers.get(id(task)) is removed:
-                task.cancel(f"cancelled because layer '{removed.name}' was removed")
-        self._fill_layer_combo()
-
-    @contextmanager
-    def keeping_choice(self) -> Iterator[None]:
-        """Add output layers inside this block without moving the layer chooser.
-
-        napari selects every layer it adds; the widget should keep working on its source.
-
-        Examples
-        --------
-        >>> with widget.keeping_choice():  # doctest: +SKIP
-        ...     widget.viewer.add_labels(mask, name="mask")
-        """
-        chosen = self.layer
-        self._keep_choice = True
-        try:
-            yield
-        finally:
-            self._keep_choice = False
-            if chosen is not None and chosen in self.viewer.layers:
-                self.viewer.layers.selection.active = chosen
-
-    def _on_active_layer(self, event: Any) -> None:
-        if self._keep_choice:
-            return
-        if isinstance(event.value, self.layer_types):
-            self.layer_combo.setCurrentText(event.value.name)
-
-    def _on_layer_chosen(self, index: int | None = None) -> None:
-        layer = self.layer
-        if not self._ready or layer is self._watched_layer:
-            return
-        self._watch_layer(layer)
-        self.on_update_layers()
-
-    def _watch_layer(self, layer: Layer | None) -> None:
-        old = self._watched_layer
-        if old is not None:
-            old.events.data.disconnect(self._on_layer_data)
-            old.events.name.disconnect(self._on_layers_changed)
-            old.events.set_data.disconnect(self._on_displayed_data)
-            self.unwatch_layer(old)
-        self._watched_layer = layer
-        if layer is not None:
-            layer.events.data.connect(self._on_layer_data)
-            layer.events.name.connect(self._on_layers_changed)
-            layer.events.set_data.connect(self._on_displayed_data)
-            self._displayed_level = layer.data_level if layer.multiscale else None
-            self.watch_layer(layer)
-
-    def watch_layer(self, layer: Layer) -> None:
-        """Connect to events of the newly chosen ``layer`` (subclasses extend)."""
-
-    def unwatch_layer(self, layer: Layer) -> None:
-        """Disconnect what :meth:`watch_layer` connected on ``layer``."""
-
-    def _on_layer_data(self, event: Any = None) -> None:
-        if self._watched_layer is not None:
-            self.on_data_change(self._watched_layer)
-
-    def _on_displayed_data(self, event: Any = None) -> None:
-        # Zooming makes napari show another level of a pyramid, without a dims event.
-        layer = self._watched_layer
-        if (
-            self._ready
-            and layer is not None
-            and layer.multiscale
-            and layer.data_level != self._displayed_level
-        ):
-            self._displayed_level = layer.data_level
-            self.on_slice_change()
-
-    def _on_scope_chosen(self, index: int) -> None:
-        if self._ready:
-            self.on_scope_change()
-
-    def _on_dims_change(self, event: Any = None) -> None:
-        if self._ready:
-            self.on_slice_change()
-
-    def _on_theme_event(self, event: Any = None) -> None:
-        if self._ready:
-            self.on_theme_change()
-
-    def closeEvent(self, event: Any) -> None:
-        """Cancel background work and let go of the viewer when the dock closes."""
-        self.cancel_tasks()
-        self._watch_layer(None)
-        _disconnect_all(self._connections)()
-        super().closeEvent(event)
+        self.task_panel.cancel_all()
 
 
-def axis_names(layer: Layer) -> list[str]:
-    """Name each axis of ``layer`` by its label, or ``"axis i"`` for napari's default labels.
+class _DockScroll(QScrollArea):
+    """Scrolls a dock's controls instead of growing the window past the screen.
 
-    napari labels unnamed axes by their position from the end (``"-3"``), which reads
-    like a coordinate in messages.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from napari.layers import Image
-    >>> axis_names(Image(np.zeros((2, 3, 4)), axis_labels=("z", "y", "x")))
-    ['z', 'y', 'x']
-    >>> axis_names(Image(np.zeros((2, 3, 4))))
-    ['axis 0', 'axis 1', 'axis 2']
+    It asks for the controls' full size, but accepts little height: with three docks on
+    a 1200-pixel screen each scrolls rather than pushing the window off the screen.
     """
-    return [
-        f"axis {axis}" if str(label).lstrip("-").isdigit() else str(label)
-        for axis, label in enumerate(layer.axis_labels)
-    ]
+
+    def __init__(self, content: QWidget) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(content)
+        content.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Pass the controls' new size needs on: a scroll area would keep them to itself."""
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()
+        return super().eventFilter(watched, event)
+
+    def sizeHint(self) -> QSize:
+        """Ask for the room the controls need: all of it when the screen has it."""
+        return self.widget().sizeHint() + QSize(self._bar_width(), 0)
+
+    def minimumSizeHint(self) -> QSize:
+        """Keep the full width but little height: below it, the controls scroll."""
+        hint = self.widget().minimumSizeHint()
+        return QSize(hint.width() + self._bar_width(), min(hint.height(), MIN_HEIGHT))
+
+    def _bar_width(self) -> int:
+        return self.verticalScrollBar().sizeHint().width()
 
 
 def _message_label() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
     label.hide()
     return label
-
-
-class ThresholdBroadcast(QObject):
-    """The threshold each Threshold-mask widget shows, per layer, for the Histogram widget.
-
-    One instance per application (:func:`threshold_broadcast`); layers are held weakly.
-
-    Signals
-    -------
-    changed(object)
-        The layer whose threshold was set or cleared.
-    """
-
-    changed = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._thresholds: weakref.WeakKeyDictionary[Layer, float] = weakref.WeakKeyDictionary()
-
-    def set(self, layer: Layer, threshold: float | None) -> None:
-        """Record (or, with None, clear) the threshold shown for ``layer``."""
-        if threshold is None:
-            self._thresholds.pop(layer, None)
-        else:
-            self._thresholds[layer] = float(threshold)
-        self.changed.emit(layer)
-
-    def get(self, layer: Layer | None) -> float | None:
-        """Return the threshold shown for ``layer``, or None."""
-        return None if layer is None else self._thresholds.get(layer)
-
-
-_BROADCAST: list[ThresholdBroadcast] = []
-
-
-def threshold_broadcast() -> ThresholdBroadcast:
-    """Return the application's :class:`ThresholdBroadcast` (created on first use).
-
-    Examples
-    --------
-    >>> threshold_broadcast() is threshold_broadcast()
-    True
-    """
-    if not _BROADCAST:
-        _BROADCAST.append(ThresholdBroadcast())
-    return _BROADCAST[0]
 
 
 class _disconnect_all:

@@ -1,58 +1,46 @@
-"""The "Export to zarr" dock widget: a layer (or its visible slice) to OME-Zarr.
+"""The "Export to zarr" dock widget: Qt controls for the export model.
 
-A thin front end to :func:`napari_bigvol.ops.export.export_zarr`: it collects the options,
-runs the streamed export in the background (progress bar, Cancel button) and reports the
-outcome. An existing output is replaced only when "Overwrite existing" is ticked; even
-then the old store is removed only after the new one is complete.
+A thin front end to :func:`napari_bigvol.ops.export.export_zarr`: it collects the
+options, asks :class:`~napari_bigvol._models.export.ExportModel` where to write and
+whether to ask first, confirms any overwrite in a dialog (every time), and runs the
+streamed export in the background with progress in the dock and Cancel. Even an
+overwrite removes the old store only after the new one is complete.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from magicgui.widgets import FileEdit
 from napari.layers import Image, Labels
-from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QCheckBox, QComboBox, QLineEdit, QProgressBar, QPushButton, QWidget
+from qtpy.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox, QPushButton
 
+from napari_bigvol._models._layers import Scope
+from napari_bigvol._models.export import COMPRESSORS, FORMATS, ExportModel, parse_chunks
 from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
-from napari_bigvol._qt.base import LayerWidget, Scope
+from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.export import export_zarr
-from napari_bigvol.ops.scope import scoped_data
-
-if TYPE_CHECKING:
-    import napari
-
-_COMPRESSORS = {"zstd + bitshuffle (small)": "zstd", "lz4 (fastest)": "lz4", "none": None}
-_FORMATS = {"2 (NGFF 0.4, widest support)": 2, "3 (NGFF 0.5)": 3}
 
 
 class ExportZarrWidget(LayerWidget):
     """Export an image or labels layer, or its visible slice, to OME-Zarr with a pyramid.
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        The viewer the widget is docked in.
-    parent : QWidget, optional
-        Qt parent.
-
     Attributes
     ----------
+    model : ExportModel
+        The output path per layer and the overwrite decision.
     path_edit : magicgui.widgets.FileEdit
-        The output store (save mode).
+        The output store (save mode); follows the chosen layer.
     chunks_edit : QLineEdit
         Level-0 chunk shape, ``z,y,x``; empty for the default 64-voxel cubes.
     compressor_combo, format_combo : QComboBox
         Compressor and zarr format.
     pyramid_check, sharding_check, overwrite_check : QCheckBox
-        Write a pyramid; shard (zarr v3); replace an existing output.
+        Write a pyramid; shard (zarr v3); replace an existing output (after a question).
     export_button : QPushButton
         Starts the export.
-    progress_bar : QProgressBar
-        Work units written so far.
     last_task : BackgroundTask or None
         The most recent export.
 
@@ -64,12 +52,12 @@ class ExportZarrWidget(LayerWidget):
     """
 
     layer_types = (Image, Labels)
-    _progressed = Signal(int, int)
 
-    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(napari_viewer, parent)
-        self.scope = Scope.VOLUME
+    def build(self) -> None:
+        """Add the output, format and option controls, and the Export button."""
+        self.model = ExportModel()
         self.last_task: BackgroundTask | None = None
+        self.scope = Scope.VOLUME
         self.path_edit = FileEdit(mode="w", filter="*.zarr")
         self.path_edit.native.setToolTip("The OME-Zarr store to create (a .zarr folder)")
         self.chunks_edit = QLineEdit()
@@ -79,50 +67,44 @@ class ExportZarrWidget(LayerWidget):
             "(1,Y,X) make XY fastest and XZ slowest. Empty: 64-voxel cubes."
         )
         self.compressor_combo = QComboBox()
-        self.compressor_combo.addItems(list(_COMPRESSORS))
+        self.compressor_combo.addItems(list(COMPRESSORS))
         self.format_combo = QComboBox()
-        self.format_combo.addItems(list(_FORMATS))
+        self.format_combo.addItems(list(FORMATS))
         self.pyramid_check = QCheckBox("Pyramid (down to about 512 px)")
         self.pyramid_check.setChecked(True)
         self.sharding_check = QCheckBox("Sharding (zarr v3: fewer, larger files)")
         self.sharding_check.setEnabled(False)
         self.overwrite_check = QCheckBox("Overwrite existing")
         self.overwrite_check.setToolTip(
-            "Replace the output if it exists; the old store is deleted only after the new "
-            "one is complete"
+            "Replace the output if it exists, after a confirmation; the old store is "
+            "deleted only after the new one is complete"
         )
         self.export_button = QPushButton("Export")
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-
-        self.form.addRow("Output", self.path_edit.native)
-        self.form.addRow("Chunks", self.chunks_edit)
-        self.form.addRow("Compressor", self.compressor_combo)
-        self.form.addRow("Zarr format", self.format_combo)
-        self.form.addRow(self.pyramid_check)
-        self.form.addRow(self.sharding_check)
-        self.form.addRow(self.overwrite_check)
-        self.body.addWidget(self.export_button)
-        self.body.addWidget(self.progress_bar)
-
+        self._lay_out()
         self.format_combo.currentIndexChanged.connect(self._on_format_chosen)
         self.export_button.clicked.connect(self.export)
-        self._progressed.connect(self._show_progress)
-        self.on_update_layers()
+        self.path_edit.changed.connect(lambda value: self.model.set_path(os.fspath(value)))
+        self.model.path_changed.connect(self._show_path)
+
+    def _lay_out(self) -> None:
+        for label, control in (
+            ("Output", self.path_edit.native),
+            ("Chunks", self.chunks_edit),
+            ("Compressor", self.compressor_combo),
+            ("Zarr format", self.format_combo),
+        ):
+            self.form.addRow(label, control)
+        for check in (self.pyramid_check, self.sharding_check, self.overwrite_check):
+            self.form.addRow(check)
+        self.body.addWidget(self.export_button)
 
     # ---- hooks ---------------------------------------------------------------------------
 
     def on_update_layers(self) -> None:
-        """Enable Export for a chosen layer and suggest ``~/<layer name>.ome.zarr`` as output."""
-        if not hasattr(self, "export_button"):  # called once by the base, before our controls
-            return
+        """Enable Export for a chosen layer; its output path follows it."""
         layer = self.layer
         self.export_button.setEnabled(layer is not None)
-        if layer is not None and not str(self.path_edit.value).endswith(".zarr"):
-            self.path_edit.value = os.path.join(
-                os.path.expanduser("~"), f"{_file_name(layer.name)}.ome.zarr"
-            )
+        self.model.set_layer(layer)
 
     def on_slice_change(self) -> None:
         """Nothing to redraw: exports run only on request."""
@@ -130,85 +112,59 @@ class ExportZarrWidget(LayerWidget):
     def on_scope_change(self) -> None:
         """Nothing to redraw: exports run only on request."""
 
+    def _show_path(self, path: str) -> None:
+        with self.path_edit.changed.blocked():  # the model's choice, not the user's
+            self.path_edit.value = path
+
     # ---- options -------------------------------------------------------------------------
 
     @property
     def output_path(self) -> str:
         """The chosen output, absolute, with ``.zarr`` appended when it has no such suffix."""
-        path = os.path.abspath(os.path.expanduser(os.fspath(self.path_edit.value)))
-        return path if path.endswith(".zarr") else path + ".ome.zarr"
+        return self.model.path
 
     def options(self) -> dict[str, Any]:
-        """Return the export options chosen in the widget, as :func:`export_zarr` keywords.
-
-        Returns
-        -------
-        dict
-            ``chunks``, ``compressor``, ``pyramid``, ``zarr_format``, ``sharding``.
+        """Return the export options chosen, as :func:`export_zarr` keywords.
 
         Raises
         ------
         OperationError
-            If the chunk text is not a list of positive integers.
+            If the chunk text is not a list of integers.
         """
-        text = self.chunks_edit.text().strip()
-        chunks = None
-        if text:
-            try:
-                chunks = tuple(int(part) for part in text.replace(" ", "").split(","))
-            except ValueError:
-                raise OperationError(
-                    f"chunks must be integers like 64,64,64, not {text!r}"
-                ) from None
-        zarr_format = _FORMATS[self.format_combo.currentText()]
+        zarr_format = FORMATS[self.format_combo.currentText()]
         return {
-            "chunks": chunks,
-            "compressor": _COMPRESSORS[self.compressor_combo.currentText()],
+            "chunks": parse_chunks(self.chunks_edit.text()),
+            "compressor": COMPRESSORS[self.compressor_combo.currentText()],
             "pyramid": self.pyramid_check.isChecked(),
             "zarr_format": zarr_format,
             "sharding": zarr_format == 3 and self.sharding_check.isChecked(),
         }
 
     def _on_format_chosen(self, index: int) -> None:
-        self.sharding_check.setEnabled(_FORMATS[self.format_combo.currentText()] == 3)
+        self.sharding_check.setEnabled(FORMATS[self.format_combo.currentText()] == 3)
 
     # ---- export --------------------------------------------------------------------------
 
     def export(self) -> BackgroundTask | None:
-        """Start exporting the chosen layer and scope; return the background task.
-
-        Returns
-        -------
-        BackgroundTask or None
-            The running export, or None when the input was refused (the message line
-            says why).
-        """
+        """Start exporting the chosen layer and scope; return the task, or None if refused."""
         try:
             layer = self.require_layer(numeric=True)
-            path = self.output_path
             options = self.options()
-            if os.path.lexists(path) and not self.overwrite_check.isChecked():
-                raise OperationError(
-                    f"{path} already exists: tick 'Overwrite existing' to replace it"
-                )
+            plan = self.model.plan(self.overwrite_check.isChecked())
             source, keywords = self._source(layer)
         except OperationError as exc:
             self.show_message(str(exc), error=True)
             return None
-        overwrite = self.overwrite_check.isChecked()
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
+        if plan.question and not self.confirm(plan.question):
+            self.show_message(f"Export cancelled: {plan.path} kept.")
+            return None
 
         def compute(progress: ProgressCallback, should_stop: StopCheck) -> str:
-            def report(done: int, total: int) -> None:
-                progress(done, total)
-                self._progressed.emit(done, total)
-
             return export_zarr(
                 source,
-                path,
-                overwrite=overwrite,
-                progress=report,
+                plan.path,
+                overwrite=plan.overwrite,
+                progress=progress,
                 should_stop=should_stop,
                 **options,
                 **keywords,
@@ -217,18 +173,26 @@ class ExportZarrWidget(LayerWidget):
         self.export_button.setEnabled(False)
         task = self.run_task(
             compute,
-            description=f"Export '{layer.name}' to {os.path.basename(path)}",
-            on_done=self._done,
+            description=f"Export '{layer.name}' to {os.path.basename(plan.path)}",
+            on_done=lambda path: self.show_message(f"Wrote {path}"),
             layer=layer,
         )
         task.finished.connect(lambda: self.export_button.setEnabled(self.layer is not None))
         self.last_task = task
         return task
 
+    def confirm(self, question: str) -> bool:
+        """Ask ``question`` in a Yes/No dialog (No by default); return True for Yes."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, "Export to zarr", question, buttons.Yes | buttons.No, buttons.No
+        )
+        return answer == buttons.Yes
+
     def _source(self, layer: Image | Labels) -> tuple[Any, dict[str, Any]]:
         if self.effective_scope(layer) is Scope.VOLUME:
             return layer, {}
-        scoped = scoped_data(layer, self.viewer, "slice")
+        scoped = self.scoped(layer)
         keywords: dict[str, Any] = {
             "scale": scoped.scale,
             "translate": scoped.translate,
@@ -242,16 +206,3 @@ class ExportZarrWidget(LayerWidget):
             keywords["contrast_limits"] = layer.contrast_limits
             keywords["channel_colors"] = None if scoped.rgb else [layer.colormap]
         return scoped.data, keywords
-
-    def _show_progress(self, done: int, total: int) -> None:
-        self.progress_bar.setRange(0, total)
-        self.progress_bar.setValue(done)
-
-    def _done(self, path: str) -> None:
-        self.show_message(f"Wrote {path}")
-
-
-def _file_name(name: str) -> str:
-    return (
-        "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._") or "layer"
-    )

@@ -1,21 +1,21 @@
-"""The Threshold mask dock widget: a live preview, Otsu, and lazy whole-volume masks.
+"""The Threshold mask dock widget: Qt controls for the threshold model.
 
-While the slider moves, a preview Labels layer shows the mask: its data are the lazy
-``threshold_mask`` of the source (every multiscale level), so napari computes only the
-plane it displays, and scrolling needs nothing from this widget but a new count for the
-slice. "Create layers" adds a binary mask (Labels) and/or the masked image, placed
-exactly over the source: lazy dask layers for the whole volume (ready at once, computed
-plane by plane as the user scrolls), or 2-D layers of the visible slice. The masked
-fraction and volume of the whole volume are then counted in the background.
+:class:`~napari_bigvol._models.threshold.ThresholdModel` holds the threshold per layer,
+its warnings and the outputs. This widget lays out the slider, spin box and buttons,
+shows a live preview and the visible slice's count, and adds the layers the model
+describes. The preview and the count use the plane napari already holds
+(:func:`~napari_bigvol._napari.scope.displayed_values`), so a docked widget reads no
+file napari has not read; the preview is a Labels layer one plane thick at that plane.
+Whole-volume counts and Otsu's threshold run in the background.
 """
 
 from __future__ import annotations
 
 import math
-import weakref
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-import dask.array as da
 import numpy as np
 from napari.layers import Image, Labels, Layer
 from napari.utils.colormaps import DirectLabelColormap
@@ -31,54 +31,18 @@ from qtpy.QtWidgets import (
 )
 from superqt import QDoubleSlider
 
-from napari_bigvol._qt import base
-from napari_bigvol._qt.base import LayerWidget, Scope, threshold_broadcast
+from napari_bigvol._models import _layers
+from napari_bigvol._models._layers import Scope, require_grey
+from napari_bigvol._models.threshold import MaskOutput, ThresholdModel
+from napari_bigvol._napari.scope import ScopedData, visible_slice, whole_volume
+from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
-from napari_bigvol.ops.scope import ScopedData, visible_slice, whole_volume
-from napari_bigvol.ops.threshold import (
-    MaskStatistics,
-    apply_mask,
-    mask_statistics,
-    otsu_threshold_of,
-    threshold_mask,
-    value_range_estimate,
-)
+from napari_bigvol.ops.threshold import MaskStatistics, mask_statistics, otsu_threshold_of
 
-if TYPE_CHECKING:
-    import napari
-
-Mode = Literal["above", "below"]
 #: Label value of the masked voxels in the mask and preview layers.
 MASK_LABEL = 1
 #: The preview's colour: bright on grey images, and not one of the RGB channel colours.
 PREVIEW_COLOUR = "cyan"
-
-
-def describe_statistics(stats: MaskStatistics, where: str) -> str:
-    """Word mask statistics for the widget, e.g. ``"whole volume: 12.5% masked ..."``.
-
-    Parameters
-    ----------
-    stats : MaskStatistics
-        From :func:`~napari_bigvol.ops.threshold.mask_statistics`.
-    where : str
-        What was counted ("visible slice", "whole volume").
-
-    Returns
-    -------
-    str
-        One line.
-
-    Examples
-    --------
-    >>> from napari_bigvol.ops.threshold import MaskStatistics
-    >>> describe_statistics(MaskStatistics(50, 400, 0.125, 0.5, 25.0, "mm³"), "whole volume")
-    'whole volume: 12.5% masked, 50 of 400 voxels, 25 mm³'
-    """
-    return (
-        f"{where}: {stats.fraction * 100:.5g}% masked, {stats.masked:,} of {stats.total:,} "
-        f"voxels, {stats.volume:.6g} {stats.unit}"
-    )
 
 
 class ThresholdMaskWidget(LayerWidget):
@@ -93,27 +57,18 @@ class ThresholdMaskWidget(LayerWidget):
 
     Attributes
     ----------
-    mode_combo : QComboBox
-        ``"above"`` (``data > t``) or ``"below"`` (``data < t``), as item data.
-    threshold_slider : superqt.QDoubleSlider
-        Spans the layer's value range (from metadata or a cheap estimate).
-    threshold_spin : QDoubleSpinBox
-        The threshold as a number; any value may be typed.
+    model : ThresholdModel
+        Threshold, mode and value range per layer; warnings; outputs.
+    mode_combo, threshold_slider, threshold_spin
+        The :class:`ThresholdControls`: mode, and the threshold as slider and number.
     otsu_button : QPushButton
         Sets the threshold by Otsu's method on the whole-volume histogram (background).
-    preview_check : QCheckBox
-        Shows the live preview layer.
-    mask_check, masked_image_check : QCheckBox
-        Which outputs "Create layers" adds.
-    create_button : QPushButton
-        Adds the outputs for the chosen scope.
+    preview_check, mask_check, masked_image_check : QCheckBox
+        The live preview; which outputs "Create layers" (``create_button``) adds.
     stats_label : QLabel
-        Masked fraction and volume of the visible slice, and of the whole volume after a
-        count.
+        Masked fraction (and volume) of the visible slice, and of the whole volume.
     preview_layer : napari.layers.Labels or None
         The live preview.
-    value_range : tuple of float
-        The range the slider spans.
 
     Examples
     --------
@@ -124,28 +79,24 @@ class ThresholdMaskWidget(LayerWidget):
 
     layer_types = (Image,)
 
-    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(napari_viewer, parent)
-        self.preview_layer: Labels | None = None
-        self.value_range: tuple[float, float] = (0.0, 1.0)
+    def build(self) -> None:
+        """Add the threshold controls and connect them to the model."""
+        self.model = ThresholdModel()
+        self.preview = ThresholdPreview(self.viewer, self.keeping_choice)
         self.slice_statistics: MaskStatistics | None = None
-        self._plane_cache: tuple[tuple, np.ndarray] | None = None
-        self._broadcast_layer: Image | None = None
-        # The threshold last used on each layer, restored when the user comes back to it.
-        self._thresholds: weakref.WeakKeyDictionary[Image, float] = weakref.WeakKeyDictionary()
-        self.volume_statistics: tuple[tuple[Any, float, str], MaskStatistics] | None = None
+        self._build_controls()
+        self.model.threshold_changed.connect(self.request_draw)
+        self.model.mode_changed.connect(self.request_draw)
+        self.preview_check.toggled.connect(self.request_draw)
+        self.otsu_button.clicked.connect(self.compute_otsu)
+        self.create_button.clicked.connect(self.create_layers)
+        self._connect(self.viewer.layers.events.removed, self._on_any_layer_removed)
 
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItem("above (data > t)", "above")
-        self.mode_combo.addItem("below (data < t)", "below")
-        self.threshold_slider = QDoubleSlider(Qt.Orientation.Horizontal)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(-1e300, 1e300)
-        self.threshold_spin.setKeyboardTracking(False)
-        self.threshold_spin.setFixedWidth(110)
-        threshold_row = QHBoxLayout()
-        threshold_row.addWidget(self.threshold_slider, stretch=1)
-        threshold_row.addWidget(self.threshold_spin)
+    def _build_controls(self) -> None:
+        self.controls = ThresholdControls(self.model)
+        self.mode_combo = self.controls.mode_combo
+        self.threshold_slider = self.controls.threshold_slider
+        self.threshold_spin = self.controls.threshold_spin
         self.otsu_button = QPushButton("Otsu")
         self.otsu_button.setToolTip("Otsu's threshold of the whole-volume histogram")
         self.preview_check = QCheckBox("Live preview")
@@ -153,233 +104,111 @@ class ThresholdMaskWidget(LayerWidget):
         self.mask_check = QCheckBox("Mask (labels)")
         self.mask_check.setChecked(True)
         self.masked_image_check = QCheckBox("Masked image")
-        outputs = QHBoxLayout()
-        outputs.addWidget(self.mask_check)
-        outputs.addWidget(self.masked_image_check)
-        outputs.addStretch(1)
         self.create_button = QPushButton("Create layers")
         self.stats_label = QLabel()
         self.stats_label.setWordWrap(True)
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
         self.form.addRow("Mode", self.mode_combo)
-        self.form.addRow("Threshold", threshold_row)
-        automatic = QHBoxLayout()
-        automatic.addWidget(self.otsu_button)
-        automatic.addWidget(self.preview_check)
-        automatic.addStretch(1)
-        self.form.addRow("", automatic)
-        self.form.addRow("Outputs", outputs)
+        self.form.addRow("Threshold", _row(self.threshold_slider, self.threshold_spin))
+        self.form.addRow("", _row(self.otsu_button, self.preview_check, stretch=True))
+        self.form.addRow("Outputs", _row(self.mask_check, self.masked_image_check, stretch=True))
         self.form.addRow(self.create_button)
         self.body.addWidget(self.stats_label)
-
-        self.threshold_slider.valueChanged.connect(self._on_slider)
-        self.threshold_spin.valueChanged.connect(self._on_threshold_typed)
-        self.mode_combo.currentIndexChanged.connect(self._on_threshold_change)
-        self.preview_check.toggled.connect(self._on_threshold_change)
-        self.otsu_button.clicked.connect(self.compute_otsu)
-        self.create_button.clicked.connect(self.create_layers)
-        self._connect(self.viewer.layers.events.removed, self._on_any_layer_removed)
-        self.ready()
-
-    # ---- state ----
 
     @property
     def threshold(self) -> float:
         """The threshold ``t``."""
-        return float(self.threshold_spin.value())
+        return self.model.threshold
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        self.threshold_spin.setValue(float(value))
+        self.model.set_threshold(value)
 
     @property
-    def mode(self) -> Mode:
+    def mode(self) -> str:
         """``"above"`` or ``"below"``."""
-        return self.mode_combo.currentData()
+        return self.model.mode
 
     @mode.setter
-    def mode(self, mode: Mode) -> None:
-        self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+    def mode(self, mode: str) -> None:
+        self.model.set_mode(mode)
 
-    def require_grey_layer(self) -> Image:
-        """Return the chosen layer if it can be thresholded, else raise a clear error."""
-        layer = self.require_layer()
-        if layer.rgb:
-            raise OperationError(
-                f"Layer '{layer.name}' is RGB: split it into channels first (Split channels) "
-                "and threshold one channel."
-            )
-        return layer
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range the slider spans."""
+        return self.model.value_range
 
     # ---- hooks ----
 
     def on_update_layers(self) -> None:
-        """Span the slider over the new layer's value range and refresh the preview."""
-        layer = self.layer
+        """Give the model the new layer; its range and threshold come back through events."""
         self._remove_preview()  # it belongs to the previous layer
-        self._plane_cache = None
-        self.volume_statistics = None
-        if layer is None or layer.rgb:
-            self._broadcast(None)
-            self.request_draw()
-            return
         try:
-            self._set_value_range(layer)
+            self.model.set_layer(self.layer)
         except OperationError as exc:
             self.show_message(str(exc), error=True)
             return
-        self._on_threshold_change()
+        self.request_draw()
 
     def on_data_change(self, layer: Layer) -> None:
         """Re-span the slider and rebuild the preview for the new data."""
         self.on_update_layers()
 
     def on_slice_change(self) -> None:
-        """Count the new slice; the preview layer follows the scroll by itself."""
+        """Count the new slice and move the preview to it."""
         self.request_draw()
 
     def draw(self) -> None:
-        """Update the preview layer's threshold and the visible slice's count."""
+        """Update the preview and the visible slice's count."""
         try:
-            layer = self.require_grey_layer()
+            layer = require_grey(self.layer)
         except OperationError:
             self._remove_preview()
             self.stats_label.setText("")
             raise
-        threshold, mode = self.threshold, self.mode
         plane = visible_slice(layer, self.viewer)
-        live = math.prod(plane.data.shape) <= base.LIVE_LIMIT
-        warning = self._range_warning(layer)
+        live = math.prod(plane.data.shape) <= _layers.LIVE_LIMIT
+        warning = self.model.range_warning()
         # A 3-D display shows a volume: counting it live would block the GUI.
         note = self.scope_note(layer) or (
             "" if live else "3-D display: create the layers to count the whole volume."
         )
         self.show_note(warning or note, error=bool(warning))
-        if self.preview_check.isChecked():
-            self._show_preview(layer, threshold, mode)
-        else:
-            self._remove_preview()
-        self.slice_statistics = None
+        self.slice_statistics = values = None
         if live:
-            mask = threshold_mask(self._plane_values(plane), threshold, mode)
-            self.slice_statistics = mask_statistics(mask, plane.scale, plane.units)
-        self._show_statistics()
-
-    def _plane_values(self, plane: ScopedData) -> np.ndarray:
-        """Return the visible slice's values, read once per plane, not per slider step."""
-        key = (repr(plane.index), plane.level)  # reset with the layer or its data
-        if self._plane_cache is None or self._plane_cache[0] != key:
-            self._plane_cache = (key, np.asarray(plane.data))
-        return self._plane_cache[1]
-
-    def _show_statistics(self) -> None:
-        lines = []
-        if self.slice_statistics is not None:
-            lines.append(describe_statistics(self.slice_statistics, "visible slice"))
-        counted = self.volume_statistics
-        if counted is not None and counted[0] == (self.layer, self.threshold, self.mode):
-            lines.append(describe_statistics(counted[1], "whole volume"))
-        self.stats_label.setText("\n".join(lines))
-
-    # ---- threshold controls ----
-
-    def _set_value_range(self, layer: Image) -> None:
-        levels = layer.data if layer.multiscale else [layer.data]
-        # The smallest level's few blocks and napari's own range: cheap, never a full read.
-        low, high = value_range_estimate(levels[-1])
-        range_low, range_high = layer.contrast_limits_range
-        low, high = min(low, range_low), max(high, range_high)
-        self.value_range = (float(low), float(high))
-        integer = np.dtype(layer.dtype).kind in "biu"
-        self.threshold_spin.blockSignals(True)
-        self.threshold_slider.blockSignals(True)
-        self.threshold_spin.setDecimals(1 if integer else max(3, 2 - int(math.log10(high - low))))
-        self.threshold_spin.setSingleStep(1.0 if integer else (high - low) / 100)
-        self.threshold_slider.setRange(low, high)
-        middle = (low + high) / 2
-        remembered = self._thresholds.get(layer)
-        if remembered is not None:
-            self.threshold_spin.setValue(remembered)
-        else:
-            self.threshold_spin.setValue(math.floor(middle) + 0.5 if integer else middle)
-        self.threshold_slider.setValue(self.threshold)
-        self.threshold_spin.blockSignals(False)
-        self.threshold_slider.blockSignals(False)
-
-    def _on_slider(self, value: float) -> None:
-        self.threshold_spin.blockSignals(True)
-        self.threshold_spin.setValue(value)
-        self.threshold_spin.blockSignals(False)
-        self._on_threshold_change()
-
-    def _on_threshold_typed(self, value: float) -> None:
-        self.threshold_slider.blockSignals(True)
-        self.threshold_slider.setValue(min(max(value, self.value_range[0]), self.value_range[1]))
-        self.threshold_slider.blockSignals(False)
-        self._on_threshold_change()
-
-    def _on_threshold_change(self, *args: Any) -> None:
-        self._broadcast(self.layer)
-        self.request_draw()
-
-    def _broadcast(self, layer: Image | None) -> None:
-        """Tell the Histogram widget which threshold this widget shows (None: none)."""
-        previous, self._broadcast_layer = self._broadcast_layer, layer
-        if previous is not None and previous is not layer:
-            threshold_broadcast().set(previous, None)
-        if layer is not None:
-            self._thresholds[layer] = self.threshold
-            threshold_broadcast().set(layer, self.threshold)
-
-    def _range_warning(self, layer: Image) -> str:
-        low, high = self.value_range
-        threshold = self.threshold
-        if low <= threshold <= high:
-            return ""
-        side = "above" if threshold > high else "below"
-        empty = (self.mode == "above") == (side == "above")
-        result = "empty" if empty else "everything"
-        return (
-            f"Threshold {threshold:g} is {side} the value range of layer '{layer.name}' "
-            f"({low:g} to {high:g}): the mask will probably be {result}."
-        )
+            values = self.plane_values(layer, plane)
+            self.slice_statistics = self.model.slice_statistics(plane, values)
+        self._show_preview(layer, plane, values if live else None)
+        self.stats_label.setText(self.model.statistics_text(self.slice_statistics))
 
     # ---- preview ----
 
-    def _show_preview(self, layer: Image, threshold: float, mode: Mode) -> None:
-        levels = layer.data if layer.multiscale else [layer.data]
-        # Lazy masks: napari computes only the displayed plane of the displayed level.
-        masks = [threshold_mask(_lazy(level), threshold, mode) for level in levels]
-        data = masks if layer.multiscale else masks[0]
-        preview = self.preview_layer
-        if preview is None or preview not in self.viewer.layers:
-            placement = whole_volume(layer).layer_kwargs()
-            preview = Labels(
-                data,
-                name=f"{layer.name} threshold preview",
-                multiscale=layer.multiscale,
-                opacity=0.45,
-                colormap=DirectLabelColormap(
-                    color_dict={None: "transparent", 0: "transparent", MASK_LABEL: PREVIEW_COLOUR}
-                ),
-                **placement,
-            )
-            preview.metadata["bigvol_preview_of"] = layer.name
-            self.preview_layer = preview
-            with self.keeping_choice():
-                self.viewer.layers.append(preview)
+    def _show_preview(self, layer: Image, plane: ScopedData, values: Any) -> None:
+        """Preview the mask of the plane napari shows, one plane thick on that plane.
+
+        A 3-D display's volume (``values`` None) gets a lazy mask of every level.
+        """
+        if not self.preview_check.isChecked():
+            self._remove_preview()
+        elif values is None:
+            data, multiscale = self.model.preview_volume()
+            self.preview.show(layer, data, whole_volume(layer).layer_kwargs(), multiscale)
         else:
-            preview.data = data
+            data, placement = plane.place(self.model.plane_mask(values))
+            self.preview.show(layer, data, placement, multiscale=False)
+
+    @property
+    def preview_layer(self) -> Labels | None:
+        """The live preview layer, or None."""
+        return self.preview.layer
 
     def _remove_preview(self) -> None:
-        preview, self.preview_layer = self.preview_layer, None
-        if preview is not None and preview in self.viewer.layers:
-            self.viewer.layers.remove(preview)
+        with self.keeping_choice():
+            self.preview.remove()
 
     def _on_any_layer_removed(self, event: Any) -> None:
-        if event.value is self.preview_layer:
-            self.preview_layer = None
+        if event.value is self.preview.layer:  # the user deleted it: stop previewing
+            self.preview.layer = None
             self.preview_check.setChecked(False)
 
     # ---- actions ----
@@ -387,16 +216,15 @@ class ThresholdMaskWidget(LayerWidget):
     def compute_otsu(self) -> None:
         """Set the threshold by Otsu's method on the whole-volume histogram, in the background."""
         try:
-            layer = self.require_grey_layer()
+            layer = require_grey(self.layer)
         except OperationError as exc:
             self.show_message(str(exc), error=True)
             return
         volume = whole_volume(layer).data
 
         def done(threshold: float) -> None:
-            self.mode = "above"
-            self.threshold = threshold
-            self.show_message(f"Otsu threshold of '{layer.name}': {threshold:g} (keep above).")
+            if self.model.layer is layer:
+                self.show_message(self.model.otsu_found(threshold))
 
         self.run_task(
             lambda progress, should_stop: otsu_threshold_of(
@@ -410,75 +238,52 @@ class ThresholdMaskWidget(LayerWidget):
     def create_layers(self) -> None:
         """Add the chosen outputs for the scope; count a whole volume in the background."""
         try:
-            layer = self.require_grey_layer()
-            if not (self.mask_check.isChecked() or self.masked_image_check.isChecked()):
-                raise OperationError("Choose an output: mask, masked image or both.")
+            layer = require_grey(self.layer)
             scoped = self.scoped(layer)
+            whole = self.effective_scope(layer) is Scope.VOLUME
+            outputs = self.model.outputs(
+                scoped,
+                whole=whole,
+                mask=self.mask_check.isChecked(),
+                masked_image=self.masked_image_check.isChecked(),
+            )
         except OperationError as exc:
             self.show_message(str(exc), error=True)
             return
-        threshold, mode = self.threshold, self.mode
-        whole = self.effective_scope(layer) is Scope.VOLUME
         with self.keeping_choice():
-            outputs = self._add_outputs(layer, scoped, threshold, mode, lazy=whole)
-        notes = [
-            f"Added {', '.join(outputs)}.",
-            self._range_warning(layer),
-            self.scope_note(layer),
-        ]
+            for output in outputs:
+                self._add(layer, output)
+        names = ", ".join(f"'{output.name}'" for output in outputs)
+        notes = [f"Added {names}.", self.model.range_warning(), self.scope_note(layer)]
         self.show_message(" ".join(filter(None, notes)))
         if whole:
-            self._count_volume(layer, scoped, threshold, mode)
+            self._count_volume(layer, scoped)
 
-    def _add_outputs(
-        self, layer: Image, scoped: ScopedData, threshold: float, mode: Mode, *, lazy: bool
-    ) -> list[str]:
-        sign = ">" if mode == "above" else "<"
-        where = "" if lazy else " (slice)"
-        placement = scoped.layer_kwargs()
-        multiscale = lazy and layer.multiscale
-        if lazy:
-            # Every level of a pyramid, so napari can still pick one; numpy data wrapped
-            # in dask too, so the outputs cost no memory until napari shows a plane.
-            levels = [_lazy(level) for level in (layer.data if multiscale else [scoped.data])]
-        else:
-            levels = [np.asarray(scoped.data)]
-        masks = [threshold_mask(level, threshold, mode) for level in levels]
-        names = []
-        if self.mask_check.isChecked():
-            labels = [mask.astype(np.uint8) for mask in masks]
-            name = f"{layer.name} {sign} {threshold:g} mask{where}"
+    def _add(self, layer: Image, output: MaskOutput) -> None:
+        if output.kind == "labels":
             self.viewer.add_labels(
-                labels if multiscale else labels[0], name=name, multiscale=multiscale, **placement
+                output.data, name=output.name, multiscale=output.multiscale, **output.placement
             )
-            names.append(f"'{name}'")
-        if self.masked_image_check.isChecked():
-            masked = [apply_mask(level, mask) for level, mask in zip(levels, masks, strict=True)]
-            name = f"{layer.name} masked {sign} {threshold:g}{where}"
+        else:
             self.viewer.add_image(
-                masked if multiscale else masked[0],
-                name=name,
-                multiscale=multiscale,
+                output.data,
+                name=output.name,
+                multiscale=output.multiscale,
                 colormap=layer.colormap,
                 contrast_limits=layer.contrast_limits,
-                **placement,
+                **output.placement,
             )
-            names.append(f"'{name}'")
-        return names
 
-    def _count_volume(
-        self, layer: Image, scoped: ScopedData, threshold: float, mode: Mode
-    ) -> None:
-        # Lazy, so even in-memory data are counted plane by plane in the worker.
-        mask = threshold_mask(_lazy(scoped.data), threshold, mode)
+    def _count_volume(self, layer: Image, scoped: ScopedData) -> None:
+        mask, voxel_size, units, key = self.model.volume_mask(scoped)
 
         def done(stats: MaskStatistics) -> None:
-            self.volume_statistics = ((layer, threshold, mode), stats)
-            self._show_statistics()
+            self.model.record_volume_statistics(key, stats)
+            self.stats_label.setText(self.model.statistics_text(self.slice_statistics))
 
         self.run_task(
             lambda progress, should_stop: mask_statistics(
-                mask, scoped.scale, scoped.units, progress=progress, should_stop=should_stop
+                mask, voxel_size, units, progress=progress, should_stop=should_stop
             ),
             description=f"Masked volume of '{layer.name}'",
             on_done=done,
@@ -488,14 +293,122 @@ class ThresholdMaskWidget(LayerWidget):
     def closeEvent(self, event: Any) -> None:
         """Remove the preview with the widget."""
         self._remove_preview()
-        self._broadcast(None)
+        self.model.release()
         super().closeEvent(event)
 
 
-def _lazy(array: Any) -> da.Array:
-    """``array`` as dask, so a preview mask is computed only where napari looks."""
-    if isinstance(array, da.Array):
-        return array
-    # One chunk per plane of the leading axes: napari's plane needs one chunk.
-    chunks = tuple(1 for _ in array.shape[:-2]) + tuple(array.shape[-2:])
-    return da.from_array(array, chunks=chunks)
+class ThresholdControls(QWidget):
+    """The mode chooser, slider and spin box, kept in step with a :class:`ThresholdModel`.
+
+    The slider spans the model's value range; any value may be typed in the spin box.
+    """
+
+    def __init__(self, model: ThresholdModel) -> None:
+        super().__init__()
+        self.model = model
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("above (data > t)", "above")
+        self.mode_combo.addItem("below (data < t)", "below")
+        self.threshold_slider = QDoubleSlider(Qt.Orientation.Horizontal)
+        self.threshold_spin = QDoubleSpinBox()
+        self.threshold_spin.setRange(-1e300, 1e300)
+        self.threshold_spin.setKeyboardTracking(False)
+        self.threshold_spin.setFixedWidth(110)
+        model.threshold_changed.connect(self._show_threshold)
+        model.mode_changed.connect(self._show_mode)
+        model.range_changed.connect(self._show_range)
+        self.threshold_slider.valueChanged.connect(model.set_threshold)
+        self.threshold_spin.valueChanged.connect(model.set_threshold)
+        self.mode_combo.currentIndexChanged.connect(
+            lambda index: model.set_mode(self.mode_combo.currentData())
+        )
+
+    def _show_threshold(self, value: float) -> None:
+        low, high = self.model.value_range
+        with _quiet(self.threshold_spin):
+            self.threshold_spin.setValue(value)
+        with _quiet(self.threshold_slider):
+            self.threshold_slider.setValue(min(max(value, low), high))
+
+    def _show_mode(self, mode: str) -> None:
+        with _quiet(self.mode_combo):
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(mode))
+
+    def _show_range(self, value_range: tuple[float, float]) -> None:
+        low, high = value_range
+        integer = self.model.integer
+        decimals = 1 if integer else max(3, 2 - int(math.log10(high - low or 1)))
+        self.threshold_spin.setDecimals(decimals)
+        self.threshold_spin.setSingleStep(1.0 if integer else (high - low) / 100)
+        with _quiet(self.threshold_slider):
+            self.threshold_slider.setRange(low, high)
+
+
+class ThresholdPreview:
+    """The live preview: one Labels layer, replaced only when its shape must change."""
+
+    def __init__(self, viewer: Any, keeping_choice: Any) -> None:
+        self.viewer = viewer
+        self.keeping_choice = keeping_choice
+        self.layer: Labels | None = None
+
+    def show(self, source: Image, data: Any, placement: dict[str, Any], multiscale: bool) -> None:
+        """Show ``data`` (a plane or lazy levels) at ``placement`` over ``source``."""
+        layer = self.layer
+        shape = list((data[0] if multiscale else data).shape)
+        if (
+            layer is not None
+            and layer in self.viewer.layers
+            and layer.multiscale == multiscale
+            and layer.level_shapes[0].tolist() == shape
+        ):
+            # Moved first (only when the plane moved), so napari redraws once, with the data.
+            if "translate" in placement and not np.allclose(
+                layer.translate, placement["translate"]
+            ):
+                layer.translate = placement["translate"]
+            if "affine" in placement and not np.allclose(
+                layer.affine.affine_matrix, placement["affine"]
+            ):
+                layer.affine = placement["affine"]
+            layer.data = data
+            return
+        self.remove()
+        self.layer = Labels(
+            data,
+            name=f"{source.name} threshold preview",
+            multiscale=multiscale,
+            opacity=0.45,
+            colormap=DirectLabelColormap(
+                color_dict={None: "transparent", 0: "transparent", MASK_LABEL: PREVIEW_COLOUR}
+            ),
+            metadata={"bigvol_preview_of": source.name},
+            **placement,
+        )
+        with self.keeping_choice():
+            self.viewer.layers.append(self.layer)
+
+    def remove(self) -> None:
+        """Take the preview out of the viewer."""
+        layer, self.layer = self.layer, None
+        if layer is not None and layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+
+
+@contextmanager
+def _quiet(control: QWidget) -> Iterator[None]:
+    """Set a control from the model without it reporting the change back."""
+    control.blockSignals(True)
+    try:
+        yield
+    finally:
+        control.blockSignals(False)
+
+
+def _row(*widgets: QWidget, stretch: bool = False) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for widget in widgets:
+        row.addWidget(widget, stretch=0 if stretch else int(widget is widgets[0]))
+    if stretch:
+        row.addStretch(1)
+    return row

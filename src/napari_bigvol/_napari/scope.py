@@ -27,7 +27,14 @@ import numpy as np
 
 from napari_bigvol.errors import OperationError
 
-__all__ = ["Scope", "ScopedData", "scoped_data", "visible_slice", "whole_volume"]
+__all__ = [
+    "Scope",
+    "ScopedData",
+    "displayed_values",
+    "scoped_data",
+    "visible_slice",
+    "whole_volume",
+]
 
 Scope = Literal["slice", "volume"]
 
@@ -438,3 +445,49 @@ def scoped_data(layer: Any, viewer: Any, scope: Scope) -> ScopedData:
     if scope == "volume":
         return whole_volume(layer)
     raise OperationError(f"scope must be 'slice' or 'volume', not {scope!r}")
+
+
+def displayed_values(layer: Any, plane: ScopedData) -> np.ndarray | None:
+    """Return the values napari already read for ``plane``, or None when it holds others.
+
+    Widgets that histogram or count the visible slice use these instead of reading the
+    plane again: with a TIFF folder a plane is a file, and reading it twice per step
+    doubles the cost of scrolling. napari keeps the plane it draws in the layer's slice
+    (transposed to the display order; this puts it back). A pyramid's slice is
+    only the tile in view and a thick slice is a projection, so those give None, as does
+    a slice napari has not finished.
+
+    Parameters
+    ----------
+    layer : napari.layers.Image
+        The source layer.
+    plane : ScopedData
+        Its visible slice, from :func:`visible_slice`.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The values of ``plane.data``, or None.
+    """
+    response = getattr(layer, "_slice", None)
+    if (
+        response is None
+        or response.empty
+        or getattr(layer, "multiscale", False)
+        or tuple(sorted(response.slice_input.displayed)) != plane.axes
+    ):
+        return None
+    data_slice = layer._data_slice
+    margins = np.concatenate([data_slice.margin_left, data_slice.margin_right])
+    if np.nansum(np.abs(margins)) > 0:  # a thick slice: napari shows a projection
+        return None
+    point = np.asarray(data_slice.point, dtype=float)
+    for axis, index in enumerate(plane.index[: layer.ndim]):
+        if isinstance(index, int) and int(np.round(point[axis])) != index:
+            return None
+    raw = response.image.raw
+    # napari transposed the plane to the order its axes are displayed in.
+    ranks = np.argsort(np.argsort(response.slice_input.displayed))
+    undo = [*np.argsort(ranks).tolist(), *([len(ranks)] if plane.rgb else [])]
+    values = np.transpose(raw, undo) if raw.ndim == len(undo) else raw
+    return values if values.shape == tuple(plane.data.shape) else None

@@ -12,8 +12,8 @@ import pytest
 from napari.components import ViewerModel
 from napari.layers import Image
 
+from napari_bigvol._napari.scope import displayed_values, scoped_data, visible_slice, whole_volume
 from napari_bigvol.errors import OperationError
-from napari_bigvol.ops.scope import scoped_data, visible_slice, whole_volume
 
 
 def displayed_by_napari(layer) -> np.ndarray:
@@ -260,3 +260,28 @@ def test_whole_volume_of_a_plain_layer_without_a_viewer(volume):
     assert scoped.layer_kwargs()["scale"] == (3.0, 2.0, 1.0)
     assert scoped.layer_kwargs()["translate"] == (0.0, 5.0, 0.0)
     assert not scoped.is_slice
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (1, 0, 2), (2, 1, 0), (0, 2, 1)])
+def test_displayed_values_are_napari_s_plane_in_our_axis_order(viewer, volume, order):
+    layer = viewer.add_image(volume)
+    viewer.dims.order = order
+    viewer.dims.set_current_step(order[0], 3)
+    plane = visible_slice(layer, viewer)
+    np.testing.assert_array_equal(displayed_values(layer, plane), np.asarray(plane.data))
+
+
+def test_displayed_values_of_rgb_keep_the_colour_axis(viewer, astronaut_rgb):
+    layer = viewer.add_image(np.stack([astronaut_rgb, astronaut_rgb[::-1]]), rgb=True)
+    viewer.dims.set_current_step(0, 1)
+    plane = visible_slice(layer, viewer)
+    np.testing.assert_array_equal(displayed_values(layer, plane), astronaut_rgb[::-1])
+
+
+def test_no_displayed_values_for_a_pyramid_or_a_thick_slice(viewer, volume):
+    pyramid = viewer.add_image([volume, volume[:, ::2, ::2]], multiscale=True)
+    assert displayed_values(pyramid, visible_slice(pyramid, viewer)) is None
+    viewer.layers.clear()
+    layer = viewer.add_image(volume, projection_mode="mean")
+    viewer.dims.thickness = (3, 0, 0)
+    assert displayed_values(layer, visible_slice(layer, viewer)) is None
