@@ -358,6 +358,40 @@ class OrthoViews:
         self.point_changed.emit(snapped)
         return True
 
+    def view_point(self, view: PlaneView, current: Sequence[float]) -> tuple[float, ...]:
+        """Return the dims point for a side view: the point on the axes it slices.
+
+        The axes the view displays keep their ``current`` values: napari re-reads a
+        layer's plane whenever any coordinate of its dims point changes, a displayed one
+        included, and the crosshair (not the dims) marks the point in the plane.
+
+        Examples
+        --------
+        >>> model = OrthoViews((0, 1, 2), [(0, 9, 1)] * 3, point=(1, 2, 3))
+        >>> coronal = model.views[0]  # z against x, slicing y
+        >>> model.view_point(coronal, (7.0, 7.0, 7.0))
+        (7.0, 2.0, 7.0)
+        """
+        return tuple(
+            float(current[axis]) if axis in view.displayed else value
+            for axis, value in enumerate(self._point)
+        )
+
+    def set_from_view(self, view: PlaneView, point: Sequence[float]) -> bool:
+        """Follow a side view's own dims (its slider): take the axes it slices.
+
+        Returns whether the point moved. The view's displayed coordinates are ignored
+        (see :meth:`view_point`).
+        """
+        if len(point) != len(self._point):
+            return False
+        return self.set_point(
+            [
+                value if axis in view.displayed else float(point[axis])
+                for axis, value in enumerate(self._point)
+            ]
+        )
+
     def click(self, view: PlaneView, position: Sequence[float]) -> tuple[float, ...]:
         """Move the point to a click at world ``position`` in ``view``; return the point.
 

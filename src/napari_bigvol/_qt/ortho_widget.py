@@ -100,6 +100,14 @@ class _SidePanel(QWidget):
     def dims(self) -> Any:
         return self.viewer_model.dims
 
+    def close_canvas(self) -> None:
+        """Close the canvas and drop it (napari's tests count QtViewers still referenced)."""
+        self.copies.clear()
+        self.viewer_model.layers.clear()
+        self.crosshair.remove()
+        self.qt_viewer.close()
+        del self.qt_viewer
+
     def frame(self) -> None:
         """Fit the plane to the canvas (napari's reset_view)."""
         self.viewer_model.reset_view()
@@ -202,7 +210,7 @@ class OrthogonalViewsWidget(QWidget):
         self._connect(self.viewer.scene.camera.events.orientation, self._apply_orientation)
         self._connect(self.viewer.mouse_drag_callbacks, self._on_main_drag, callbacks=True)
         for panel in self.panels:
-            panel.dims.events.point.connect(self._on_side_point)
+            panel.dims.events.point.connect(self._side_point_callback(panel))
             panel.viewer_model.mouse_drag_callbacks.append(self._side_drag_callback(panel))
 
         self._apply_axes()
@@ -242,9 +250,7 @@ class OrthogonalViewsWidget(QWidget):
             self._disconnect_layer(key)
         self._main_crosshair.remove()
         for panel in self.panels:
-            panel.copies.clear()
-            panel.qt_viewer.close()
-            panel.viewer_model.layers.clear()
+            panel.close_canvas()
 
     def closeEvent(self, event: Any) -> None:
         self.close_views()
@@ -344,8 +350,14 @@ class OrthogonalViewsWidget(QWidget):
         reorder = tuple(dims.order) != panel.plane.order
         if reorder:
             dims.order = panel.plane.order
-        _push_point(dims, self.model.point)
+        self._push_side_point(panel)
         return reorder
+
+    def _push_side_point(self, panel: _SidePanel) -> None:
+        """Move a side view onto its plane through the point (while dims agree)."""
+        dims = panel.dims
+        if panel.plane is not None and dims.ndim == self.model.ndim == len(self.model.point):
+            _push_point(dims, self.model.view_point(panel.plane, dims.point))
 
     def _apply_axes(self, event: Any = None) -> None:
         """Show each side view's plane (after a new order or dimensionality)."""
@@ -372,14 +384,17 @@ class OrthogonalViewsWidget(QWidget):
     def _on_main_point(self, event: Any = None) -> None:
         self.model.set_point(self.viewer.dims.point)
 
-    def _on_side_point(self, event: Any) -> None:
-        self.model.set_point(event.source.point)
+    def _side_point_callback(self, panel: _SidePanel) -> Callable:
+        def on_side_point(event: Any = None) -> None:
+            if panel.plane is not None:
+                self.model.set_from_view(panel.plane, panel.dims.point)
+
+        return on_side_point
 
     def _on_model_point(self, point: tuple[float, ...]) -> None:
         _push_point(self.viewer.dims, point)
         for panel in self.panels:
-            if panel.plane is not None:
-                _push_point(panel.dims, point)
+            self._push_side_point(panel)
         self._draw()
 
     def _on_axis_labels(self, event: Any = None) -> None:
@@ -431,7 +446,7 @@ class OrthogonalViewsWidget(QWidget):
             model.crosshair(main_view(model.order)) if show and main_2d else None
         )
         labels = tuple(self.viewer.dims.axis_labels)
-        units = tuple(_unit_text(unit) for unit in self.viewer.dims.units)
+        units = tuple(_unit_text(unit) for unit in self.viewer.dims.units or ())
         for panel in self.panels:
             if panel.plane is None:
                 panel.crosshair.show(None)

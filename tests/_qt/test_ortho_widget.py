@@ -1,0 +1,330 @@
+"""The Orthogonal views dock in a real viewer: planes, clicks, layer mirroring, file reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+
+import napari_bigvol
+from napari_bigvol._qt.ortho_widget import NEEDS_3D, OrthogonalViewsWidget
+
+# Not a cube, so every plane has its own shape and a transposed plane cannot pass.
+SHAPE = (12, 40, 30)
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 4000, SHAPE, dtype=np.uint16)
+
+
+@pytest.fixture
+def tiff_folder(tmp_path, volume) -> Path:
+    folder = tmp_path / "axial"
+    folder.mkdir()
+    for index, plane in enumerate(volume):
+        tifffile.imwrite(folder / f"slice_{index:03d}.tif", plane)
+    return folder
+
+
+@pytest.fixture
+def ortho(make_napari_viewer, qtbot):
+    """``ortho(path=None)`` -> (viewer, widget): a shown viewer, the file opened, docked."""
+
+    def make(path: Path | None = None, **open_kwargs):
+        viewer = make_napari_viewer(show=True)
+        if path is not None:
+            viewer.open(str(path), plugin="napari-bigvol", **open_kwargs)
+        widget = OrthogonalViewsWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Orthogonal views")
+        qtbot.wait(10)  # let the dock lay out
+        return viewer, widget
+
+    return make
+
+
+@pytest.fixture
+def no_dask_cache(make_napari_viewer):
+    """Switch off napari's opportunistic dask cache, so every plane shown is a plane read.
+
+    (make_napari_viewer resets the settings after the test.)
+    """
+    from napari.settings import get_settings
+
+    get_settings().application.dask.enabled = False
+
+
+def pixel_of(canvas, world_rows_cols) -> tuple[float, float]:
+    """Canvas pixel (x, y) where a napari canvas draws world (row, col)."""
+    transform = canvas.view.transform * canvas.view.scene.transform
+    x, y = transform.map([world_rows_cols[1], world_rows_cols[0]])[:2]
+    return (float(x), float(y))
+
+
+def click(canvas, pixel, *, drag_to=None) -> None:
+    """Press and release the left button on a napari canvas, through vispy's events."""
+    events = canvas._scene_canvas.events
+    events.mouse_press(pos=pixel, button=1, modifiers=())
+    if drag_to is not None:
+        events.mouse_move(pos=drag_to, button=1, modifiers=(), buttons=[1])
+    events.mouse_release(pos=drag_to or pixel, button=1, modifiers=())
+
+
+def displayed_plane(layer) -> np.ndarray:
+    """The plane a layer holds for its canvas now (napari's sliced view, not recomputed)."""
+    return np.asarray(layer._slice.image.raw)
+
+
+def expected_planes(volume, layer, point) -> tuple[np.ndarray, np.ndarray]:
+    """numpy slicing of the source through ``point``: the z-x and z-y planes."""
+    y, x = np.round(layer.world_to_data(point)[1:]).astype(int)
+    return volume[:, y, :], volume[:, :, x]
+
+
+def test_dock_opens_from_the_plugins_menu(make_napari_viewer, volume):
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, name="volume")
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-bigvol", "Orthogonal views")
+    assert type(widget).__name__ == "OrthogonalViewsWidget"
+    assert widget.viewer is viewer  # napari's proxy unwrapped
+    assert [[layer.name for layer in p.viewer_model.layers] for p in widget.panels] == [
+        ["volume"],
+        ["volume"],
+    ]
+
+
+def test_side_views_show_the_planes_through_the_point(ortho, tiff_folder, volume, qtbot):
+    viewer, widget = ortho(tiff_folder)
+    layer = viewer.layers[0]
+    coronal, sagittal = (panel.viewer_model.layers[0] for panel in widget.panels)
+    assert [panel.plane.displayed for panel in widget.panels] == [(0, 2), (0, 1)]
+    for point in [(5, 17, 11), (0, 0, 0), (11, 39, 29)]:
+        viewer.dims.point = point
+        expected_coronal, expected_sagittal = expected_planes(volume, layer, point)
+        np.testing.assert_array_equal(displayed_plane(coronal), expected_coronal)
+        np.testing.assert_array_equal(displayed_plane(sagittal), expected_sagittal)
+        assert [panel.caption.text() for panel in widget.panels] == [
+            f"z-x plane at y = {point[1]}",
+            f"z-y plane at x = {point[2]}",
+        ]
+    # The copies share the reader's lazy array: nothing was computed into memory.
+    assert coronal.data is layer.data
+    assert sagittal.data is layer.data
+
+
+@pytest.mark.parametrize("panel_index", [0, 1])
+def test_a_click_in_a_side_view_moves_the_point_everywhere(
+    ortho, tiff_folder, volume, panel_index
+):
+    viewer, widget = ortho(tiff_folder)
+    viewer.dims.point = (3, 10, 7)
+    panel = widget.panels[panel_index]
+    rows, cols = panel.plane.displayed
+    kept = panel.plane.slice_axis
+    canvas = panel.qt_viewer.canvas
+    click(canvas, pixel_of(canvas, (8.3, 20.2)))
+    # napari's own mapping of that pixel to the world
+    position = panel.viewer_model.cursor.position
+    expected = list(viewer.dims.point)
+    assert expected[rows] == round(position[rows]) == 8
+    assert expected[cols] == round(position[cols]) == 20
+    assert expected[kept] == (3, 10, 7)[kept]  # the clicked view stays on its plane
+    point = tuple(viewer.dims.point)
+    assert widget.model.point == point
+    for other in widget.panels:  # each side view is on its plane through the point
+        axis = other.plane.slice_axis
+        assert other.dims.point[axis] == point[axis]
+    # ...and the other side view now shows the plane through the clicked point
+    coronal, sagittal = expected_planes(volume, viewer.layers[0], point)
+    other = widget.panels[1 - panel_index].viewer_model.layers[0]
+    np.testing.assert_array_equal(displayed_plane(other), (sagittal, coronal)[panel_index])
+
+
+def test_a_click_on_the_main_canvas_moves_the_point(ortho, tiff_folder, volume):
+    viewer, widget = ortho(tiff_folder)
+    viewer.dims.point = (4, 10, 7)
+    canvas = viewer.window._qt_viewer.canvas
+    click(canvas, pixel_of(canvas, (30, 25)))
+    assert tuple(viewer.dims.point) == (4, 30, 25)
+    assert [panel.dims.point[panel.plane.slice_axis] for panel in widget.panels] == [30, 25]
+    coronal, sagittal = expected_planes(volume, viewer.layers[0], (4, 30, 25))
+    panels = [panel.viewer_model.layers[0] for panel in widget.panels]
+    np.testing.assert_array_equal(displayed_plane(panels[0]), coronal)
+    np.testing.assert_array_equal(displayed_plane(panels[1]), sagittal)
+
+
+def test_drags_pan_and_other_modes_keep_their_clicks(ortho, tiff_folder):
+    viewer, _widget = ortho(tiff_folder)
+    viewer.dims.point = (4, 10, 7)
+    canvas = viewer.window._qt_viewer.canvas
+    start = pixel_of(canvas, (30, 25))
+    click(canvas, start, drag_to=(start[0] + 40, start[1]))
+    assert tuple(viewer.dims.point) == (4, 10, 7)
+    labels = viewer.add_labels(np.zeros(SHAPE, np.uint8), name="mask")
+    labels.mode = "paint"
+    click(canvas, pixel_of(canvas, (30, 25)))
+    assert tuple(viewer.dims.point)[1:] == (10, 7)  # the click painted instead
+    assert labels.data.any()
+
+
+def test_scrolling_the_main_viewer_moves_the_crosshair_not_the_side_planes(
+    ortho, tiff_folder, open_counter, no_dask_cache
+):
+    viewer, widget = ortho(tiff_folder)
+    viewer.dims.point = (4, 10, 7)
+    with open_counter.watch(tiff_folder) as opened:
+        viewer.dims.set_current_step(0, 5)
+    # the main canvas reads plane 5; neither side plane changed, so they read nothing
+    assert dict(opened) == {str(tiff_folder / "slice_005.tif"): 1}
+    assert widget.model.point == (5, 10, 7)
+    for panel in widget.panels:
+        segments = panel.crosshair.line.pos
+        # the horizontal line of each side view is at the new z
+        np.testing.assert_allclose(segments[:2, 1], [5, 5])
+    main_lines = widget._main_crosshair.line.pos
+    np.testing.assert_allclose(main_lines[:2, 1], [10, 10])  # at y, across
+    np.testing.assert_allclose(main_lines[2:, 0], [7, 7])  # at x, down
+
+
+def test_a_side_click_reads_only_the_planes_that_changed(
+    ortho, tiff_folder, open_counter, make_napari_viewer, no_dask_cache
+):
+    # Baseline: the same point change in a viewer without the dock.
+    plain = make_napari_viewer()
+    plain.open(str(tiff_folder), plugin="napari-bigvol")
+    plain.dims.point = (4, 10, 7)
+    with open_counter.watch(tiff_folder) as alone:
+        plain.dims.point = (8, 10, 20)
+    viewer, widget = ortho(tiff_folder)
+    viewer.dims.point = (4, 10, 7)
+    coronal = widget.panels[0]
+    canvas = coronal.qt_viewer.canvas
+    with open_counter.watch(tiff_folder) as opened:
+        click(canvas, pixel_of(canvas, (8, 20)))  # z = 8, x = 20 on the z-x plane at y = 10
+    assert widget.model.point == (8, 10, 20)
+    # The main canvas reads plane 8 as it would alone; the z-y view at the new x reads
+    # every file once; the clicked z-x view stays on its plane and reads nothing.
+    assert dict(alone) == {str(tiff_folder / "slice_008.tif"): 1}
+    expected = {str(path): 1 for path in sorted(tiff_folder.iterdir())}
+    expected[str(tiff_folder / "slice_008.tif")] += 1
+    assert dict(opened) == expected
+
+
+def test_layers_and_their_display_are_mirrored(ortho, volume):
+    viewer, widget = ortho()
+    image = viewer.add_image(volume, name="volume", scale=(3.0, 1.0, 1.0))
+    copies = [panel.viewer_model.layers["volume"] for panel in widget.panels]
+    image.contrast_limits = (100, 900)
+    image.colormap = "magma"
+    image.visible = False
+    image.opacity = 0.4
+    image.gamma = 0.7
+    for copy in copies:
+        assert copy.contrast_limits == [100, 900]
+        assert copy.colormap.name == "magma"
+        assert not copy.visible
+        assert copy.opacity == pytest.approx(0.4)
+        assert copy.gamma == pytest.approx(0.7)
+        np.testing.assert_array_equal(copy.scale, (3.0, 1.0, 1.0))
+    labels = viewer.add_labels(np.zeros(SHAPE, np.uint8), name="mask")
+    viewer.layers.move(1, 0)
+    assert [[layer.name for layer in p.viewer_model.layers] for p in widget.panels] == [
+        ["mask", "volume"]
+    ] * 2
+    labels.name = "brain mask"
+    viewer.layers.remove(image)
+    assert [[layer.name for layer in p.viewer_model.layers] for p in widget.panels] == [
+        ["brain mask"]
+    ] * 2
+    # New data (a cache taking over, say) rebuild the copies on the new array.
+    labels.data = np.ones(SHAPE, np.uint8)
+    assert all(p.viewer_model.layers[0].data is labels.data for p in widget.panels)
+
+
+def test_the_views_follow_the_main_dims_order(ortho, tiff_folder):
+    viewer, widget = ortho(tiff_folder)
+    viewer.dims.order = (1, 0, 2)  # a coronal main view: y sliced
+    assert [panel.plane.displayed for panel in widget.panels] == [(1, 2), (1, 0)]
+    assert [tuple(panel.dims.order) for panel in widget.panels] == [(0, 1, 2), (2, 1, 0)]
+
+
+def test_the_side_cameras_copy_the_main_orientation(ortho, tiff_folder):
+    viewer, widget = ortho(tiff_folder)
+    viewer.scene.camera.orientation2d = ("up", "left")
+    for panel in widget.panels:
+        assert tuple(panel.viewer_model.scene.camera.orientation2d) == ("up", "left")
+
+
+def test_two_dimensional_data_get_a_note(ortho):
+    viewer, widget = ortho()
+    viewer.add_image(np.zeros((20, 30)), name="flat")
+    assert widget.note.text() == NEEDS_3D
+    assert not widget.note.isHidden()
+    assert all(panel.isHidden() for panel in widget.panels)
+    viewer.add_image(np.zeros((4, 20, 30)), name="volume")
+    assert widget.note.isHidden()
+    assert not any(panel.isHidden() for panel in widget.panels)
+
+
+def test_crosshair_checkbox_hides_every_crosshair(ortho, tiff_folder):
+    viewer, widget = ortho(tiff_folder)
+    lines = [widget._main_crosshair.line] + [panel.crosshair.line for panel in widget.panels]
+    assert all(line.visible for line in lines)
+    widget.crosshair_check.setChecked(False)
+    assert not any(line.visible for line in lines)
+    viewer.dims.ndisplay = 3
+    widget.crosshair_check.setChecked(True)
+    assert not widget._main_crosshair.line.visible  # no crosshair on a 3-D rendering
+    assert all(panel.crosshair.line.visible for panel in widget.panels)
+
+
+def test_closing_the_dock_releases_the_main_viewer(ortho, tiff_folder):
+    viewer, widget = ortho(tiff_folder)
+    callbacks = len(viewer.mouse_drag_callbacks)
+    widget.close_views()
+    assert len(viewer.mouse_drag_callbacks) == callbacks - 1
+    viewer.dims.point = (2, 3, 4)  # nothing listens any more
+    assert widget.model.point != (2, 3, 4)
+
+
+def test_nifti_planes_in_world_millimetres(ortho, nibabel_data):
+    path = nibabel_data / "anatomical.nii"
+    viewer, widget = ortho(path)
+    layer = viewer.layers[0]
+    reference = np.asarray(nib.load(path).dataobj)
+    coronal, sagittal = (panel.viewer_model.layers[0] for panel in widget.panels)
+    # Same world placement as the main layer (scale and translate), so clicks line up.
+    for copy in (coronal, sagittal):
+        np.testing.assert_array_equal(copy.scale, layer.scale)
+        np.testing.assert_array_equal(copy.translate, layer.translate)
+    volume = np.asarray(layer.data)  # a 25 x 41 x 33 test file
+    assert volume.size == reference.size
+    expected_coronal, expected_sagittal = expected_planes(volume, layer, viewer.dims.point)
+    np.testing.assert_array_equal(displayed_plane(coronal), expected_coronal)
+    np.testing.assert_array_equal(displayed_plane(sagittal), expected_sagittal)
+
+
+def test_multiscale_ome_zarr_reads_only_the_displayed_chunks(
+    ortho, tmp_path, open_counter, no_dask_cache
+):
+    volume = np.random.default_rng(1).integers(0, 255, (64, 640, 600), dtype=np.uint8)
+    store = tmp_path / "volume.ome.zarr"
+    napari_bigvol.export_zarr(volume, store, chunks=(16, 64, 64), scale=(2.0, 0.5, 0.5))
+    viewer, widget = ortho(store)
+    layer = viewer.layers[0]
+    assert layer.multiscale
+    coronal = widget.panels[0].viewer_model.layers[0]
+    assert coronal.data is layer.data
+    viewer.dims.point = (40.0, 100.0, 150.0)
+    level = coronal.data_level
+    chunk_files = [p for p in (store / str(level)).rglob("*") if p.is_file() and p.name[0] != "."]
+    with open_counter.watch(store) as opened:
+        canvas = widget.panels[1].qt_viewer.canvas
+        click(canvas, pixel_of(canvas, (60.0, 200.0)))  # z-y view: moves z and y
+    assert widget.model.point[:2] == (60.0, 200.0)
+    # Each view reads one plane of chunks at its level, never the volume.
+    read = sum(opened.values())
+    assert 0 < read < len(chunk_files) / 2
