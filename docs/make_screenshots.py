@@ -29,6 +29,7 @@ from napari_bigvol._models._layers import Scope
 from napari_bigvol._qt.channels_widget import SplitChannelsWidget
 from napari_bigvol._qt.export_widget import ExportZarrWidget
 from napari_bigvol._qt.histogram_widget import HistogramWidget
+from napari_bigvol._qt.ortho_widget import OrthogonalViewsWidget
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 from napari_bigvol._qt.view_cache_widget import ViewCacheWidget
 from napari_bigvol.ops import view_cache
@@ -92,6 +93,7 @@ def dock(viewer: Any, widget_class: type) -> Any:
         "SplitChannelsWidget": "Split channels",
         "ExportZarrWidget": "Export to zarr",
         "ViewCacheWidget": "View cache",
+        "OrthogonalViewsWidget": "Orthogonal views",
     }[widget_class.__name__]
     viewer.window.add_dock_widget(widget, name=f"{title} (napari-bigvol)")
     _settle(viewer)
@@ -277,6 +279,22 @@ def cache(workdir: Path) -> None:
     viewer.reset_view()
     viewer.scene.camera.angles = (0, 30, 120)
     save(viewer, "view_cache_3d")
+
+
+def orthogonal_views(workdir: Path) -> None:
+    """Dock Orthogonal views beside an axial NIfTI brain and an axial TIFF folder."""
+    viewer = _brain_viewer(workdir)
+    dock(viewer, OrthogonalViewsWidget)
+    viewer.dims.point = (10.0, -20.0, 15.0)  # mm: above the centre, anterior, left
+    save(viewer, "widget_ortho")
+    viewer.close()
+
+    viewer = new_viewer()
+    viewer.window._qt_window.resize(1400, 900)
+    folder = mri_tiff_folder.prepare(workdir, shape=(256, 512, 512))
+    mri_tiff_folder.run(viewer, folder)
+    dock(viewer, OrthogonalViewsWidget)
+    save(viewer, "widget_ortho_tiff")
     viewer.close()
 
 
@@ -289,6 +307,7 @@ SHOTS: dict[str, Callable[[Path], None]] = {
     "dicom": dicom,
     "widgets": widgets,
     "cache": cache,
+    "ortho": orthogonal_views,
 }
 
 

@@ -239,9 +239,30 @@ def test_layers_and_their_display_are_mirrored(ortho, volume):
     assert [[layer.name for layer in p.viewer_model.layers] for p in widget.panels] == [
         ["brain mask"]
     ] * 2
-    # New data (a cache taking over, say) rebuild the copies on the new array.
+    # New data reach the copies, sharing the array.
     labels.data = np.ones(SHAPE, np.uint8)
     assert all(p.viewer_model.layers[0].data is labels.data for p in widget.panels)
+
+
+def test_a_layer_switched_to_a_pyramid_in_place_is_followed(ortho, volume):
+    # What the view cache does when its pyramid is ready: the same layer object turns
+    # multiscale with new data, keeping its display settings.
+    viewer, widget = ortho()
+    image = viewer.add_image(volume, name="volume", contrast_limits=(0, 4000))
+    copies = [panel.viewer_model.layers["volume"] for panel in widget.panels]
+    levels = [volume, volume[::2, ::2, ::2]]
+    image.multiscale = True
+    image.data = levels
+    for panel, copy in zip(widget.panels, copies, strict=True):
+        assert panel.viewer_model.layers["volume"] is copy  # switched, not replaced
+        assert copy.multiscale
+        assert [level is source for level, source in zip(copy.data, levels, strict=True)] == [
+            True,
+            True,
+        ]
+    viewer.dims.point = (6, 20, 12)
+    level = copies[0].data_level  # the level napari picked for the side canvas
+    np.testing.assert_array_equal(displayed_plane(copies[0]), levels[level][:, 20 // 2**level])
 
 
 def test_the_views_follow_the_main_dims_order(ortho, tiff_folder):

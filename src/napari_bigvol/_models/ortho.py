@@ -54,8 +54,8 @@ __all__ = [
 CLICK_TOLERANCE = 3
 
 #: Layer properties the side views copy from the main viewer's layers whenever they
-#: change (those a layer type lacks are skipped). ``data`` rebuilds the copy, since a new
-#: array may change the layer's dimensionality or its pyramid.
+#: change (those a layer type lacks are skipped). New ``data`` (and the ``multiscale`` flag
+#: that comes with a pyramid) are mirrored as well, sharing the array.
 MIRRORED_PROPERTIES = (
     "visible",
     "opacity",

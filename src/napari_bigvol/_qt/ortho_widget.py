@@ -275,7 +275,7 @@ class OrthogonalViewsWidget(QWidget):
             emitter = getattr(layer.events, name, None)
             if emitter is not None:
                 links.append((emitter, self._mirror(layer, name)))
-        links.append((layer.events.data, self._rebuild(layer)))
+        links.append((layer.events.data, self._mirror_data(layer)))
         if hasattr(layer.events, "paint"):  # labels painted in place: same array
             links.append((layer.events.paint, self._refresh(layer)))
         for emitter, callback in links:
@@ -301,16 +301,22 @@ class OrthogonalViewsWidget(QWidget):
 
         return refresh
 
-    def _rebuild(self, layer: Layer) -> Callable:
-        """Replace the copies on new data, which may change the dimensions or pyramid."""
+    def _mirror_data(self, layer: Layer) -> Callable:
+        """Give the copies the layer's new array (a view cache taking over, say), in place.
 
-        def rebuild(event: Any = None) -> None:
-            index = self.viewer.layers.index(layer)
-            self._remove_copies(layer)
-            self._add_copies(layer, index)
-            self._apply_axes()
+        In place rather than a new copy: napari's layer removal and insertion stall the
+        viewer for about a second (measured by the view cache's benchmark), and a layer
+        switched to its cache pyramid turns multiscale, an attribute napari reads at
+        every draw.
+        """
 
-        return rebuild
+        def mirror(event: Any = None) -> None:
+            for _panel, copy in self._copies(layer):
+                if hasattr(layer, "multiscale"):
+                    copy.multiscale = layer.multiscale
+                copy.data = layer.data
+
+        return mirror
 
     def _remove_copies(self, layer: Layer) -> None:
         self._disconnect_layer(id(layer))
