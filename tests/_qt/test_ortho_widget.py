@@ -305,10 +305,14 @@ def test_crosshair_checkbox_hides_every_crosshair(ortho, tiff_folder):
 def test_closing_the_dock_releases_the_main_viewer(ortho, tiff_folder):
     viewer, widget = ortho(tiff_folder)
     callbacks = len(viewer.mouse_drag_callbacks)
-    widget.close_views()
+    main_scene = viewer.window._qt_viewer.canvas.view.scene
+    assert widget._main_crosshair.line.parent is main_scene
+    viewer.window.remove_dock_widget(widget)  # what the dock's close button does
     assert len(viewer.mouse_drag_callbacks) == callbacks - 1
+    assert widget._main_crosshair.line.parent is None
     viewer.dims.point = (2, 3, 4)  # nothing listens any more
     assert widget.model.point != (2, 3, 4)
+    assert not hasattr(widget.panels[0], "qt_viewer")  # side canvases closed
 
 
 def test_nifti_planes_in_world_millimetres(ortho, nibabel_data):

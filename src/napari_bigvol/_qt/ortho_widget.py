@@ -256,6 +256,13 @@ class OrthogonalViewsWidget(QWidget):
         self.close_views()
         super().closeEvent(event)
 
+    def event(self, event: QEvent) -> bool:
+        # The dock's close button removes this widget from its dock (napari sets its
+        # parent to None) without closing it: stop following the viewer then.
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.close_views()
+        return super().event(event)
+
     # -- layers -----------------------------------------------------------------------
     def _add_copies(self, layer: Layer, index: int) -> None:
         for panel in self.panels:
