@@ -9,6 +9,13 @@ goes on a click, where the crosshairs run, the side cameras' orientation, which 
 properties are mirrored) live in the Qt-free :class:`napari_bigvol._models.ortho.OrthoViews`;
 this module lays out the canvases and forwards events between napari and that model.
 See that module for why napari-orthogonal-views is not used as a dependency.
+
+The side views slice synchronously, like the main canvas. napari's asynchronous slicing
+(its experimental setting, or the side viewers' own slicer) was tried: it runs dask
+computes on napari's slicing thread beside the GUI thread's, and napari's opportunistic
+dask cache (``dask.cache.Cache``) then fails with KeyErrors in its callbacks, so slices
+went missing. A side plane therefore costs what the same plane costs in the main canvas:
+cheap from a chunked pyramid, seconds across a folder of thousands of TIFF slices.
 """
 
 from __future__ import annotations
