@@ -353,3 +353,15 @@ def test_multiscale_ome_zarr_reads_only_the_displayed_chunks(
     # Each view reads one plane of chunks at its level, never the volume.
     read = sum(opened.values())
     assert 0 < read < len(chunk_files) / 2
+
+
+def test_a_time_axis_is_shared_by_every_view(ortho):
+    series = np.random.default_rng(2).integers(0, 100, (3, 6, 20, 15), dtype=np.uint8)
+    viewer, widget = ortho()
+    viewer.add_image(series, name="series")
+    assert [panel.plane.displayed for panel in widget.panels] == [(1, 3), (1, 2)]
+    viewer.dims.point = (2, 3, 11, 9)
+    coronal, sagittal = (panel.viewer_model.layers[0] for panel in widget.panels)
+    np.testing.assert_array_equal(displayed_plane(coronal), series[2, :, 11, :])
+    np.testing.assert_array_equal(displayed_plane(sagittal), series[2, :, :, 9])
+    assert [panel.dims.point[0] for panel in widget.panels] == [2, 2]
