@@ -170,6 +170,19 @@ def test_drags_pan_and_other_modes_keep_their_clicks(ortho, tiff_folder):
     assert labels.data.any()
 
 
+def test_opening_the_dock_reads_each_side_plane_once(
+    make_napari_viewer, tiff_folder, open_counter, no_dask_cache, qtbot
+):
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(tiff_folder), plugin="napari-bigvol")
+    with open_counter.watch(tiff_folder) as opened:
+        widget = OrthogonalViewsWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Orthogonal views")
+        qtbot.wait(10)
+    # two side planes across every slice file; the main plane is not read again
+    assert dict(opened) == {str(path): 2 for path in sorted(tiff_folder.iterdir())}
+
+
 def test_scrolling_the_main_viewer_moves_the_crosshair_not_the_side_planes(
     ortho, tiff_folder, open_counter, no_dask_cache
 ):

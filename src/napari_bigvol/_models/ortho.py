@@ -290,7 +290,7 @@ class OrthoViews:
     ) -> None:
         self._order: tuple[int, ...] = tuple(int(axis) for axis in order)
         self._ranges: tuple[AxisRange, ...] = tuple(AxisRange(*map(float, r)) for r in ranges)
-        self._point: tuple[float, ...] = self._snap(
+        self._point: tuple[float, ...] = self.snap(
             point if point is not None else [r.start for r in self._ranges]
         )
         self._crosshair_visible = True
@@ -355,7 +355,7 @@ class OrthoViews:
         """
         if len(point) != len(self._ranges):
             return False
-        snapped = self._snap(point)
+        snapped = self.snap(point)
         if snapped == self._point:
             return False
         self._point = snapped
@@ -424,5 +424,12 @@ class OrthoViews:
             dtype=float,
         )
 
-    def _snap(self, point: Sequence[float]) -> tuple[float, ...]:
+    def snap(self, point: Sequence[float]) -> tuple[float, ...]:
+        """Return ``point`` on the voxel grid: the samples napari displays for it.
+
+        Examples
+        --------
+        >>> OrthoViews((0, 1, 2), [(0, 9, 1)] * 3).snap((19.5, 4.4, -3.0))
+        (9.0, 4.0, 0.0)
+        """
         return tuple(r.snap(float(p)) for r, p in zip(self._ranges, point, strict=True))

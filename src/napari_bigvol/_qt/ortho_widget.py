@@ -132,8 +132,13 @@ class _SidePanel(QWidget):
 
 
 def _copy_layer(layer: Layer) -> Layer:
-    """Return a new layer on the same data and display state (no array copied or computed)."""
-    return Layer.create(*layer.as_layer_data_tuple())
+    """Return a hidden layer on the same data and display state (no array copied).
+
+    Hidden, so napari reads nothing until the side view is set up: a visible new layer
+    slices itself at the world origin.
+    """
+    data, state, layer_type = layer.as_layer_data_tuple()
+    return Layer.create(data, {**state, "visible": False}, layer_type)
 
 
 def _unit_text(unit: Any) -> str:
@@ -273,15 +278,14 @@ class OrthogonalViewsWidget(QWidget):
     # -- layers -----------------------------------------------------------------------
     def _add_copies(self, layer: Layer, index: int) -> None:
         for panel in self.panels:
-            copy = _copy_layer(layer)
-            visible, first = copy.visible, not panel.viewer_model.layers
             # Inserted hidden, so napari reads nothing until the side view's axes and
             # point are set: the first plane it reads is the one it shows.
-            copy.visible = False
+            copy = _copy_layer(layer)
+            first = not panel.viewer_model.layers
             panel.viewer_model.layers.insert(index, copy)
             panel.copies[id(layer)] = copy
             reframe = self._fit_side_dims(panel)
-            copy.visible = visible
+            copy.visible = layer.visible
             if first or reframe:
                 panel.frame()
         links = self._layer_connections.setdefault(id(layer), [])
@@ -406,13 +410,20 @@ class OrthogonalViewsWidget(QWidget):
 
     def _side_point_callback(self, panel: _SidePanel) -> Callable:
         def on_side_point(event: Any = None) -> None:
-            if panel.plane is not None:
-                self.model.set_from_view(panel.plane, panel.dims.point)
+            # Only once the view shows its plane: a side viewer getting its first layer
+            # starts at napari's default order and point, which are not the user's.
+            plane = panel.plane
+            if plane is not None and tuple(panel.dims.order) == plane.order:
+                self.model.set_from_view(plane, panel.dims.point)
 
         return on_side_point
 
     def _on_model_point(self, point: tuple[float, ...]) -> None:
-        _push_point(self.viewer.dims, point)
+        main = self.viewer.dims
+        # Left alone while it shows the same voxels (napari's initial point can sit
+        # between samples): napari would re-read the main plane for a new point.
+        if main.ndim != len(point) or self.model.snap(main.point) != point:
+            _push_point(main, point)
         for panel in self.panels:
             self._push_side_point(panel)
         self._draw()
