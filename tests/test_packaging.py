@@ -59,6 +59,7 @@ def test_widget_display_names_are_the_documented_ones():
         "Histogram",
         "Export to zarr",
         "View cache",
+        "Orthogonal views",
     }
 
 
