@@ -10,6 +10,7 @@ import pytest
 import tifffile
 
 import napari_bigvol
+from napari_bigvol._display import camera_orientation
 from napari_bigvol._qt.ortho_widget import NEEDS_3D, OrthogonalViewsWidget
 
 # Not a cube, so every plane has its own shape and a transposed plane cannot pass.
@@ -179,8 +180,27 @@ def test_opening_the_dock_reads_each_side_plane_once(
         widget = OrthogonalViewsWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Orthogonal views")
         qtbot.wait(10)
-    # two side planes across every slice file; the main plane is not read again
-    assert dict(opened) == {str(path): 2 for path in sorted(tiff_folder.iterdir())}
+    # Two side planes across every slice file. The point moves to the centre of the main
+    # canvas, so napari slices the main plane once more (its dask cache, off here,
+    # usually serves that).
+    expected = {str(path): 2 for path in sorted(tiff_folder.iterdir())}
+    expected[str(tiff_folder / f"slice_{viewer.dims.current_step[0]:03d}.tif")] += 1
+    assert dict(opened) == expected
+    center = viewer.scene.camera.center
+    assert viewer.dims.point[1:] == (round(center[-2]), round(center[-1]))
+
+
+def test_the_dock_starts_at_the_centre_of_the_main_view(ortho, tiff_folder):
+    # After a change of scale napari's point on the displayed axes sits at an edge.
+    viewer, widget = ortho()
+    layer = viewer.open(str(tiff_folder), plugin="napari-bigvol")[0]
+    widget.close_views()
+    layer.scale = (1.0, 0.4, 0.4)
+    viewer.reset_view()
+    widget = OrthogonalViewsWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Orthogonal views 2")
+    y, x = viewer.scene.camera.center[-2:]
+    assert widget.model.point[1:] == pytest.approx((y, x), abs=0.21)  # half a voxel
 
 
 def test_scrolling_the_main_viewer_moves_the_crosshair_not_the_side_planes(
@@ -343,6 +363,13 @@ def test_nifti_planes_in_world_millimetres(ortho, nibabel_data):
     expected_coronal, expected_sagittal = expected_planes(volume, layer, viewer.dims.point)
     np.testing.assert_array_equal(displayed_plane(coronal), expected_coronal)
     np.testing.assert_array_equal(displayed_plane(sagittal), expected_sagittal)
+    # Upright like the main view: each side camera is the display convention's for its
+    # plane, as napari-bigvol turns it for a main view showing that plane.
+    codes = {"I→S": "S", "P→A": "A", "L→R": "R"}
+    for panel, name in zip(widget.panels, ("Coronal", "Sagittal"), strict=True):
+        shown = [codes[panel.dims.axis_labels[axis]] for axis in panel.dims.order]
+        assert tuple(panel.viewer_model.scene.camera.orientation) == camera_orientation(shown)
+        assert panel.caption.text().startswith(f"{name} at ")
 
 
 def test_multiscale_ome_zarr_reads_only_the_displayed_chunks(

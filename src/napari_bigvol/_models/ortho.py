@@ -42,6 +42,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from psygnal import Signal
 
+from napari_bigvol.io._orientation import LABEL_AXCODES
+
 __all__ = [
     "CLICK_TOLERANCE",
     "MIRRORED_PROPERTIES",
@@ -89,6 +91,9 @@ _POINTING_MODES = frozenset({None, "pan_zoom"})
 
 #: Units left out of captions: napari's default for data without physical units.
 _UNITLESS = frozenset({"", "pixel", "px"})
+
+#: The anatomical plane a scanner (RAS) view slices, by the axis code it slices along.
+_ANATOMICAL_PLANES = {"S": "Axial", "A": "Coronal", "R": "Sagittal"}
 
 
 class AxisRange(NamedTuple):
@@ -154,13 +159,21 @@ class PlaneView:
     ) -> str:
         """Name the plane for a caption: its axes, and where it cuts the sliced axis.
 
+        Scanner (RAS) axes, labelled as napari-bigvol's NIfTI and DICOM readers label
+        them, give the anatomical plane and the RAS coordinate instead.
+
         Examples
         --------
         >>> side_views((0, 1, 2))[0].title(("z", "y", "x"), (4.0, 12.5, 3.0), ("mm",) * 3)
         'z-x plane at y = 12.5 mm'
+        >>> side_views((0, 1, 2))[0].title(("I→S", "P→A", "L→R"), (4.0, -20.4, 3.0), ("mm",) * 3)
+        'Coronal at A = -20.4 mm'
         """
         axis = self.slice_axis
         unit = f" {units[axis]}" if axis < len(units) and units[axis] not in _UNITLESS else ""
+        code = LABEL_AXCODES.get(axis_labels[axis])
+        if code is not None:
+            return f"{_ANATOMICAL_PLANES[code]} at {code} = {point[axis]:g}{unit}"
         return (
             f"{axis_labels[self.rows]}-{axis_labels[self.cols]} plane at "
             f"{axis_labels[axis]} = {point[axis]:g}{unit}"
@@ -211,7 +224,10 @@ def side_camera_orientation(main_orientation: tuple[Any, ...]) -> tuple[Any, ...
 
     This is the one place that decides it. The side views copy the main camera's
     ``orientation`` (depth, vertical, horizontal), so a convention set on the main viewer
-    (NIfTI shown superior-up and patient's left on the right, say) holds in every view.
+    holds in every view. Side views of scanner (RAS) layers are the exception: each gets
+    napari-bigvol's anatomical camera controller, as the main viewer does, which turns
+    every plane upright in the current display convention
+    (:func:`napari_bigvol._display.camera_orientation`), so the same convention holds there.
 
     Examples
     --------

@@ -40,6 +40,7 @@ from napari_bigvol._models.ortho import (
     main_view,
     side_camera_orientation,
 )
+from napari_bigvol._napari._anatomical import install as anatomical_view
 
 if TYPE_CHECKING:
     import napari
@@ -97,6 +98,9 @@ class _SidePanel(QWidget):
         layout.addWidget(self.caption)
         layout.addWidget(self.qt_viewer, stretch=1)
         self.crosshair = _Crosshair(self.qt_viewer.canvas)
+        # Scanner (RAS) layers: the same upright camera and edge letters as the main viewer
+        # (it does nothing for other data).
+        self.anatomy = anatomical_view(self.viewer_model)
         self.plane: PlaneView | None = None
         #: The copy of each main layer, keyed by ``id(main layer)``.
         self.copies: dict[int, Layer] = {}
@@ -225,6 +229,7 @@ class OrthogonalViewsWidget(QWidget):
             panel.dims.events.point.connect(self._side_point_callback(panel))
             panel.viewer_model.mouse_drag_callbacks.append(self._side_drag_callback(panel))
 
+        self._center_on_main_view()
         self._apply_axes()
         for index, layer in enumerate(self.viewer.layers):
             self._add_copies(layer, index)
@@ -398,7 +403,23 @@ class OrthogonalViewsWidget(QWidget):
     def _apply_orientation(self, event: Any = None) -> None:
         orientation = side_camera_orientation(self.viewer.scene.camera.orientation)
         for panel in self.panels:
-            panel.viewer_model.scene.camera.orientation = orientation
+            if not panel.anatomy.shows_ras():  # else the anatomical controller turns it
+                panel.viewer_model.scene.camera.orientation = orientation
+
+    def _center_on_main_view(self) -> None:
+        """Start the side planes through the middle of what the main canvas shows.
+
+        napari's point on the axes the main canvas displays is never seen, and can be
+        anywhere (an edge of the data after a change of scale, say): as if the user had
+        clicked the centre of the main canvas.
+        """
+        if not self.model.views or self.viewer.dims.ndisplay != 2:
+            return
+        plane = main_view(self.model.order)
+        center = self.viewer.scene.camera.center
+        position = list(self.model.point)
+        position[plane.rows], position[plane.cols] = center[-2], center[-1]
+        self.model.click(plane, position)
 
     def _on_main_dims(self, event: Any = None) -> None:
         dims = self.viewer.dims
