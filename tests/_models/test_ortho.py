@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-from napari_bigvol._models import ortho
 from napari_bigvol._models.ortho import (
     AxisRange,
     OrthoViews,
@@ -20,12 +17,6 @@ from napari_bigvol._models.ortho import (
 )
 
 RANGES = [(0, 19, 1), (0, 29, 1), (0, 39, 1)]
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(ortho, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
 
 
 @pytest.mark.parametrize(
