@@ -41,3 +41,10 @@ class OperationError(BigVolError, ValueError):
 
 class Cancelled(BigVolError):
     """A long-running computation was cancelled by the user."""
+
+
+class ReadWarning(UserWarning):
+    """A file opened, but part of what its header says was unusable and was left out.
+
+    napari shows these as notifications; the message names the file and what was ignored.
+    """

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
-from napari_bigvol.errors import ReadError
+from napari_bigvol.errors import ReadError, ReadWarning
 from napari_bigvol.io import LayerData, reader_for
 from napari_bigvol.io._paths import PathLike
 from napari_bigvol.ops.view_cache import read_for_viewer
@@ -41,12 +42,13 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
 
     napari wraps a reader's exception in a generic "the plugin gave an error" message;
     showing ours first puts the file name and the problem in front of the user. The error
-    is re-raised so napari adds no layer and scripts still get the exception. NIfTI and
-    DICOM (RAS) layers also install :func:`napari_bigvol.anatomical_view` on napari's
-    current viewer, the one the layers are about to be added to, and every read installs
-    the view-cache offers there. A source with a view cache opens from it, and a volume
-    over the 3-D budget gets a smaller level for 3-D
-    (:func:`~napari_bigvol.ops.view_cache.read_for_viewer`).
+    is re-raised so napari adds no layer and scripts still get the exception. A
+    :class:`~napari_bigvol.errors.ReadWarning` (a header value left out) is shown as a
+    warning notification and the layers open. NIfTI and DICOM (RAS) layers also install
+    :func:`napari_bigvol.anatomical_view` on napari's current viewer, the one the layers
+    are about to be added to, and every read installs the view-cache offers there. A
+    source with a view cache opens from it, and a volume over the 3-D budget gets a
+    smaller level for 3-D (:func:`~napari_bigvol.ops.view_cache.read_for_viewer`).
 
     Parameters
     ----------
@@ -58,14 +60,28 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
     list of tuple
         Layer data, as :func:`napari_bigvol.read` returns it.
     """
-    try:
-        # Cache-backed when a view cache exists; big volumes get a level napari can show in 3-D.
-        layer_data = read_for_viewer(path)
-    except ReadError as error:
-        from napari.utils.notifications import show_error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            # Cache-backed when a view cache exists; big volumes get a level napari can
+            # show in 3-D.
+            layer_data = read_for_viewer(path)
+        except ReadError as error:
+            from napari.utils.notifications import show_error
 
-        show_error(str(error))
-        raise
+            show_error(str(error))
+            raise
+    for warning in caught:
+        if issubclass(warning.category, ReadWarning):
+            # What the file said but could not be used (a NaN voxel size): the layers open,
+            # and the notification says what was left out.
+            from napari.utils.notifications import show_warning
+
+            show_warning(str(warning.message))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     if layer_data:
         # Scanner (RAS) layers: turn the receiving viewer's camera upright.
         from napari_bigvol._napari._anatomical import follow_current_viewer

@@ -211,10 +211,10 @@ def describe_multiscale(ome: Mapping[str, Any], ndim: int, where: str) -> Multis
     entry = _first_multiscale(ome, where)
     paths = dataset_paths(ome, where)
     axes = _parse_axes(entry.get("axes"), ndim, where)
-    outer = entry.get("coordinateTransformations") or []
+    outer = _transform_list(entry, where, "the multiscale")
     scales, translations = [], []
     for dataset, path in zip(entry["datasets"], paths, strict=True):
-        transforms = list(dataset.get("coordinateTransformations") or []) + list(outer)
+        transforms = _transform_list(dataset, where, f"dataset {path!r}") + outer
         scale, translation = _compose(transforms, ndim, where, path)
         scales.append(scale)
         translations.append(translation)
@@ -364,6 +364,16 @@ def _parse_axes(raw: Any, ndim: int, where: str) -> tuple[Axis, ...]:
         else:
             raise ReadError(where, f"an OME-Zarr axis has no name: {item!r}")
     return tuple(axes)
+
+
+def _transform_list(owner: Mapping[str, Any], where: str, what: str) -> list[Any]:
+    """The ``coordinateTransformations`` of a multiscale or dataset entry, checked."""
+    transforms = owner.get("coordinateTransformations") or []
+    if not isinstance(transforms, list):
+        raise ReadError(
+            where, f"{what}: the OME-Zarr coordinateTransformations are not a list: {transforms!r}"
+        )
+    return transforms
 
 
 def _compose(

@@ -83,6 +83,7 @@ from napari_bigvol.io._orientation import (
     world_placement,
 )
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
+from napari_bigvol.io._physical import usable_sizes
 from napari_bigvol.io._planes import stack_planes
 
 __all__ = ["accepts", "read"]
@@ -105,6 +106,11 @@ _UNITS = {
     "rads": "rad",
 }
 _HEADER_CLASSES = {348: Nifti1Header, 540: Nifti2Header}
+# What nibabel and numpy raise for header values that parse but describe no image (each
+# seen when fuzzing, tests/io/test_fuzz.py): LinAlgError for a NaN or huge affine,
+# ValueError for a quaternion whose w² is negative or a NaN vox_offset, KeyError for an
+# unknown unit or datatype code, ArithmeticError (overflow) for absurd sizes.
+_HEADER_VALUE_ERRORS = (np.linalg.LinAlgError, ValueError, KeyError, ArithmeticError)
 # NIfTI intent codes 3000-3099 are reserved for CIFTI-2 matrices (grayordinates, not voxels).
 _CIFTI_INTENT_CODES = range(3000, 3100)
 # indexed_gzip seek-point spacing: each point keeps a 32 KiB window, so 1 MiB costs at
@@ -183,7 +189,27 @@ def read(path: PathLike | Sequence[PathLike]) -> list[tuple[Any, dict[str, Any],
         paths = expand_glob(text) if is_glob(text) else [text]
     else:
         paths = [os.fspath(p) for p in path]
-    return [_read_file(p) for p in paths]
+    return [_read_checked(p) for p in paths]
+
+
+def _read_checked(path: str) -> tuple[Any, dict[str, Any], str]:
+    """:func:`_read_file`, with header values nibabel parses but cannot use named as such."""
+    try:
+        data, kwargs, kind = _read_file(path)
+    except ReadError:
+        raise
+    except _HEADER_VALUE_ERRORS as error:
+        raise ReadError(
+            path,
+            f"the NIfTI header holds values that cannot describe an image "
+            f"({type(error).__name__}: {error})",
+        ) from error
+    labels = kwargs["axis_labels"]
+    for key, positions in (("scale", False), ("translate", True)):
+        given = dict(zip(labels, kwargs[key], strict=True))
+        usable = usable_sizes(given, path, f"NIfTI {key}", positions=positions)
+        kwargs[key] = tuple(usable.get(label, 0.0 if positions else 1.0) for label in labels)
+    return data, kwargs, kind
 
 
 class _PlaneLoader:

@@ -26,8 +26,10 @@ import atexit
 import hashlib
 import math
 import os
+import re
 import struct
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,12 +41,36 @@ import tifffile
 from dask.base import tokenize
 
 from napari_bigvol.errors import ReadError
+from napari_bigvol.io._physical import usable_sizes
 from napari_bigvol.io._planes import stack_planes
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
-# What tifffile raises for files that are not TIFF, are truncated or hold garbage.
-_BROKEN_FILE_ERRORS = (tifffile.TiffFileError, ValueError, OSError, struct.error, EOFError)
+# What tifffile raises for files that are not TIFF, are truncated or hold garbage. It checks
+# tags lazily, so corrupt values surface as built-in errors; each of these was seen when
+# fuzzing real files (tests/io/test_fuzz.py): IndexError and KeyError for missing tags or
+# codecs, RuntimeError("incompatible keyframe"), AssertionError for inconsistent pages,
+# ZeroDivisionError for a zero width, SyntaxError (xml.etree's ParseError) for broken
+# OME-XML, NotImplementedError and ImportError for codecs that are not installed, and
+# zlib.error for damaged deflate data.
+_BROKEN_FILE_ERRORS = (
+    tifffile.TiffFileError,
+    zlib.error,
+    ValueError,
+    OSError,
+    struct.error,
+    EOFError,
+    IndexError,
+    KeyError,
+    RuntimeError,
+    AssertionError,
+    ArithmeticError,
+    TypeError,
+    SyntaxError,
+    ImportError,
+)
+# tifffile's message for a compression or predictor it cannot decode without a package.
+_MISSING_PACKAGE = re.compile(r"requires the '([\w.-]+)' package")
 _SCREEN_DPI = (72.0, 96.0)
 # Planes are read whole; one this big is a sign of a corrupt header or of a file that
 # needs converting to a chunked format first, not something to allocate.
@@ -177,13 +203,24 @@ class PlaneStack:
         return replace(self, array=self.array.reshape(shape))
 
 
+def _reason(error: BaseException) -> str:
+    """What went wrong, naming the package to install when a codec is missing."""
+    match = _MISSING_PACKAGE.search(str(error))
+    package = error.name if isinstance(error, ModuleNotFoundError) else None
+    package = package or (match.group(1) if match else None)
+    text = str(error).strip("'\"") or type(error).__name__
+    if package:
+        return f"{text}; install it with: pip install {package}"
+    return text
+
+
 def _open_tiff(path: str) -> tifffile.TiffFile:
     try:
         return tifffile.TiffFile(path)
     except FileNotFoundError:
         raise  # callers know whether the file is missing or has vanished
     except _BROKEN_FILE_ERRORS as exc:
-        raise ReadError(path, f"not a readable TIFF file ({exc})") from exc
+        raise ReadError(path, f"not a readable TIFF file ({_reason(exc)})") from exc
 
 
 def _open_existing(path: str) -> tifffile.TiffFile:
@@ -199,6 +236,10 @@ def _page_layout(page: Any) -> tuple[tuple[int, ...], bool, bool]:
     axes = page.axes
     samples_first = axes.startswith("S") and len(shape) == 3
     rgb = page.photometric in _RGB_PHOTOMETRICS and "S" in axes and page.samplesperpixel in (3, 4)
+    if "S" in axes and len(shape) == len(axes) and shape[axes.index("S")] == 1:
+        # One sample of a colour photometric: tifffile keeps the axis, its series drops it.
+        shape = shape[: axes.index("S")] + shape[axes.index("S") + 1 :]
+        samples_first = False
     if samples_first and rgb:
         shape = (*shape[1:], shape[0])
     return shape, rgb, samples_first and rgb
@@ -218,6 +259,12 @@ def _series_axes(series: Any, page_rgb: bool) -> tuple[tuple[int, ...], str]:
 def _check_page_data(page: Any, path: str) -> None:
     """Refuse a page whose pixel data would lie past the end of its file."""
     size = page.parent.filehandle.size
+    if len(page.dataoffsets) != len(page.databytecounts):
+        raise ReadError(
+            path,
+            f"page {page.index} lists {len(page.dataoffsets)} data offsets but "
+            f"{len(page.databytecounts)} byte counts: the file is corrupt",
+        )
     end = max(
         (o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)), default=0
     )
@@ -227,6 +274,145 @@ def _check_page_data(page: Any, path: str) -> None:
             f"the file is truncated: pixel data of page {page.index} ends at byte {end} "
             f"but the file has only {size} bytes",
         )
+
+
+def _check_claimed_planes(tif: tifffile.TiffFile, path: str) -> None:
+    """Refuse a file holding fewer planes than its header promises, before tifffile builds
+    its series (which allocates per claimed plane) and before it quietly returns fewer.
+
+    A plane is present if it has a page of its own, or, for uncompressed data stored in
+    one run after the first page (ImageJ over 4 GB, tifffile's ``truncate=True``), if its
+    bytes are in the file. A page chain that ends in a pointer past the end of the file
+    is an interrupted copy even when no metadata say how many planes there were.
+    """
+    pages = len(tif.pages)  # walks the page chain: a few bytes per page, no pixel data
+    if pages == 0:
+        return  # tifffile's own "no pages" error follows
+    first = tif.pages.first
+    claim = _claimed_planes(tif, first, path)
+    if claim is not None:
+        planes, files, where = claim
+        contiguous_end = first.dataoffsets[0] + planes * first.nbytes if first.dataoffsets else 0
+        fits_contiguous = (
+            first.compression == tifffile.COMPRESSION.NONE
+            and first.is_contiguous
+            and contiguous_end <= tif.filehandle.size
+        )
+        if planes > pages * files and not fits_contiguous:
+            raise ReadError(
+                path,
+                f"the file is truncated or its header is corrupt: the {where} promises "
+                f"{planes} planes but only {pages} are present",
+            )
+    if _page_chain_broken(tif, pages):
+        raise ReadError(
+            path,
+            f"the file is truncated: only {pages} planes are present, and the last one "
+            "points to more past the end of the file",
+        )
+
+
+def _claimed_planes(
+    tif: tifffile.TiffFile, first: Any, path: str
+) -> tuple[int, int, str] | None:
+    """Planes the metadata promise, the files they are spread over, and which metadata."""
+    if tif.is_ome and tif.ome_metadata:
+        return _ome_claim(tif.ome_metadata, first, path)
+    if tif.is_imagej and tif.imagej_metadata:
+        meta = tif.imagej_metadata
+        counts = [_count(meta.get(key, 1)) for key in ("frames", "slices", "channels")]
+        if None in counts:
+            return None  # tifffile ignores invalid ImageJ counts and reads the pages
+        frames, slices, channels = counts
+        # Channels stored as samples of one page (RGB, planar) are not planes.
+        planes = frames * slices * (channels if first.samplesperpixel == 1 else 1)
+        return (planes, 1, "ImageJ header") if planes > 1 else None
+    if tif.is_shaped and tif.shaped_metadata:
+        shape = tif.shaped_metadata[0].get("shape", ())
+        counts = [_count(n) for n in shape]
+        if not counts or None in counts:
+            return None
+        planes = math.prod(counts) // max(math.prod(first.shape), 1)
+        return (planes, 1, "tifffile shape metadata") if planes > 1 else None
+    return None
+
+
+def _ome_claim(xml: str, first: Any, path: str) -> tuple[int, int, str]:
+    """Planes the OME images claim (SizeZ x SizeT x SizeC / samples) and their file count.
+
+    Raises
+    ------
+    ReadError
+        If a size is not a positive integer or one plane would exceed
+        :data:`MAX_PLANE_BYTES`.
+    """
+    images = tifffile.xml2dict(xml).get("OME", {}).get("Image", [])
+    images = images if isinstance(images, list) else [images]
+    samples = max(int(first.samplesperpixel), 1)
+    itemsize = np.dtype(first.dtype).itemsize if first.dtype is not None else 1
+    planes = 0
+    files: set[str] = set()
+    for image in images:
+        pixels = image.get("Pixels", {}) if isinstance(image, dict) else {}
+        pixels = pixels if isinstance(pixels, dict) else {}
+        sizes = {axis: _count(pixels.get(f"Size{axis}", 1)) for axis in "XYZCT"}
+        if any(not size for size in sizes.values()):
+            given = ", ".join(f"Size{axis}={pixels.get('Size' + axis)!r}" for axis in sizes)
+            raise ReadError(path, f"the OME-XML gives an invalid image size ({given})")
+        x, y, z, c, t = sizes.values()
+        plane_bytes = x * y * samples * itemsize
+        if plane_bytes > MAX_PLANE_BYTES:
+            raise ReadError(
+                path,
+                f"the OME-XML claims planes of {x} x {y} pixels ({plane_bytes / 2**30:.1f} GiB), "
+                f"over the {MAX_PLANE_BYTES / 2**30:.0f} GiB napari-bigvol reads per plane: "
+                "the header is corrupt, or the file needs converting to zarr first",
+            )
+        planes += z * t * max(c // samples, 1)
+        tiff_data = pixels.get("TiffData", [])
+        for entry in tiff_data if isinstance(tiff_data, list) else [tiff_data]:
+            uuid = entry.get("UUID") if isinstance(entry, dict) else None
+            if isinstance(uuid, dict) and uuid.get("FileName"):
+                files.add(str(uuid["FileName"]))
+    return planes, max(len(files), 1), "OME-XML"
+
+
+def _count(value: Any) -> int | None:
+    """A size or count from metadata as a non-negative int, or None if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0 or number != int(number):
+        return None
+    return int(number)
+
+
+def _page_chain_broken(tif: tifffile.TiffFile, pages: int) -> bool:
+    """Whether the last page found points to a next page that is not (wholly) in the file.
+
+    tifffile stops at such a pointer and logs an error, leaving a shorter file that reads
+    as if complete.
+    """
+    layout = tif.tiff
+    handle = tif.filehandle
+    try:
+        offset = tif.pages[pages - 1].offset
+        handle.seek(offset)
+        (tags,) = struct.unpack(layout.tagnoformat, handle.read(layout.tagnosize))
+        handle.seek(offset + layout.tagnosize + tags * layout.tagsize)
+        (following,) = struct.unpack(layout.offsetformat, handle.read(layout.offsetsize))
+        if following == 0:
+            return False
+        if following + layout.tagnosize > handle.size:
+            return True
+        handle.seek(following)
+        (tags,) = struct.unpack(layout.tagnoformat, handle.read(layout.tagnosize))
+    except (struct.error, OSError):
+        return True  # the last page itself ends early
+    return following + layout.tagnosize + tags * layout.tagsize > handle.size
 
 
 def _planes_in_shape(shape: Sequence[int], plane_shape: Sequence[int]) -> int:
@@ -267,14 +453,15 @@ def _ome_image(tif: tifffile.TiffFile, series_index: int) -> dict[str, Any] | No
     return images[series_index] if series_index < len(images) else None
 
 
-def _ome_metadata(image: dict[str, Any]) -> tuple[dict[str, float], str | None, tuple[str, ...]]:
+def _ome_metadata(image: dict[str, Any]) -> tuple[dict[str, Any], str | None, tuple[str, ...]]:
+    """Physical sizes as written (checked by the caller), their unit, and channel names."""
     pixels = image.get("Pixels", {})
-    spacing: dict[str, float] = {}
+    spacing: dict[str, Any] = {}
     units: set[str | None] = set()
     for axis in "XYZ":
         size = pixels.get(f"PhysicalSize{axis}")
-        if size:
-            spacing[axis] = float(size)
+        if size is not None:
+            spacing[axis] = size
             # OME's default unit is the micrometre.
             units.add(physical_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm")))
     channels = pixels.get("Channel", [])
@@ -287,15 +474,32 @@ def _ome_metadata(image: dict[str, Any]) -> tuple[dict[str, float], str | None, 
 
 def _imagej_metadata(
     tif: tifffile.TiffFile, page: Any
-) -> tuple[dict[str, float], str | None] | None:
+) -> tuple[dict[str, Any], str | None] | None:
     meta = tif.imagej_metadata
     if not meta:
         return None
     # ImageJ keeps its unit in the description; the tags hold pixels per that unit.
     spacing = {axis: 1 / pixels for axis, pixels in _pixels_per_unit(page).items()}
     # ImageJ's voxel depth defaults to 1 unit when the file does not say.
-    spacing["Z"] = float(meta.get("spacing") or 1.0)
+    spacing["Z"] = meta.get("spacing", 1.0)
     return spacing, physical_unit(meta.get("unit"))
+
+
+def series_of(tif: tifffile.TiffFile, path: str) -> list[Any]:
+    """tifffile's series of ``tif``, once its header's claims are checked against the file.
+
+    Raises
+    ------
+    ReadError
+        If the file holds fewer planes than its header promises, or is corrupt.
+    """
+    try:
+        _check_claimed_planes(tif, path)
+        return list(tif.series)
+    except ReadError:
+        raise
+    except _BROKEN_FILE_ERRORS as exc:
+        raise ReadError(path, f"not a readable TIFF file ({_reason(exc)})") from exc
 
 
 def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> TiffHeader:
@@ -327,8 +531,8 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
     ...     header_from(tif, "stack.tif").shape
     (40, 64, 32)
     """
+    all_series = series_of(tif, path)
     try:
-        all_series = tif.series
         if series_index >= len(all_series):
             raise ReadError(path, f"the file holds no image series {series_index}")
         series = all_series[series_index]
@@ -340,17 +544,27 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
         channel_names: tuple[str, ...] = ()
         ome_image = _ome_image(tif, series_index)
         imagej = _imagej_metadata(tif, page)
+        source = "the resolution tags"
         if ome_image is not None:
             spacing, unit, channel_names = _ome_metadata(ome_image)
+            source = "OME PhysicalSize"
         elif imagej is not None:
             spacing, unit = imagej
+            source = "ImageJ"
+        spacing = usable_sizes(spacing, path, source)
         dtype = np.dtype(series.dtype)
     except ReadError:
         raise
     except _BROKEN_FILE_ERRORS as exc:
-        raise ReadError(path, f"not a readable TIFF file ({exc})") from exc
+        raise ReadError(path, f"not a readable TIFF file ({_reason(exc)})") from exc
     if math.prod(plane_shape) == 0 or len(plane_shape) < 2:
         raise ReadError(path, f"the TIFF holds no 2-D image (page shape {plane_shape})")
+    if shape[len(shape) - len(plane_shape) :] != plane_shape:
+        raise ReadError(
+            path,
+            f"the series shape {shape} does not end with its page shape {plane_shape}: "
+            "the file is corrupt",
+        )
     plane_bytes = math.prod(plane_shape) * dtype.itemsize
     if plane_bytes > MAX_PLANE_BYTES:
         raise ReadError(
@@ -453,6 +667,23 @@ _HANDLES = _HandleCache()
 atexit.register(_HANDLES.clear)
 
 
+def _check_like_keyframe(page: Any, keyframe: Any, path: str) -> None:
+    """Refuse a later page whose own tags describe another plane than its series' first.
+
+    Decoding it would allocate what its tags claim (``ImageWidth=2**31-1`` asks for
+    256 GiB) or cast samples of another kind (1-bit) without a word.
+    """
+    shape, dtype = tuple(page.shape), page.dtype
+    if page is keyframe or (shape == tuple(keyframe.shape) and dtype == keyframe.dtype):
+        return
+    raise ReadError(
+        path,
+        f"page {page.index} claims planes of shape {shape} and dtype {dtype}, but its series "
+        f"starts with shape {tuple(keyframe.shape)} and dtype {keyframe.dtype}: "
+        "the file is corrupt",
+    )
+
+
 def _read_page(page: Any, path: str) -> np.ndarray:
     """Decode one page, opening its file for the read if it lives in a sibling file."""
     _check_page_data(page, path)
@@ -534,7 +765,7 @@ class TiffPlanes:
         except FileNotFoundError as exc:
             raise ReadError(path, "the file has disappeared since the stack was opened") from exc
         except _BROKEN_FILE_ERRORS as exc:
-            raise ReadError(path, f"cannot read plane {page_index}: {exc}") from exc
+            raise ReadError(path, f"cannot read plane {page_index}: {_reason(exc)}") from exc
 
     def _mismatch(self, path: str, shape: tuple[int, ...], dtype: np.dtype, planes: int) -> str:
         return (
@@ -551,11 +782,15 @@ class TiffPlanes:
             page = tif.pages.first
             shape, _, samples_first = _page_layout(page)
             dtype = np.dtype(page.dtype)
-            planes = 1 if len(tif.pages) == 1 else _planes_in(tif.series[0], shape)
+            planes = 1
+            if len(tif.pages) != 1:
+                _check_claimed_planes(tif, path)
+                planes = _planes_in(tif.series[0], shape)
             if shape != self.plane_shape or dtype != self.dtype or planes != 1:
                 raise ReadError(path, self._mismatch(path, shape, dtype, planes))
             _check_page_data(page, path)
             return self._finish(page.asarray(), samples_first)
+        _check_claimed_planes(tif, path)
         if self.series >= len(tif.series):
             raise ReadError(path, f"the file holds no image series {self.series}")
         series = tif.series[self.series].levels[self.level]
@@ -570,6 +805,7 @@ class TiffPlanes:
             page = series[page_index]
             if page is None:  # OME-TIFF may leave planes out; they read as zeros
                 return np.zeros(self.plane_shape, self.dtype)
+            _check_like_keyframe(page, keyframe, path)
             return self._finish(_read_page(page, path), samples_first)
         # Contiguous uncompressed data described by a single page (ImageJ > 4 GB, or
         # files written with truncate=True): plane k sits at a fixed offset.
@@ -875,7 +1111,7 @@ def read_tiff_file(path: str) -> list[tuple[Any, dict[str, Any], str]]:
     (('t', 'z', 'y', 'x'), (1.0, 2.0, 0.5, 0.5))
     """
     with _open_existing(path) as tif:
-        headers = [header_from(tif, path, index) for index in range(len(tif.series))]
+        headers = [header_from(tif, path, index) for index in range(len(series_of(tif, path)))]
     if not headers:
         raise ReadError(path, "the file holds no image")
     stamp = file_stamp(path)

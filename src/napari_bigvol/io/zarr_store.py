@@ -50,9 +50,28 @@ CONTRAST_SAMPLE_CHUNKS = 64
 #: Chunks bigger than this are never decoded for contrast limits (zarr allocates a chunk
 #: whole to decode it, and a corrupt header can claim any size); the dtype decides then.
 LARGEST_SAMPLED_CHUNK_BYTES = 256 * 2**20
+#: Most chunks along one axis: 2**24 chunks of even one voxel cover any real image, and dask
+#: keeps one number per chunk boundary in memory.
+MAX_CHUNKS_PER_AXIS = 2**24
 # What zarr raises for missing or malformed metadata: FileNotFoundError, JSON and pydantic
-# errors (ValueError subclasses), KeyError/TypeError for well-formed JSON of the wrong shape.
-_METADATA_ERRORS = (OSError, ValueError, KeyError, TypeError)
+# errors (ValueError subclasses), KeyError/TypeError for well-formed JSON of the wrong shape,
+# OverflowError for a fill value out of the dtype's range.
+_METADATA_ERRORS = (OSError, ValueError, KeyError, TypeError, OverflowError)
+# What zarr and its codecs raise for a damaged, empty or foreign chunk file (found by
+# fuzzing, tests/io/test_fuzz.py): RuntimeError from zstd and blosc, ValueError when the
+# decoded bytes do not fit the chunk, TypeError/KeyError/IndexError from odd metadata only
+# noticed on read, ArithmeticError for zero chunk sizes, MemoryError when a damaged
+# compressed frame claims a huge decoded size (the codec allocates it whole).
+_CHUNK_ERRORS = (
+    RuntimeError,
+    ValueError,
+    OSError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    MemoryError,
+)
 
 __all__ = [
     "CONTRAST_SAMPLE_BYTES",
@@ -168,16 +187,42 @@ def _require_folder(path: PathLike) -> str:
 def _open_node(root: str) -> zarr.Array | zarr.Group:
     # A read-only store: nothing napari or a widget does can write through these handles.
     try:
-        return zarr.open(store=LocalStore(root, read_only=True), mode="r")
+        node = zarr.open(store=LocalStore(root, read_only=True), mode="r")
     except _METADATA_ERRORS as error:
         raise ReadError(root, _metadata_problem(root, error)) from error
+    return _checked(node, root)
+
+
+def _checked(node: zarr.Array | zarr.Group, where: str) -> zarr.Array | zarr.Group:
+    """Refuse attributes that are not an object, and arrays whose chunks cannot be."""
+    if not isinstance(node.metadata.attributes, Mapping):
+        raise ReadError(
+            where, f"invalid zarr metadata: the attributes are {node.metadata.attributes!r}, "
+            "not an object",
+        )
+    if isinstance(node, zarr.Array):
+        chunks = node.chunks
+        if len(chunks) != node.ndim or not all(isinstance(c, int) and c > 0 for c in chunks):
+            raise ReadError(
+                where, f"invalid zarr metadata: chunk sizes {tuple(chunks)} for shape {node.shape}"
+            )
+        # dask lists every chunk boundary; a corrupt shape must not make that list huge.
+        counts = [-(-size // chunk) for size, chunk in zip(node.shape, chunks, strict=True)]
+        if max(counts, default=0) > MAX_CHUNKS_PER_AXIS:
+            raise ReadError(
+                where,
+                f"invalid zarr metadata: shape {node.shape} in chunks of {tuple(chunks)} makes "
+                f"{max(counts)} chunks along one axis, over the {MAX_CHUNKS_PER_AXIS} "
+                "napari-bigvol indexes",
+            )
+    return node
 
 
 def _child(group: zarr.Group, root: str, name: str, listed_by: str) -> zarr.Array | zarr.Group:
     """Open ``group[name]``, turning zarr's errors into a ReadError naming the child."""
     where = os.path.join(root, name)
     try:
-        return group[name]
+        return _checked(group[name], where)
     except _METADATA_ERRORS as error:
         if not os.path.isdir(where):
             raise ReadError(where, f"is missing, though {listed_by} lists it") from error
@@ -578,7 +623,47 @@ def _dask_array(array: zarr.Array) -> da.Array:
     except OSError:
         stamp = 0
     token = tokenize(os.path.abspath(store_root), array.path, stamp, array.shape, str(array.dtype))
-    return da.from_zarr(array, chunks=array.chunks, name=f"bigvol-zarr-{token}")
+    return da.from_array(
+        _ChunkReader(array, _location(array)),
+        chunks=array.chunks,
+        name=f"bigvol-zarr-{token}",
+        meta=np.empty((0,) * array.ndim, array.dtype),
+    )
+
+
+def _location(array: zarr.Array) -> str:
+    """Where ``array`` lives, for messages: its folder inside the store."""
+    root = getattr(array.store, "root", None)
+    return os.path.join(str(root), array.path) if root is not None else str(array.store)
+
+
+class _ChunkReader:
+    """A zarr array for dask whose damaged chunks raise a ReadError naming the array.
+
+    What :func:`dask.array.from_zarr` would wrap, plus the error translation: dask calls
+    ``__getitem__`` once per chunk when a plane is shown or a widget computes.
+    """
+
+    def __init__(self, array: zarr.Array, where: str) -> None:
+        self.array = array
+        self.where = where
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        return _read_chunks(self.array, selection, self.where)
+
+
+def _read_chunks(array: zarr.Array, selection: Any, where: str) -> np.ndarray:
+    """``array[selection]``, with damaged chunk data reported as a ReadError naming ``where``."""
+    try:
+        return np.asarray(array[selection])
+    except _CHUNK_ERRORS as error:
+        reason = f"{type(error).__name__}: {error}".rstrip(": ")
+        raise ReadError(
+            where, f"cannot read zarr chunk data, a chunk file is damaged ({reason})"
+        ) from error
 
 
 def _metadata(root: str, array: zarr.Array, kind: str, **facts: Any) -> dict[str, Any]:
@@ -638,7 +723,7 @@ def _sample_ranges(
         selection: tuple[slice, ...] = (slice(None),) * array.ndim
     else:
         selection = _centre_chunk(array, channel_axis)
-    sample = np.asarray(array[selection])
+    sample = _read_chunks(array, selection, _location(array))
     if channel_axis is None:
         per_channel = [sample.ravel()]
     else:
