@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import cloudpickle
@@ -13,7 +16,7 @@ import tifffile
 from napari.components import ViewerModel
 
 import napari_bigvol
-from napari_bigvol.errors import ReadError
+from napari_bigvol.errors import ReadError, ReadWarning
 from napari_bigvol.io import tiff
 
 
@@ -361,3 +364,242 @@ def test_multifile_ome_tiff_opens_as_one_dataset(tmp_path, open_as):
     np.testing.assert_array_equal(np.asarray(data), stack)
     assert kwargs["scale"] == pytest.approx((2.0, 0.5, 0.5))
     assert kwargs["units"] == ("micrometer",) * 3
+
+
+# --- truncated multi-page files and header bombs (issue 8) ------------------------------
+
+
+def _write_stack(path: Path, kind: str) -> np.ndarray:
+    stack = np.arange(8 * 24 * 32, dtype=np.uint16).reshape(8, 24, 32)
+    if kind == "zlib":
+        tifffile.imwrite(path, stack, compression="zlib")
+    elif kind == "ome":
+        tifffile.imwrite(path, stack, ome=True, metadata={"axes": "ZYX"})
+    elif kind == "imagej":
+        tifffile.imwrite(path, stack.reshape(2, 4, 24, 32), imagej=True,
+                         metadata={"axes": "TZYX"})  # fmt: skip
+    else:
+        tifffile.imwrite(path, stack, metadata=None, photometric="minisblack")
+    return stack
+
+
+@pytest.mark.parametrize("kind", ["zlib", "ome", "imagej", "plain"])
+def test_truncated_multipage_file_never_opens_as_a_smaller_image(tmp_path, kind):
+    """An interrupted copy opened as its first plane, with only tifffile's logger saying so."""
+    full = tmp_path / "full.tif"
+    stack = _write_stack(full, kind)
+    raw = full.read_bytes()
+    cut = tmp_path / "cut.tif"
+    smaller = []
+    for end in range(64, len(raw), max(len(raw) // 150, 1)):
+        cut.write_bytes(raw[:end])
+        try:
+            layers = napari_bigvol.read(str(cut))
+            shapes = [np.asarray(data).shape for data, _, _ in layers]
+        except ReadError as error:
+            assert "cut.tif" in str(error)
+            continue
+        if shapes != [stack.shape if kind != "imagej" else (2, 4, 24, 32)]:
+            smaller.append((end, shapes))
+    assert not smaller
+
+
+@pytest.mark.parametrize("kind", ["zlib", "ome", "imagej"])
+def test_truncated_stack_names_promised_and_present_planes(tmp_path, kind):
+    full = tmp_path / "full.tif"
+    _write_stack(full, kind)
+    with tifffile.TiffFile(full) as tif:
+        third_page = tif.pages[3].offset
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(full.read_bytes()[:third_page])  # pages 0-2; the fourth is cut off
+
+    # tifffile writes the OME-XML after the pixels, so a cut OME-TIFF no longer says 8.
+    promise = "" if kind == "ome" else "promises 8 planes but "
+    with pytest.raises(ReadError, match=rf"cut\.tif: the file is truncated.*{promise}only 3 "):
+        napari_bigvol.read(str(cut))
+
+
+def test_truncated_plain_stack_says_how_many_planes_are_present(tmp_path):
+    full = tmp_path / "full.tif"
+    _write_stack(full, "plain")
+    with tifffile.TiffFile(full) as tif:
+        fifth_page = tif.pages[5].offset
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(full.read_bytes()[:fifth_page])
+
+    with pytest.raises(ReadError, match=r"cut\.tif: the file is truncated: only 5 planes"):
+        napari_bigvol.read(str(cut))
+
+
+def _ome_xml(**changes: str) -> str:
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint16" '
+        'SizeX="32" SizeY="24" SizeZ="8" SizeC="1" SizeT="1" PhysicalSizeX="0.5" '
+        'PhysicalSizeY="0.5" PhysicalSizeZ="2.0"><Channel ID="Channel:0:0" SamplesPerPixel="1"/>'
+        '<TiffData IFD="0" PlaneCount="8"/></Pixels></Image></OME>'
+    )
+    for name, value in changes.items():
+        xml = re.sub(rf'{name}="[^"]*"', f'{name}="{value}"', xml)
+    return xml
+
+
+def _bomb_process(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child limited to 1 GiB of address space, as a header bomb test."""
+    limit = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", limit + code], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"SizeZ": "500000000"}, r"the OME-XML promises 500000000 planes but only 8 are present"),
+        ({"SizeX": "4000000000"}, r"the OME-XML claims planes of 4000000000 x 24 pixels"),
+        ({"SizeT": "0"}, r"the OME-XML gives an invalid image size"),
+    ],
+)
+def test_ome_size_bomb_is_refused_before_any_allocation(tmp_path, changes, message):
+    """A 23 KB OME-TIFF claiming SizeZ=500000000 drove read() to 16 GB before failing."""
+    path = tmp_path / "bomb.ome.tif"
+    stack = np.zeros((8, 24, 32), np.uint16)
+    tifffile.imwrite(path, stack, description=_ome_xml(**changes), metadata=None)
+
+    result = _bomb_process(
+        "import napari_bigvol\n"
+        f"try:\n    napari_bigvol.read({str(path)!r})\n"
+        "except napari_bigvol.ReadError as error:\n    print(error)\n"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert re.search(message, result.stdout), result.stdout
+    assert "bomb.ome.tif" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [
+        ("ImageJ=1.11a\nimages=500000000\nslices=500000000\n",
+         r"the ImageJ header promises 500000000 planes but only 8 are present"),
+        ('{"shape": [500000000, 24, 32]}',
+         r"the tifffile shape metadata promises 500000000 planes but only 8 are present"),
+    ],
+)  # fmt: skip
+def test_imagej_and_shape_metadata_bombs_are_refused(tmp_path, description, message):
+    path = tmp_path / "bomb.tif"
+    tifffile.imwrite(path, np.zeros((8, 24, 32), np.uint16), description=description,
+                     metadata=None)  # fmt: skip
+
+    with pytest.raises(ReadError, match=message):
+        napari_bigvol.read(str(path))
+
+
+def _set_tag(path: Path, page: int, name: str, value: int) -> None:
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[page].tags[name]
+        size = 2 if tag.dtype == tifffile.DATATYPE.SHORT else 4
+        raw[tag.valueoffset : tag.valueoffset + size] = value.to_bytes(size, "little")
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "message"),
+    [
+        ("ImageWidth", 2**31 - 1, r"not a readable TIFF file \(incompatible keyframe\)"),
+        ("BitsPerSample", 1, r"page 3 claims planes of shape \(24, 32\) and dtype bool"),
+    ],
+)
+def test_later_page_claiming_another_plane_is_refused_not_allocated_or_cast(
+    tmp_path, tag, value, message
+):
+    """ImageWidth=2**31-1 on page 3 asked for 256 GiB; 1-bit samples were cast to uint16."""
+    path = tmp_path / "later.tif"
+    stack = np.arange(8 * 24 * 32, dtype=np.uint16).reshape(8, 24, 32)
+    tifffile.imwrite(path, stack, metadata=None, photometric="minisblack")
+    _set_tag(path, 3, tag, value)
+
+    # tifffile refuses some of these itself when it builds the series, others only show
+    # when page 3 is decoded; either way a ReadError, nothing allocated, nothing cast.
+    with pytest.raises(ReadError, match=r"later\.tif: " + message):
+        data, _, _ = only_layer(path)
+        np.testing.assert_array_equal(np.asarray(data[2]), stack[2])
+        np.asarray(data[3])
+
+
+def test_zero_width_is_a_read_error(tmp_path):
+    """width0.tif raised ZeroDivisionError."""
+    path = tmp_path / "width0.tif"
+    tifffile.imwrite(path, np.ones((3, 8, 8), np.uint16), metadata=None,
+                     photometric="minisblack")  # fmt: skip
+    _set_tag(path, 0, "ImageWidth", 0)
+
+    with pytest.raises(ReadError, match=r"width0\.tif: ") as caught:
+        np.asarray(only_layer(path)[0])
+    assert caught.value.__cause__ is not None or "no 2-D image" in str(caught.value)
+
+
+def test_broken_ome_xml_is_a_read_error_with_its_cause(tmp_path):
+    path = tmp_path / "broken.ome.tif"
+    xml = _ome_xml().replace('SamplesPerPixel="1"/>', 'SamplesPerPixel="1">')  # unclosed
+    tifffile.imwrite(path, np.ones((8, 24, 32), np.uint16), description=xml, metadata=None)
+
+    with pytest.raises(ReadError, match=r"broken\.ome\.tif: not a readable TIFF") as caught:
+        napari_bigvol.read(str(path))
+    assert isinstance(caught.value.__cause__, SyntaxError)  # xml.etree's ParseError
+
+
+def test_missing_codec_names_the_package_to_install(tmp_path):
+    path = tmp_path / "lzw.tif"
+    tifffile.imwrite(path, np.ones((2, 8, 8), np.uint16), metadata=None,
+                     photometric="minisblack")  # fmt: skip
+    _set_tag(path, 0, "Compression", 5)  # LZW: tifffile needs imagecodecs for it
+    _set_tag(path, 1, "Compression", 5)
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("imagecodecs is installed, so every codec is available")
+
+    with pytest.raises(ReadError, match=r"lzw\.tif: .*pip install imagecodecs") as caught:
+        np.asarray(only_layer(path)[0])
+    assert caught.value.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected_scale"),
+    [
+        ({"PhysicalSizeX": "nan"}, (2.0, 0.5, 1.0)),
+        ({"PhysicalSizeX": "inf"}, (2.0, 0.5, 1.0)),
+        ({"PhysicalSizeY": "-1"}, (2.0, 1.0, 0.5)),
+        ({"PhysicalSizeZ": "0"}, (0.5, 0.5, 0.5)),  # z taken equal to x, as documented
+    ],
+)
+def test_non_finite_or_non_positive_physical_size_is_unknown_with_a_warning(
+    tmp_path, changes, expected_scale
+):
+    path = tmp_path / "sizes.ome.tif"
+    tifffile.imwrite(path, np.ones((8, 24, 32), np.uint16), description=_ome_xml(**changes),
+                     metadata=None)  # fmt: skip
+
+    with pytest.warns(ReadWarning, match=r"sizes\.ome\.tif: the voxel size is not a positive"):
+        _, kwargs, _ = only_layer(path)
+
+    assert kwargs["scale"] == pytest.approx(expected_scale)
+
+
+def test_imagej_nan_spacing_is_unknown_with_a_warning(tmp_path):
+    path = tmp_path / "hyper.tif"
+    tifffile.imwrite(path, np.ones((4, 8, 8), np.uint16), imagej=True, resolution=(2.0, 2.0),
+                     metadata={"axes": "ZYX", "spacing": float("nan"), "unit": "um"})  # fmt: skip
+
+    with pytest.warns(ReadWarning, match=r"ImageJ Z=nan"):
+        _, kwargs, _ = only_layer(path)
+
+    assert all(np.isfinite(kwargs["scale"]))

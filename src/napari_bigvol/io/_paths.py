@@ -6,9 +6,11 @@ import fnmatch
 import glob
 import os
 import re
+import stat
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 
-from napari_bigvol.errors import ReadError
+from napari_bigvol.errors import ReadError, ReadWarning
 
 PathLike = str | os.PathLike[str]
 GLOB_CHARS = re.compile(r"[*?\[]")
@@ -99,8 +101,21 @@ def _files_in(folder: str, keep: Callable[[str], bool]) -> list[str]:
     together most of the open time of a 2,000-slice folder.
     """
     with os.scandir(folder or ".") as entries:
-        names = [e.name for e in entries if keep(e.name) and e.is_file()]
+        names = [e.name for e in entries if keep(e.name) and _is_file(e)]
     return [os.path.join(folder, name) for name in natural_sorted(names)]
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Whether a listed entry is a file; a link that cannot be followed is skipped, with a word."""
+    try:
+        return entry.is_file()
+    except OSError as error:  # a symbolic link loop, or a link into a folder we may not enter
+        warnings.warn(
+            f"{entry.path}: skipped, it cannot be opened ({error.strerror})",
+            ReadWarning,
+            stacklevel=4,
+        )
+        return False
 
 
 def expand_glob(pattern: PathLike) -> list[str]:
@@ -149,8 +164,30 @@ def list_folder(folder: PathLike, suffixes: Sequence[str]) -> list[str]:
 
 
 def require_exists(path: PathLike) -> str:
-    """Return ``path`` as a string, or raise a :class:`ReadError` if it does not exist."""
+    """Return ``path`` as a string if it is a file or a folder napari-bigvol can read.
+
+    Checked with one ``os.stat`` before anything opens the path: opening a FIFO named
+    ``scan.nii`` would wait forever for a writer.
+
+    Raises
+    ------
+    ReadError
+        If the path does not exist, cannot be reached (a symbolic link loop, a parent
+        that may not be entered), is a pipe, device or socket, or is a folder that may
+        not be listed.
+    """
     text = os.fspath(path)
-    if not os.path.exists(text):
-        raise ReadError(text, "no such file or folder")
+    try:
+        mode = os.stat(text).st_mode
+    except (FileNotFoundError, NotADirectoryError) as error:
+        raise ReadError(text, "no such file or folder") from error
+    except OSError as error:
+        raise ReadError(text, f"cannot be opened ({error.strerror})") from error
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ReadError(
+            text,
+            "is a pipe, device or socket, not a file; napari-bigvol reads files and folders",
+        )
+    if stat.S_ISDIR(mode) and not os.access(text, os.R_OK | os.X_OK):
+        raise ReadError(text, "permission denied: the folder cannot be listed")
     return text

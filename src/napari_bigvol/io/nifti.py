@@ -82,7 +82,7 @@ from napari_bigvol.io._orientation import (
     reorient,
     world_placement,
 )
-from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
+from napari_bigvol.io._paths import PathLike, expand_glob, is_glob, require_exists
 from napari_bigvol.io._physical import usable_sizes
 from napari_bigvol.io._planes import stack_planes
 
@@ -473,8 +473,7 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
 
 def _read_header(path: str) -> Nifti1Header:
     """Parse the NIfTI-1 or NIfTI-2 header (and extensions) alone: no image, no voxels."""
-    if not os.path.exists(path):
-        raise ReadError(path, "no such file or folder")
+    require_exists(path)  # before opening: a FIFO named .nii would block forever
     if os.path.isdir(path):
         raise ReadError(path, "is a folder, not a NIfTI file")
     # gzip.open rather than nib.load: nibabel's indexed_gzip opener fills a 4 MiB buffer

@@ -122,6 +122,10 @@ def accepts(path: str) -> bool:
             # error instead of napari's generic "refused the file".
             return not visible or any(_is_image_name(name) for name in visible)
         return _is_image_name(path)
+    except PermissionError:
+        # A folder we may not list: take it, so read() says so instead of napari's
+        # generic "no reader".
+        return os.path.isdir(path)
     except (OSError, ValueError):
         return False
 

@@ -289,6 +289,7 @@ def _check_claimed_planes(tif: tifffile.TiffFile, path: str) -> None:
     if pages == 0:
         return  # tifffile's own "no pages" error follows
     first = tif.pages.first
+    broken = _page_chain_broken(tif, pages)
     claim = _claimed_planes(tif, first, path)
     if claim is not None:
         planes, files, where = claim
@@ -298,13 +299,13 @@ def _check_claimed_planes(tif: tifffile.TiffFile, path: str) -> None:
             and first.is_contiguous
             and contiguous_end <= tif.filehandle.size
         )
-        if planes > pages * files and not fits_contiguous:
+        if planes > pages * files and (broken or not fits_contiguous):
             raise ReadError(
                 path,
                 f"the file is truncated or its header is corrupt: the {where} promises "
                 f"{planes} planes but only {pages} are present",
             )
-    if _page_chain_broken(tif, pages):
+    if broken:
         raise ReadError(
             path,
             f"the file is truncated: only {pages} planes are present, and the last one "
@@ -673,8 +674,14 @@ def _check_like_keyframe(page: Any, keyframe: Any, path: str) -> None:
     Decoding it would allocate what its tags claim (``ImageWidth=2**31-1`` asks for
     256 GiB) or cast samples of another kind (1-bit) without a word.
     """
+    if page is keyframe:
+        return
+    if isinstance(page, tifffile.TiffFrame) and page.parent is keyframe.parent:
+        # A frame borrows its keyframe's tags; parse the page's own to see what it claims.
+        page.parent.filehandle.seek(page.offset)
+        page = tifffile.TiffPage(page.parent, index=page.index)
     shape, dtype = tuple(page.shape), page.dtype
-    if page is keyframe or (shape == tuple(keyframe.shape) and dtype == keyframe.dtype):
+    if shape == tuple(keyframe.shape) and dtype == keyframe.dtype:
         return
     raise ReadError(
         path,

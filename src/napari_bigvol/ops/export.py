@@ -698,6 +698,11 @@ def _check_target(target: str, overwrite: bool, sources: Sequence[str]) -> None:
     if os.path.lexists(target) and not overwrite:
         raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
     if not os.path.isdir(parent):
+        existing = parent
+        while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if os.path.lexists(existing) and not os.path.isdir(existing):
+            raise OperationError(f"{target}: {existing} is a file, not a folder")
         raise OperationError(f"{target}: the folder {parent} does not exist")
     if not os.access(
         parent, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids

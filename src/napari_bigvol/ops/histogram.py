@@ -351,6 +351,9 @@ def _summarise(
 ) -> list[HistogramStats]:
     dtype = require_numeric(data)
     _check_bins(bins, value_range)
+    if not isinstance(data, da.Array) and 0 in np.shape(data):
+        # dask cannot choose chunks for an empty array; one empty chunk holds it.
+        data = da.from_array(np.asarray(data), chunks=-1)
     array, in_memory = as_dask_array(data)
     if channel_axis is None:
         groups = [(array, _Channels(None, 1))]

@@ -452,6 +452,8 @@ def count_components(
     from dask_image import ndmeasure
     from scipy import ndimage
 
+    if 0 in np.shape(mask):
+        return 0  # no voxels, no components (and dask cannot chunk an empty array)
     array, in_memory = as_dask_array(mask)
     if not 1 <= connectivity <= max(array.ndim, 1):
         raise OperationError(
