@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import struct
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from nibabel.orientations import (
     ornt_transform,
 )
 
-from napari_bigvol.errors import ReadError
+from napari_bigvol.errors import ReadError, ReadWarning
 from napari_bigvol.io import nifti, reader_for
 from napari_bigvol.io import read as read_any
 
@@ -711,3 +712,74 @@ def test_a_ras_point_is_at_the_same_world_position_in_every_voxel_order(tmp_path
     assert data[tuple(index)].compute() == 255
     status = layer.get_status((10.0, 40.0, -50.0), world=True)
     assert status["coords"] == "[10.00, 40.00, -50.00]"  # the status bar reads S, A, R
+
+
+# --- header values nibabel parses but that describe no image (issue 8) --------------------
+
+
+def _edited(tmp_path: Path, name: str, *fields: tuple[str, object]) -> Path:
+    """A real NIfTI-1 file with header fields overwritten in place, as a damaged copy has."""
+    path = write_nifti(tmp_path / name, unique_volume((4, 5, 6)))
+    raw = bytearray(path.read_bytes())
+    header_dtype = nib.Nifti1Header().structarr.dtype
+    for field, value in fields:
+        field_dtype, offset = header_dtype.fields[field][:2]
+        raw[offset : offset + field_dtype.itemsize] = np.asarray(value, field_dtype).tobytes()
+    path.write_bytes(bytes(raw))
+    return path
+
+
+NONSENSE_HEADERS = {
+    "nan_sform.nii": [("sform_code", 1), ("srow_x", [np.nan, 0, 0, 0])],
+    "big_quatern.nii": [("qform_code", 1), ("sform_code", 0), ("quatern_b", 2.0)],
+    "nan_vox_offset.nii": [("vox_offset", np.nan)],
+    "units255.nii": [("xyzt_units", 255)],
+}
+
+
+@pytest.mark.parametrize("name", list(NONSENSE_HEADERS))
+def test_nonsense_header_values_are_read_errors_naming_the_file(tmp_path, name):
+    """Each raised a raw LinAlgError, ValueError or KeyError with no file name."""
+    path = _edited(tmp_path, name, *NONSENSE_HEADERS[name])
+
+    with pytest.raises(ReadError, match=re.escape(name)) as caught:
+        [(data, _, _)] = nifti.read(path)
+        data.compute()
+    assert caught.value.__cause__ is not None or "header" in str(caught.value)
+
+
+def test_infinite_time_step_is_unknown_with_a_warning(tmp_path):
+    path = write_nifti(tmp_path / "bold.nii", unique_volume((4, 5, 6, 3)))
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<f", raw, 76 + 4 * 4, np.inf)  # pixdim[4]
+    path.write_bytes(bytes(raw))
+
+    with pytest.warns(ReadWarning, match=r"bold\.nii: the voxel size is not a positive"):
+        [(_, kwargs, _)] = nifti.read(path)
+
+    assert kwargs["scale"][0] == 1.0
+    assert np.all(np.isfinite(kwargs["scale"]))
+
+
+@pytest.mark.parametrize("name", ["pipe.nii", "pipe.nii.gz"])
+def test_a_fifo_named_like_nifti_is_refused_without_opening_it(tmp_path, open_counter, name):
+    """Opening a FIFO waits for a writer forever; the reader must look before it opens."""
+    path = tmp_path / name
+    os.mkfifo(path)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            read_any(str(path))
+        except BaseException as error:  # handed to the test thread below
+            outcome.append(error)
+
+    with open_counter.watch(tmp_path) as opened:
+        # A thread, so that a regression fails this test instead of hanging the suite.
+        worker = threading.Thread(target=attempt, daemon=True)
+        worker.start()
+        worker.join(60)
+
+    assert not opened
+    assert len(outcome) == 1 and isinstance(outcome[0], ReadError), outcome
+    assert "is a pipe, device or socket" in str(outcome[0])
