@@ -174,3 +174,37 @@ def test_dropping_a_truncated_nifti_notifies_the_file_and_problem(
     # The viewer still works after the failed drop.
     viewer.add_image(np.zeros((3, 3)))
     assert len(viewer.layers) == 1
+
+
+@pytest.mark.parametrize("size", ["nan", "inf", "-1"])
+def test_bad_physical_size_opens_every_channel_and_says_so(make_napari_viewer, tmp_path, size):
+    """OME PhysicalSizeX="nan" gave scale (nan, 0.5, nan): napari failed after adding one
+    channel layer of two. Now the size is unknown (1), and a notification says why."""
+    from napari.utils.notifications import notification_manager
+
+    path = tmp_path / "cells.ome.tif"
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" '
+        'SizeX="16" SizeY="12" SizeZ="3" SizeC="2" SizeT="1" '
+        f'PhysicalSizeX="{size}" PhysicalSizeY="0.5" PhysicalSizeZ="2.0">'
+        '<Channel ID="Channel:0:0" Name="dapi" SamplesPerPixel="1"/>'
+        '<Channel ID="Channel:0:1" Name="gfp" SamplesPerPixel="1"/>'
+        '<TiffData IFD="0" PlaneCount="6"/></Pixels></Image></OME>'
+    )
+    data = np.arange(6 * 12 * 16, dtype=np.uint16).reshape(3, 2, 12, 16)
+    tifffile.imwrite(path, data, description=xml, metadata=None, photometric="minisblack")
+    viewer = make_napari_viewer()
+    messages: list[str] = []
+    notification_manager.notification_ready.connect(lambda n: messages.append(str(n.message)))
+
+    viewer.open(str(path), plugin="napari-bigvol")
+
+    assert [layer.name for layer in viewer.layers] == ["cells.ome.tif dapi", "cells.ome.tif gfp"]
+    for layer in viewer.layers:
+        assert np.all(np.isfinite(layer.scale)) and np.all(layer.scale > 0)
+        assert tuple(layer.scale) == (2.0, 0.5, 1.0)
+    assert any(
+        "cells.ome.tif: the voxel size is not a positive finite number" in m for m in messages
+    ), messages

@@ -7,8 +7,16 @@ import os
 
 import pytest
 
-from napari_bigvol.errors import ReadError
-from napari_bigvol.io._paths import expand_glob, list_folder, natural_key, natural_sorted
+import napari_bigvol
+from napari_bigvol.errors import ReadError, ReadWarning
+from napari_bigvol.io import reader_for
+from napari_bigvol.io._paths import (
+    expand_glob,
+    list_folder,
+    natural_key,
+    natural_sorted,
+    require_exists,
+)
 
 
 def test_natural_order_puts_slice_2_before_slice_10():
@@ -98,3 +106,65 @@ def test_fast_and_general_natural_orders_give_the_written_order(expected):
         shuffled = expected[:]
         random.Random(seed).shuffle(shuffled)
         assert natural_sorted(shuffled) == expected
+
+
+# --- what is not a plain file or folder (issue 8) -----------------------------------------
+
+
+def _slices(folder, count=3):
+    import numpy as np
+    import tifffile
+
+    folder.mkdir()
+    for index in range(count):
+        tifffile.imwrite(folder / f"s{index}.tif", np.full((4, 4), index, np.uint8))
+    return folder
+
+
+def test_a_symlink_loop_among_slices_is_skipped_with_a_warning(tmp_path):
+    """One looping link made the whole folder unreadable (Too many levels of symbolic links)."""
+    folder = _slices(tmp_path / "slices")
+    os.symlink("s9.tif", folder / "s9.tif")  # points at itself
+
+    with pytest.warns(ReadWarning, match=r"s9\.tif: skipped, it cannot be opened"):
+        files = list_folder(folder, (".tif",))
+
+    assert [os.path.basename(f) for f in files] == ["s0.tif", "s1.tif", "s2.tif"]
+
+
+def test_a_symlink_loop_opened_directly_says_so(tmp_path):
+    loop = tmp_path / "loop.tif"
+    os.symlink("loop.tif", loop)
+
+    with pytest.raises(ReadError, match=r"loop\.tif: cannot be opened \(Too many levels"):
+        napari_bigvol.read(str(loop))
+
+
+@pytest.mark.parametrize("name", ["pipe.tif", "pipe.tiff"])
+def test_a_fifo_is_refused_before_anything_opens_it(tmp_path, open_counter, name):
+    """A FIFO named .tif reported "no such file" (one named .nii: see test_nifti.py)."""
+    os.mkfifo(tmp_path / name)
+
+    with open_counter.watch(tmp_path) as opened, pytest.raises(ReadError) as caught:
+        napari_bigvol.read(str(tmp_path / name))
+
+    assert "is a pipe, device or socket" in str(caught.value)
+    assert not opened
+
+
+def test_a_device_is_refused(tmp_path):
+    with pytest.raises(ReadError, match=r"/dev/null: is a pipe, device or socket"):
+        require_exists("/dev/null")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may list any folder")
+def test_an_unreadable_folder_says_permission_denied(tmp_path):
+    """It said "napari-bigvol cannot read this kind of file"."""
+    folder = _slices(tmp_path / "locked")
+    folder.chmod(0)
+    try:
+        assert reader_for(str(folder)) is not None  # taken, so the message below is ours
+        with pytest.raises(ReadError, match=r"locked: permission denied"):
+            napari_bigvol.read(str(folder))
+    finally:
+        folder.chmod(0o755)

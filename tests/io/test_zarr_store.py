@@ -936,3 +936,85 @@ def test_labels_with_a_single_channel_axis_drop_it(tmp_path):
     assert kwargs["scale"] == (2.0, 1.0, 1.0)
     assert kwargs["axis_labels"] == ("z", "y", "x")
     np.testing.assert_array_equal(data.compute(), cells[0])
+
+
+# --- damaged stores: every failure a ReadError naming the store (issue 8) -----------------
+
+
+def _damaged_chunk(tmp_path: Path, zarr_format: int, plane: int, chunk_bytes: bytes) -> Path:
+    """A zstd-compressed (4, 8, 8) array, one chunk per plane, with plane ``plane`` damaged."""
+    store = _plain_array(
+        tmp_path / "vol.zarr", _volume((4, 8, 8), "uint16"), (1, 8, 8), zarr_format,
+        compressors="auto",
+    )  # fmt: skip
+    chunk = store / (f"c/{plane}/0/0" if zarr_format == 3 else f"{plane}.0.0")
+    assert chunk.is_file()
+    chunk.write_bytes(chunk_bytes)
+    return store
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("chunk_bytes", [b"", b"\x28\xb5\x2f\xfd garbage"], ids=["empty", "bad"])
+@pytest.mark.parametrize("plane", [2, 0], ids=["contrast_sample_at_open", "plane_read"])
+def test_damaged_chunk_is_a_read_error_naming_the_store(tmp_path, zarr_format, chunk_bytes, plane):
+    """empty_chunk.zarr raised RuntimeError: Zstd decompression error, unwrapped."""
+    store = _damaged_chunk(tmp_path, zarr_format, plane, chunk_bytes)
+
+    # Open samples the centre chunk (plane 2) for contrast limits; other planes are read
+    # by dask when napari shows them.
+    with pytest.raises(ReadError, match=r"vol\.zarr.*a chunk file is damaged") as caught:
+        [(data, _, _)] = zarr_store.read(store)
+        assert plane != 2, "the damaged contrast sample must fail at open"
+        np.testing.assert_array_equal(np.asarray(data[1]), _volume((4, 8, 8), "uint16")[1])
+        np.asarray(data[plane])
+    assert caught.value.__cause__ is not None
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_zero_chunks_in_metadata_is_a_read_error(tmp_path, zarr_format):
+    """chunks0.zarr raised ZeroDivisionError."""
+    store = _plain_array(tmp_path / "c.zarr", _volume((4, 8, 8), "uint16"), (1, 8, 8), zarr_format)
+    name = "zarr.json" if zarr_format == 3 else ".zarray"
+    meta = json.loads((store / name).read_text())
+    if zarr_format == 3:
+        meta["chunk_grid"]["configuration"]["chunk_shape"] = [0, 8, 8]
+    else:
+        meta["chunks"] = [0, 8, 8]
+    (store / name).write_text(json.dumps(meta))
+
+    with pytest.raises(ReadError, match=r"c\.zarr: invalid zarr metadata"):
+        zarr_store.read(store)
+
+
+def test_huge_shape_in_metadata_is_refused_before_dask_lists_its_chunks(tmp_path):
+    store = _plain_array(tmp_path / "h.zarr", _volume((4, 8, 8), "uint16"), (1, 8, 8), 3)
+    meta = json.loads((store / "zarr.json").read_text())
+    meta["shape"] = [2**62, 8, 8]
+    (store / "zarr.json").write_text(json.dumps(meta))
+
+    with pytest.raises(ReadError, match=r"h\.zarr: invalid zarr metadata: shape"):
+        zarr_store.read(store)
+
+
+def test_attributes_that_are_not_an_object_are_a_read_error(tmp_path):
+    store = _plain_array(tmp_path / "a.zarr", _volume((4, 8, 8), "uint16"), (1, 8, 8), 3)
+    meta = json.loads((store / "zarr.json").read_text())
+    meta["attributes"] = []
+    (store / "zarr.json").write_text(json.dumps(meta))
+
+    with pytest.raises(ReadError, match=r"a\.zarr: invalid zarr metadata: the attributes"):
+        zarr_store.read(store)
+
+
+@pytest.mark.parametrize("where", ["dataset", "multiscale"])
+def test_coordinate_transformations_that_are_not_a_list_are_a_read_error(tmp_path, where):
+    """ct_int.ome.zarr (coordinateTransformations: 5) raised TypeError."""
+    store = _ome_image(tmp_path / "ct_int.ome.zarr", _volume((4, 8, 8), "uint16"), 2)
+    attrs = json.loads((store / ".zattrs").read_text())
+    multiscale = attrs["multiscales"][0]
+    owner = multiscale["datasets"][0] if where == "dataset" else multiscale
+    owner["coordinateTransformations"] = 5
+    (store / ".zattrs").write_text(json.dumps(attrs))
+
+    with pytest.raises(ReadError, match=r"ct_int\.ome\.zarr: .*coordinateTransformations are"):
+        zarr_store.read(store)
