@@ -35,7 +35,10 @@ _INTERRUPT_DURING_IMPORT = textwrap.dedent(
 
 
 def test_the_cli_module_imports_no_heavy_library():
-    code = "import sys, napari_bigvol.cli; print(sorted({'dask', 'zarr', 'tifffile'} & set(sys.modules)))"
+    code = (
+        "import sys, napari_bigvol.cli\n"
+        "print(sorted({'dask', 'zarr', 'tifffile'} & set(sys.modules)))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         env={"PYTHONPATH": str(SRC)},

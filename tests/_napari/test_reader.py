@@ -203,7 +203,6 @@ def test_bad_physical_size_opens_every_channel_and_says_so(make_napari_viewer, t
 
     assert [layer.name for layer in viewer.layers] == ["cells.ome.tif dapi", "cells.ome.tif gfp"]
     for layer in viewer.layers:
-        assert np.all(np.isfinite(layer.scale)) and np.all(layer.scale > 0)
         assert tuple(layer.scale) == (2.0, 0.5, 1.0)
     assert any(
         "cells.ome.tif: the voxel size is not a positive finite number" in m for m in messages

@@ -193,7 +193,8 @@ def _tiff_fields(path: Path) -> list[list[int]]:
             for name in _TIFF_TAGS:
                 tag = page.tags.get(name)
                 if tag is not None:
-                    size = tifffile.DATATYPE(tag.dtype).name in ("SHORT", "SSHORT") and 2 or 4
+                    short = tifffile.DATATYPE(tag.dtype).name in ("SHORT", "SSHORT")
+                    size = 2 if short else 4
                     fields.append([tag.valueoffset, size])
             tagno = len(page.tags)
             fields.append([page.offset + 2 + tagno * 12, 4])  # next-page pointer
@@ -470,7 +471,7 @@ def _run_worker(job: dict[str, Any], results: dict[int, dict[str, Any]]) -> None
         )
         lines: queue.Queue[str | None] = queue.Queue()
 
-        def pump(stream: Any = process.stdout) -> None:
+        def pump(stream: Any = process.stdout, lines: queue.Queue = lines) -> None:
             for line in stream:
                 lines.put(line)
             lines.put(None)
@@ -528,9 +529,9 @@ def campaign(count: int, seed: int, workers: int) -> dict[str, Any]:
     by_mutation: Counter[str] = Counter()
     for case in cases:
         by_mutation[f"{case['mutation']}:{results[case['id']]['outcome']}"] += 1
+    names = [os.path.basename(original["path"]) for original in originals]
     failures = [
-        {**results[case["id"]], "case": case, "file": os.path.basename(
-            originals[case["original"]]["path"])}  # fmt: skip
+        {**results[case["id"]], "case": case, "file": names[case["original"]]}
         for case in cases
         if results[case["id"]]["outcome"] == "other"
     ]

@@ -743,9 +743,13 @@ def test_nonsense_header_values_are_read_errors_naming_the_file(tmp_path, name):
     path = _edited(tmp_path, name, *NONSENSE_HEADERS[name])
 
     with pytest.raises(ReadError, match=re.escape(name)) as caught:
-        [(data, _, _)] = nifti.read(path)
-        data.compute()
+        _read_every_plane(path)
     assert caught.value.__cause__ is not None or "header" in str(caught.value)
+
+
+def _read_every_plane(path: Path) -> None:
+    [(data, _, _)] = nifti.read(path)
+    data.compute()
 
 
 def test_infinite_time_step_is_unknown_with_a_warning(tmp_path):
@@ -781,5 +785,6 @@ def test_a_fifo_named_like_nifti_is_refused_without_opening_it(tmp_path, open_co
         worker.join(60)
 
     assert not opened
-    assert len(outcome) == 1 and isinstance(outcome[0], ReadError), outcome
+    assert len(outcome) == 1, "the reader blocked on the FIFO"
+    assert isinstance(outcome[0], ReadError), outcome
     assert "is a pipe, device or socket" in str(outcome[0])

@@ -390,18 +390,20 @@ def test_truncated_multipage_file_never_opens_as_a_smaller_image(tmp_path, kind)
     stack = _write_stack(full, kind)
     raw = full.read_bytes()
     cut = tmp_path / "cut.tif"
-    smaller = []
+    smaller, unnamed = [], []
     for end in range(64, len(raw), max(len(raw) // 150, 1)):
         cut.write_bytes(raw[:end])
         try:
             layers = napari_bigvol.read(str(cut))
             shapes = [np.asarray(data).shape for data, _, _ in layers]
         except ReadError as error:
-            assert "cut.tif" in str(error)
+            if "cut.tif" not in str(error):
+                unnamed.append(str(error))
             continue
         if shapes != [stack.shape if kind != "imagej" else (2, 4, 24, 32)]:
             smaller.append((end, shapes))
     assert not smaller
+    assert not unnamed
 
 
 @pytest.mark.parametrize("kind", ["zlib", "ome", "imagej"])
@@ -447,9 +449,7 @@ def _ome_xml(**changes: str) -> str:
 
 def _bomb_process(code: str) -> subprocess.CompletedProcess:
     """Run ``code`` in a child limited to 1 GiB of address space, as a header bomb test."""
-    limit = (
-        "import resource; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
-    )
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
     return subprocess.run(
         [sys.executable, "-c", limit + code], capture_output=True, text=True, timeout=300
     )
@@ -527,9 +527,15 @@ def test_later_page_claiming_another_plane_is_refused_not_allocated_or_cast(
     # tifffile refuses some of these itself when it builds the series, others only show
     # when page 3 is decoded; either way a ReadError, nothing allocated, nothing cast.
     with pytest.raises(ReadError, match=r"later\.tif: " + message):
-        data, _, _ = only_layer(path)
-        np.testing.assert_array_equal(np.asarray(data[2]), stack[2])
-        np.asarray(data[3])
+        _read_planes(path, check={2: stack[2]})
+
+
+def _read_planes(path: Path, check: dict[int, np.ndarray]) -> None:
+    """Open ``path``, compare the planes in ``check``, then read every plane."""
+    data, _, _ = only_layer(path)
+    for index, expected in check.items():
+        np.testing.assert_array_equal(np.asarray(data[index]), expected)
+    np.asarray(data)
 
 
 def test_zero_width_is_a_read_error(tmp_path):

@@ -963,11 +963,15 @@ def test_damaged_chunk_is_a_read_error_naming_the_store(tmp_path, zarr_format, c
     # Open samples the centre chunk (plane 2) for contrast limits; other planes are read
     # by dask when napari shows them.
     with pytest.raises(ReadError, match=r"vol\.zarr.*a chunk file is damaged") as caught:
-        [(data, _, _)] = zarr_store.read(store)
-        assert plane != 2, "the damaged contrast sample must fail at open"
-        np.testing.assert_array_equal(np.asarray(data[1]), _volume((4, 8, 8), "uint16")[1])
-        np.asarray(data[plane])
+        _open_then_read(store, plane)
     assert caught.value.__cause__ is not None
+
+
+def _open_then_read(store: Path, plane: int) -> None:
+    [(data, _, _)] = zarr_store.read(store)
+    assert plane != 2, "the damaged contrast sample must fail at open"
+    np.testing.assert_array_equal(np.asarray(data[1]), _volume((4, 8, 8), "uint16")[1])
+    np.asarray(data[plane])
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])

@@ -367,7 +367,7 @@ def _parse_axes(raw: Any, ndim: int, where: str) -> tuple[Axis, ...]:
 
 
 def _transform_list(owner: Mapping[str, Any], where: str, what: str) -> list[Any]:
-    """The ``coordinateTransformations`` of a multiscale or dataset entry, checked."""
+    """Return the ``coordinateTransformations`` of a multiscale or dataset entry, checked."""
     transforms = owner.get("coordinateTransformations") or []
     if not isinstance(transforms, list):
         raise ReadError(

@@ -29,6 +29,7 @@ import os
 import re
 import struct
 import threading
+import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -204,7 +205,7 @@ class PlaneStack:
 
 
 def _reason(error: BaseException) -> str:
-    """What went wrong, naming the package to install when a codec is missing."""
+    """Say what went wrong, naming the package to install when a codec is missing."""
     match = _MISSING_PACKAGE.search(str(error))
     package = error.name if isinstance(error, ModuleNotFoundError) else None
     package = package or (match.group(1) if match else None)
@@ -276,15 +277,23 @@ def _check_page_data(page: Any, path: str) -> None:
         )
 
 
+# Open files whose claims passed; parsing a large OME-XML again for every plane would cost.
+_CLAIMS_CHECKED: weakref.WeakSet[tifffile.TiffFile] = weakref.WeakSet()
+
+
 def _check_claimed_planes(tif: tifffile.TiffFile, path: str) -> None:
-    """Refuse a file holding fewer planes than its header promises, before tifffile builds
-    its series (which allocates per claimed plane) and before it quietly returns fewer.
+    """Refuse a file holding fewer planes than its header promises, before tifffile reads it.
+
+    tifffile's series allocate per claimed plane, and quietly return fewer planes when
+    pages are missing; this runs first.
 
     A plane is present if it has a page of its own, or, for uncompressed data stored in
     one run after the first page (ImageJ over 4 GB, tifffile's ``truncate=True``), if its
     bytes are in the file. A page chain that ends in a pointer past the end of the file
     is an interrupted copy even when no metadata say how many planes there were.
     """
+    if tif in _CLAIMS_CHECKED:
+        return  # a cached handle, or another series of the same file
     pages = len(tif.pages)  # walks the page chain: a few bytes per page, no pixel data
     if pages == 0:
         return  # tifffile's own "no pages" error follows
@@ -311,11 +320,10 @@ def _check_claimed_planes(tif: tifffile.TiffFile, path: str) -> None:
             f"the file is truncated: only {pages} planes are present, and the last one "
             "points to more past the end of the file",
         )
+    _CLAIMS_CHECKED.add(tif)
 
 
-def _claimed_planes(
-    tif: tifffile.TiffFile, first: Any, path: str
-) -> tuple[int, int, str] | None:
+def _claimed_planes(tif: tifffile.TiffFile, first: Any, path: str) -> tuple[int, int, str] | None:
     """Planes the metadata promise, the files they are spread over, and which metadata."""
     if tif.is_ome and tif.ome_metadata:
         return _ome_claim(tif.ome_metadata, first, path)
@@ -379,7 +387,7 @@ def _ome_claim(xml: str, first: Any, path: str) -> tuple[int, int, str]:
 
 
 def _count(value: Any) -> int | None:
-    """A size or count from metadata as a non-negative int, or None if it is not one."""
+    """Return a size or count from metadata as a non-negative int, or None if not one."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -487,7 +495,7 @@ def _imagej_metadata(
 
 
 def series_of(tif: tifffile.TiffFile, path: str) -> list[Any]:
-    """tifffile's series of ``tif``, once its header's claims are checked against the file.
+    """Return tifffile's series of ``tif`` once its header's claims are checked.
 
     Raises
     ------

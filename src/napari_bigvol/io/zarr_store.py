@@ -197,7 +197,8 @@ def _checked(node: zarr.Array | zarr.Group, where: str) -> zarr.Array | zarr.Gro
     """Refuse attributes that are not an object, and arrays whose chunks cannot be."""
     if not isinstance(node.metadata.attributes, Mapping):
         raise ReadError(
-            where, f"invalid zarr metadata: the attributes are {node.metadata.attributes!r}, "
+            where,
+            f"invalid zarr metadata: the attributes are {node.metadata.attributes!r}, "
             "not an object",
         )
     if isinstance(node, zarr.Array):
