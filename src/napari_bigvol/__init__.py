@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 from typing import TYPE_CHECKING
 
-from napari_bigvol.errors import BigVolError, Cancelled, OperationError, ReadError
+from napari_bigvol.errors import BigVolError, Cancelled, OperationError, ReadError, ReadWarning
 
 # The functions load on first use (PEP 562): ``import napari_bigvol.cli`` then costs
 # milliseconds instead of the 1.7 s of dask, zarr, nibabel and tifffile, so the console
@@ -81,6 +81,7 @@ __all__ = [
     "Cancelled",
     "OperationError",
     "ReadError",
+    "ReadWarning",
     "__version__",
     "anatomical_view",
     "apply_mask",

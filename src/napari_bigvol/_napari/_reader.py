@@ -43,8 +43,8 @@ def read_with_notification(path: PathLike | Sequence[PathLike]) -> list[LayerDat
     napari wraps a reader's exception in a generic "the plugin gave an error" message;
     showing ours first puts the file name and the problem in front of the user. The error
     is re-raised so napari adds no layer and scripts still get the exception. A
-    :class:`~napari_bigvol.errors.ReadWarning` (a header value left out) is shown as a
-    warning notification and the layers open. NIfTI and DICOM (RAS) layers also install
+    :class:`~napari_bigvol.ReadWarning` (a header value left out) is shown as a warning
+    notification and the layers open. NIfTI and DICOM (RAS) layers also install
     :func:`napari_bigvol.anatomical_view` on napari's current viewer, the one the layers
     are about to be added to, and every read installs the view-cache offers there. A
     source with a view cache opens from it, and a volume over the 3-D budget gets a
