@@ -458,8 +458,14 @@ def _expected(originals: list[dict[str, Any]]) -> list[tuple[tuple[int, ...], st
     return found
 
 
-def _run_worker(job: dict[str, Any], results: dict[int, dict[str, Any]]) -> None:
-    """Run the job's cases in worker processes, replacing any that dies or stalls."""
+def _run_worker(
+    job: dict[str, Any], results: dict[int, dict[str, Any]], log: Any | None = None
+) -> None:
+    """Run the job's cases in worker processes, replacing any that dies or stalls.
+
+    Each result also goes to ``log`` (a text file), so a long campaign stopped early still
+    has its counts.
+    """
     pending = list(job["cases"])
     while pending:
         process = subprocess.Popen(
@@ -495,17 +501,29 @@ def _run_worker(job: dict[str, Any], results: dict[int, dict[str, Any]]) -> None
                 if current is not None:
                     reason = reason or f"worker died (exit code {process.returncode})"
                     results[current] = {"id": current, "outcome": "other", "detail": reason}
+                    _log(log, results[current])
                 break
             message = json.loads(line)
             if "start" in message:
                 current = message["start"]
             else:
                 results[message["id"]] = message
+                _log(log, message)
                 current = None
         pending = [case for case in pending if case["id"] not in results]
 
 
-def campaign(count: int, seed: int, workers: int) -> dict[str, Any]:
+_LOG_LOCK = threading.Lock()
+
+
+def _log(log: Any | None, result: dict[str, Any]) -> None:
+    if log is not None:
+        with _LOG_LOCK:
+            log.write(json.dumps(result) + "\n")
+            log.flush()
+
+
+def campaign(count: int, seed: int, workers: int, log: Any | None = None) -> dict[str, Any]:
     """Write originals, run ``count`` cases on ``workers`` processes, return the summary."""
     sys.path.insert(0, str(SRC))
     started = time.monotonic()
@@ -517,7 +535,8 @@ def campaign(count: int, seed: int, workers: int) -> dict[str, Any]:
         results: dict[int, dict[str, Any]] = {}
         threads = [
             threading.Thread(
-                target=_run_worker, args=({**job, "cases": cases[index::workers]}, results)
+                target=_run_worker,
+                args=({**job, "cases": cases[index::workers]}, results, log),
             )
             for index in range(workers)
         ]
@@ -554,8 +573,11 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--log", help="also write each case's result to this file as it ends")
     args = parser.parse_args()
-    print(json.dumps(campaign(args.cases, args.seed, args.workers), indent=1, default=str))
+    with open(args.log, "w") if args.log else open(os.devnull, "w") as log:
+        summary = campaign(args.cases, args.seed, args.workers, log)
+    print(json.dumps(summary, indent=1, default=str))
 
 
 if __name__ == "__main__":
