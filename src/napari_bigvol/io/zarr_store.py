@@ -615,15 +615,17 @@ def _dask_array(array: zarr.Array) -> da.Array:
     """
     if not isinstance(array.store, LocalStore):  # a remote store (io._remote): no stamp
         token = tokenize(str(array.store), array.path, array.shape, str(array.dtype))
-        return da.from_zarr(array, chunks=array.chunks, name=f"bigvol-zarr-{token}")
-    # array.path is relative to the folder the LocalStore was opened on.
-    store_root = str(array.store.root)
-    metadata_file = "zarr.json" if array.metadata.zarr_format == 3 else ".zarray"
-    try:
-        stamp = os.stat(os.path.join(store_root, array.path, metadata_file)).st_mtime_ns
-    except OSError:
-        stamp = 0
-    token = tokenize(os.path.abspath(store_root), array.path, stamp, array.shape, str(array.dtype))
+    else:
+        # array.path is relative to the folder the LocalStore was opened on.
+        store_root = str(array.store.root)
+        metadata_file = "zarr.json" if array.metadata.zarr_format == 3 else ".zarray"
+        try:
+            stamp = os.stat(os.path.join(store_root, array.path, metadata_file)).st_mtime_ns
+        except OSError:
+            stamp = 0
+        token = tokenize(
+            os.path.abspath(store_root), array.path, stamp, array.shape, str(array.dtype)
+        )
     return da.from_array(
         _ChunkReader(array, _location(array)),
         chunks=array.chunks,
