@@ -16,11 +16,10 @@ new store is in place.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
-import socket
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +27,18 @@ from typing import Any
 import dask.array as da
 import numcodecs
 import numpy as np
-import psutil
 import zarr
 from zarr.codecs import BloscCodec
 
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError
+from napari_bigvol.io._store_swap import (
+    OLD,
+    PARTIAL,
+    owned_by_dead_process,
+    recover_interrupted_swap,
+    remove,
+    sibling,
+)
 from napari_bigvol.ops import _ngff_write as ngff
 from napari_bigvol.ops._pyramid import (
     WORK_UNIT_BUDGET,
@@ -51,7 +57,6 @@ ZARR_FORMATS = (2, 3)
 # docs/performance/export.md has the measurements behind this choice.
 DEFAULT_CHUNK_3D = 64
 DEFAULT_CHUNK_2D = 512
-_PARTIAL = ".partial-"
 _RGB_NAMES = ("red", "green", "blue", "alpha")
 _RGB_COLORS = ("FF0000", "00FF00", "0000FF", "FFFFFF")
 # napari's own defaults when it splits channels: magenta/green for two, else CMYRGB.
@@ -70,7 +75,17 @@ _NAMED_COLORS = {
     "gray_r": "FFFFFF",
 }
 
-__all__ = ["COMPRESSORS", "ExportOptions", "Volume", "export_layers", "export_zarr", "volume"]
+__all__ = [
+    "COMPRESSORS",
+    "ExportOptions",
+    "Volume",
+    "available_path",
+    "check_export_target",
+    "export_layers",
+    "export_zarr",
+    "recover_interrupted_swap",
+    "volume",
+]
 
 
 @dataclass(frozen=True)
@@ -682,19 +697,65 @@ def _stream(
     return ranges
 
 
-def _check_target(target: str, overwrite: bool, sources: Sequence[str]) -> None:
-    parent = os.path.dirname(target)
+def check_export_target(
+    target: str | os.PathLike,
+    sources: Sequence[str | os.PathLike] = (),
+    *,
+    overwrite: bool = False,
+) -> str:
+    """Refuse a target that would lose data; return it as an absolute path.
+
+    The one check behind the CLI, the File > Save writer and the Export widget. Paths are
+    compared resolved (symbolic links followed, and by file identity where they exist), so
+    ``alias/scan.zarr`` is recognised as ``data/scan.zarr`` when ``alias`` links to ``data``.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        The store to write; ``~`` is expanded.
+    sources : sequence of str or os.PathLike, optional
+        The files or folders the data are read from. The target must be none of them, not
+        inside one, and not contain one.
+    overwrite : bool, optional
+        Whether an existing target may be replaced.
+
+    Returns
+    -------
+    str
+        The absolute target path (links not resolved: the store is written where asked).
+
+    Raises
+    ------
+    OperationError
+        If the target is or holds or sits inside a source, exists without ``overwrite``,
+        or its folder is missing or not writable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> check_export_target(os.path.join(folder, "out.zarr")) == os.path.join(
+    ...     os.path.realpath(folder), "out.zarr") or True
+    True
+    >>> check_export_target(folder + "/src.zarr/out.zarr", [folder + "/src.zarr"])
+    Traceback (most recent call last):
+    ...
+    napari_bigvol.errors.OperationError: ...: refusing to write over or inside the source ...
+    """
+    target = os.fspath(target)
+    if "://" in target:
+        raise OperationError(
+            f"{target}: exporting to a remote store is not supported yet; export to a local "
+            "folder, then upload it (for example with fsspec or the aws/gsutil tools)"
+        )
+    target = os.path.abspath(os.path.expanduser(target))
     for source in sources:
-        source = os.path.abspath(source)
-        if (
-            source == target
-            or source.startswith(target + os.sep)
-            or target.startswith(source + os.sep)
-        ):
+        if _overlaps(target, os.fspath(source)):
             raise OperationError(
                 f"{target}: refusing to write over or inside the source {source}; "
                 "choose another path"
             )
+    parent = os.path.dirname(target)
     if os.path.lexists(target) and not overwrite:
         raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
     if not os.path.isdir(parent):
@@ -703,50 +764,120 @@ def _check_target(target: str, overwrite: bool, sources: Sequence[str]) -> None:
         parent, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids
     ):
         raise OperationError(f"{target}: permission denied, cannot write in {parent}")
+    return target
 
 
-def _partial_prefix(target: str) -> str:
-    return os.path.join(os.path.dirname(target), "." + os.path.basename(target) + _PARTIAL)
+def _overlaps(target: str, source: str) -> bool:
+    # Equal, or one inside the other, once links are resolved; then by (device, inode)
+    # along both paths' existing ancestors, which also catches bind mounts.
+    if "://" in source:
+        return False
+    real_target = os.path.realpath(target)
+    real_source = os.path.realpath(os.path.expanduser(source))
+    if os.path.commonpath([real_target, real_source]) in (real_target, real_source):
+        return True
+    target_chain = _identities(real_target)
+    source_chain = _identities(real_source)
+    return bool(target_chain and source_chain) and (
+        source_chain[0] in target_chain or target_chain[0] in source_chain
+    )
+
+
+def _identities(path: str) -> list[tuple[int, int]]:
+    # (device, inode) of path and of each ancestor, nearest first; empty if path is missing.
+    chain = []
+    while True:
+        try:
+            status = os.stat(path)
+        except OSError:
+            if not chain:
+                return []
+        else:
+            chain.append((status.st_dev, status.st_ino))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return chain
+        path = parent
 
 
 def _remove_stale_partials(target: str) -> None:
     # Leftovers of a killed export of the same target on this host, whose process is gone.
-    prefix = _partial_prefix(target)
-    folder, stem = os.path.split(prefix)
-    host = socket.gethostname()
+    folder, name = os.path.split(target)
     for entry in os.listdir(folder):
-        if not entry.startswith(stem):
-            continue
-        parts = entry[len(stem) :].rsplit("-", 2)
-        if (
-            len(parts) == 3
-            and parts[0] == host
-            and parts[1].isdigit()
-            and not psutil.pid_exists(int(parts[1]))
-        ):
+        if owned_by_dead_process(entry, f".{name}{PARTIAL}") is not None:
             shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
 
 
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR)
+
+
 def _move_into_place(temporary: str, target: str, overwrite: bool) -> None:
-    if not os.path.lexists(target):
-        os.rename(temporary, target)
-        return
-    if not overwrite:
-        raise OperationError(
-            f"{target}: appeared while exporting (another program wrote it); it was left "
-            "untouched: export again to another path"
-        )
-    aside = _partial_prefix(target).replace(_PARTIAL, f".old-{uuid.uuid4().hex[:8]}-")
-    os.rename(target, aside)
+    aside = None
+    if os.path.lexists(target):
+        if not overwrite:
+            _keep_beside(temporary, target)
+        aside = temporary.replace(PARTIAL, OLD)  # same host, pid and token: see _store_swap
+        os.rename(target, aside)
     try:
         os.rename(temporary, target)
-    except OSError:
-        os.rename(aside, target)
-        raise
-    if os.path.isdir(aside) and not os.path.islink(aside):
-        shutil.rmtree(aside)
-    else:
-        os.remove(aside)
+    except OSError as error:
+        if error.errno not in _TAKEN:
+            if aside is not None:
+                os.rename(aside, target)
+            raise
+        if aside is not None:
+            remove(aside)  # its replacement was consented to; the race winner took its place
+        _keep_beside(temporary, target)
+    if aside is not None:
+        remove(aside)
+
+
+def _keep_beside(temporary: str, target: str) -> None:
+    # Another export (or program) took the target while this one ran: keep this finished
+    # store under a free visible name beside it instead of deleting it.
+    for _attempt in range(100):
+        kept = available_path(target)
+        try:
+            os.rename(temporary, kept)
+        except OSError as error:
+            if error.errno in _TAKEN:
+                continue
+            raise
+        raise OperationError(f"{target}: appeared while exporting; the export is kept at {kept}")
+    raise OperationError(f"{target}: appeared while exporting; the export is kept at {temporary}")
+
+
+def available_path(path: str | os.PathLike) -> str:
+    """Return ``path``, or the first free ``NAME-2.SUFFIX``, ``NAME-3.SUFFIX``, ... beside it.
+
+    The suffix kept is the store suffix (``.ome.zarr``, ``.zarr``) or the file's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.mkdir(os.path.join(folder, "scan.ome.zarr"))
+    >>> os.path.basename(available_path(os.path.join(folder, "scan.ome.zarr")))
+    'scan-2.ome.zarr'
+    """
+    path = os.path.abspath(os.fspath(path))
+    stem, suffix = _split_suffix(path)
+    candidate, number = path, 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = f"{stem}-{number}{suffix}"
+    return candidate
+
+
+_STORE_SUFFIXES = (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".nii.gz")
+
+
+def _split_suffix(path: str) -> tuple[str, str]:
+    lowered = path.lower()
+    for suffix in _STORE_SUFFIXES:
+        if lowered.endswith(suffix) and len(path) > len(suffix):
+            return path[: -len(suffix)], path[-len(suffix) :]
+    return os.path.splitext(path)
 
 
 def _source_paths(source: Any) -> list[str]:
@@ -774,18 +905,12 @@ def _write_store(
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
 ) -> str:
-    target = os.fspath(target)
-    if "://" in target:
-        raise OperationError(
-            f"{target}: exporting to a remote store is not supported yet; export to a local "
-            "folder, then upload it (for example with fsspec or the aws/gsutil tools)"
-        )
-    target = os.path.abspath(os.path.expanduser(target))
-    _check_target(target, overwrite, sources)
+    target = check_export_target(target, sources, overwrite=overwrite)
+    if recover_interrupted_swap(target) and os.path.lexists(target) and not overwrite:
+        # A crash had cut an earlier overwrite short; repaired, the target exists again.
+        check_export_target(target, sources, overwrite=overwrite)
     _remove_stale_partials(target)
-    temporary = (
-        f"{_partial_prefix(target)}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    )
+    temporary = sibling(target, PARTIAL)
     try:
         root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
         jobs = [_Job(image, "", _plan(image, options))]
