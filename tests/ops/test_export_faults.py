@@ -32,6 +32,7 @@ from napari_bigvol.errors import OperationError
 from napari_bigvol.io._planes import stack_planes
 from napari_bigvol.ops.export import (
     check_export_target,
+    default_export_path,
     export_layers,
     export_zarr,
     recover_interrupted_swap,
@@ -357,3 +358,39 @@ def test_crash_between_renames_without_the_new_store_restores_the_old(tmp_path):
     assert recover_interrupted_swap(str(target)) == "restored"
     assert (zarr.open_array(target / "0", mode="r")[:] == 1).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["swap.zarr"]
+
+
+def test_default_export_path_goes_beside_the_source(tmp_path):
+    scan = tmp_path / "scan.nii.gz"
+    scan.write_bytes(b"")
+    assert default_export_path("scan", [scan]) == str(tmp_path / "scan.ome.zarr")
+    # A store never lands over or inside its source, nor over another store.
+    source = tmp_path / "brain.ome.zarr"
+    export_zarr(np.zeros((2, 8, 8), np.uint8), source)
+    assert default_export_path("brain", [source]) == str(tmp_path / "brain-2.ome.zarr")
+    (tmp_path / "brain-2.ome.zarr").mkdir()
+    assert default_export_path("brain", [source]) == str(tmp_path / "brain-3.ome.zarr")
+    # A folder of slices: beside the folder; a glob: named after the layer.
+    assert default_export_path("x", [tmp_path / "slices/"]) == str(tmp_path / "slices.ome.zarr")
+    pattern = str(tmp_path / "brain_*.tif")
+    assert default_export_path("brain", [pattern]) == str(tmp_path / "brain-3.ome.zarr")
+
+
+def test_default_export_path_without_a_writable_source_folder(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    expected = str(elsewhere / "cells__z_3.ome.zarr")
+    assert default_export_path("cells [z=3]", [], fallback_folder=str(elsewhere)) == expected
+    assert (
+        default_export_path("cells [z=3]", ["https://host/a.zarr"], fallback_folder=str(elsewhere))
+        == expected
+    )
+    with tempfile.TemporaryDirectory() as folder:  # reachable when we drop to nobody
+        os.chmod(folder, 0o755)
+        read_only = Path(folder) / "read_only"
+        read_only.mkdir()
+        (read_only / "scan.tif").write_bytes(b"")
+        read_only.chmod(0o555)
+        with unprivileged():
+            path = default_export_path("scan", [read_only / "scan.tif"], fallback_folder=folder)
+        assert path == os.path.join(folder, "scan.ome.zarr")

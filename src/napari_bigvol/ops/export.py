@@ -27,10 +27,12 @@ from typing import Any
 import dask.array as da
 import numcodecs
 import numpy as np
+import platformdirs
 import zarr
 from zarr.codecs import BloscCodec
 
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError
+from napari_bigvol.io._paths import GLOB_CHARS
 from napari_bigvol.io._store_swap import (
     OLD,
     PARTIAL,
@@ -81,9 +83,11 @@ __all__ = [
     "Volume",
     "available_path",
     "check_export_target",
+    "default_export_path",
     "export_layers",
     "export_zarr",
     "recover_interrupted_swap",
+    "safe_file_name",
     "volume",
 ]
 
@@ -645,10 +649,68 @@ def _label_attributes(job: _Job, zarr_format: int) -> dict[str, Any]:
     }
 
 
+def safe_file_name(name: str, default: str = "image") -> str:
+    """Return ``name`` with every character but letters, digits, ``-``, ``_``, ``.`` as ``_``.
+
+    Examples
+    --------
+    >>> safe_file_name("mask [z=120] / cells"), safe_file_name("..")
+    ('mask__z_120____cells', 'image')
+    """
+    text = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return text.strip("._") or default
+
+
+def default_export_path(
+    name: str, sources: Sequence[str | os.PathLike] = (), *, fallback_folder: str | None = None
+) -> str:
+    """Return a free path to export a layer to, beside its source when that is writable.
+
+    The store is named after the source (``scan.nii.gz`` gives ``scan.ome.zarr``), or after
+    ``name`` when the source is a glob pattern, and numbered (``scan-2.ome.zarr``) when the
+    name is taken, so it never lands over or inside the source or any existing store.
+    Only a layer without a local source, or whose folder is read-only, goes to
+    ``fallback_folder`` (default: the user's documents folder, or home if there is none).
+
+    Parameters
+    ----------
+    name : str
+        The layer name.
+    sources : sequence of str or os.PathLike, optional
+        Where the layer was read from (``metadata["bigvol"]["source"]``, ``layer.source.path``);
+        URLs are ignored.
+    fallback_folder : str, optional
+        Where to go without a writable source folder.
+
+    Returns
+    -------
+    str
+        An absolute path ending in ``.ome.zarr`` that does not exist yet.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> scan = os.path.join(folder, "scan.nii.gz")
+    >>> open(scan, "w").close()
+    >>> default_export_path("scan", [scan]) == os.path.join(folder, "scan.ome.zarr")
+    True
+    """
+    local = [os.fspath(s) for s in sources if "://" not in os.fspath(s)]
+    if local:
+        source = os.path.abspath(os.path.expanduser(local[0])).rstrip(os.sep)
+        folder, base = os.path.split(source)
+        stem = name if GLOB_CHARS.search(base) else _split_suffix(base)[0]
+        if os.path.isdir(folder) and _writable(folder):
+            return available_path(os.path.join(folder, f"{safe_file_name(stem)}.ome.zarr"))
+    folder = fallback_folder or platformdirs.user_documents_dir()
+    if not os.path.isdir(folder):
+        folder = os.path.expanduser("~")
+    return available_path(os.path.join(folder, f"{safe_file_name(name)}.ome.zarr"))
+
+
 def _label_name(name: str, taken: set[str]) -> str:
-    base = (
-        "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "labels"
-    )
+    base = safe_file_name(name, "labels")
     candidate, n = base, 1
     while candidate in taken:
         n += 1
@@ -760,11 +822,15 @@ def check_export_target(
         raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
     if not os.path.isdir(parent):
         raise OperationError(f"{target}: the folder {parent} does not exist")
-    if not os.access(
-        parent, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids
-    ):
+    if not _writable(parent):
         raise OperationError(f"{target}: permission denied, cannot write in {parent}")
     return target
+
+
+def _writable(folder: str) -> bool:
+    # Effective ids: what this process may do, also after a setuid or seteuid.
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
 
 
 def _overlaps(target: str, source: str) -> bool:
