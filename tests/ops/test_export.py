@@ -240,6 +240,22 @@ def test_labels_alone_write_an_image_and_ngff_labels(tmp_path, zarr_format):
     layers = napari_get_reader(path)(path)
     assert [t for _, _, t in layers] == ["image", "labels"]
     np.testing.assert_array_equal(np.asarray(layers[1][0][0]), labels)
+    # Our own reader gives back exactly the layer that was saved.
+    ((data, kwargs, layer_type),) = napari_bigvol.read(path)
+    assert (layer_type, kwargs["name"]) == ("labels", "mask")
+    np.testing.assert_array_equal(np.asarray(data[0]), labels)
+
+
+def test_labels_layer_round_trip_keeps_its_name(tmp_path):
+    name = "marker_LPI (100) mask"
+    labels = np.zeros((4, 32, 32), np.uint8)
+    labels[1:3, 4:20, 4:20] = 3
+    path = tmp_path / "marker.ome.zarr"
+    export_zarr(labels, path, is_labels=True, name=name, scale=(2.0, 0.5, 0.5))
+    ((data, kwargs, layer_type),) = napari_bigvol.read(path)
+    assert (layer_type, kwargs["name"]) == ("labels", name)
+    assert kwargs["scale"] == (2.0, 0.5, 0.5)
+    np.testing.assert_array_equal(np.asarray(data), labels)
 
 
 def test_labels_with_an_image_share_the_store(tmp_path):

@@ -108,6 +108,28 @@ class ChannelDisplay:
     visible: bool
 
 
+# The export saves a Labels layer alone as an image of its values (for viewers without
+# labels support) plus the same data as NGFF labels; this multiscale metadata key says so,
+# and the reader then opens the labels only.
+IMAGE_OF_LABELS = "napari_bigvol_image_of_labels"
+
+
+def is_image_of_labels(ome: Mapping[str, Any]) -> bool:
+    """Whether an image group only carries a copy of its labels (see ``IMAGE_OF_LABELS``).
+
+    Examples
+    --------
+    >>> is_image_of_labels({"multiscales": [{"metadata": {IMAGE_OF_LABELS: True}}]})
+    True
+    >>> is_image_of_labels({"multiscales": "junk"})
+    False
+    """
+    entries = ome.get("multiscales")
+    first = entries[0] if isinstance(entries, list) and entries else None
+    metadata = first.get("metadata") if isinstance(first, Mapping) else None
+    return isinstance(metadata, Mapping) and metadata.get(IMAGE_OF_LABELS) is True
+
+
 def ome_attributes(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     """Return the OME-Zarr attributes of a zarr node, whichever NGFF version wrote them.
 

@@ -292,10 +292,15 @@ def _imagej_metadata(
     if not meta:
         return None
     # ImageJ keeps its unit in the description; the tags hold pixels per that unit.
+    unit = physical_unit(meta.get("unit"))
+    if unit is None:
+        # No unit (or "pixel"): uncalibrated, as ImageJ and Fiji show it. A resolution
+        # without a unit is no voxel size, so it is not turned into a scale in pixels.
+        return {}, None
     spacing = {axis: 1 / pixels for axis, pixels in _pixels_per_unit(page).items()}
     # ImageJ's voxel depth defaults to 1 unit when the file does not say.
     spacing["Z"] = float(meta.get("spacing") or 1.0)
-    return spacing, physical_unit(meta.get("unit"))
+    return spacing, unit
 
 
 def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> TiffHeader:

@@ -14,7 +14,7 @@ from typing import Any
 
 import zarr
 
-from napari_bigvol.io._ngff import normalise_unit
+from napari_bigvol.io._ngff import IMAGE_OF_LABELS, normalise_unit
 
 _TIME_WORDS = frozenset({"day", "hour", "minute"})
 NGFF_VERSION = {2: "0.4", 3: "0.5"}
@@ -88,6 +88,7 @@ def multiscales(
     cumulative: Sequence[Sequence[int]],
     method: str,
     zarr_format: int,
+    image_of_labels: bool = False,
 ) -> dict[str, Any]:
     """Build the ``multiscales`` entry of an image group.
 
@@ -133,6 +134,8 @@ def multiscales(
         "type": method,
         "metadata": {"method": f"napari_bigvol.ops.export ({method} of 2 per halved axis)"},
     }
+    if image_of_labels:
+        entry["metadata"][IMAGE_OF_LABELS] = True
     if zarr_format == 2:
         entry = {"version": NGFF_VERSION[2], **entry}
     return entry

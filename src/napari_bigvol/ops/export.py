@@ -609,7 +609,9 @@ def _shard_shape(plan: WorkPlan, level: int) -> tuple[int, ...]:
     )
 
 
-def _multiscales(job: _Job, zarr_format: int) -> list[dict[str, Any]]:
+def _multiscales(
+    job: _Job, zarr_format: int, image_of_labels: bool = False
+) -> list[dict[str, Any]]:
     vol = job.volume
     return [
         ngff.multiscales(
@@ -620,6 +622,7 @@ def _multiscales(job: _Job, zarr_format: int) -> list[dict[str, Any]]:
             cumulative=job.plan.cumulative,
             method="mode" if vol.is_labels else "mean",
             zarr_format=zarr_format,
+            image_of_labels=image_of_labels,
         )
     ]
 
@@ -639,7 +642,9 @@ def _image_attributes(job: _Job, ranges: np.ndarray, zarr_format: int) -> dict[s
         windows=windows,
         zarr_format=zarr_format,
     )
-    return {"multiscales": _multiscales(job, zarr_format), "omero": omero}
+    # A Labels layer alone: the root image is a copy of the labels for other viewers.
+    multiscales = _multiscales(job, zarr_format, image_of_labels=vol.is_labels)
+    return {"multiscales": multiscales, "omero": omero}
 
 
 def _label_attributes(job: _Job, zarr_format: int) -> dict[str, Any]:
