@@ -856,30 +856,6 @@ def test_viewer_open_gives_multiscale_layers_with_the_right_scale(
 
 
 @pytest.mark.parametrize(
-    ("unit", "expected"),
-    [
-        ("micrometer", "micrometer"),
-        ("Micrometer", "micrometer"),
-        ("µm", "micrometer"),
-        ("um", "micrometer"),
-        ("mm", "millimeter"),
-        ("Mm", None),  # megameter, not millimeter: abbreviations are case-sensitive
-        ("millisecond", "millisecond"),
-        ("parsec", "parsec"),
-        ("furlong", None),
-        (None, None),
-        (3, None),
-    ],
-)
-def test_units_napari_understands(unit, expected):
-    import pint
-
-    assert _ngff.normalise_unit(unit) == expected
-    if expected is not None:  # and napari's pint registry really reads it
-        assert str(pint.get_application_registry().parse_expression(expected).units) == expected
-
-
-@pytest.mark.parametrize(
     ("channel", "colormap", "window"),
     [
         ({"color": "FF0000", "window": {"start": 1, "end": 9}}, "red", (1.0, 9.0)),

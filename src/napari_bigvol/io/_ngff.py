@@ -15,39 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from napari_bigvol.errors import ReadError
+from napari_bigvol.units import canonical_unit
 
 # NGFF 0.1/0.2 had no "axes": the data were always (t, c, z, y, x), trailing axes kept.
 _LEGACY_AXES = ("t", "c", "z", "y", "x")
 _AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
-# Units the NGFF spec allows (UDUNITS-2 names); pint, and so napari, knows each of them.
-_SI_PREFIXES = (
-    "", "atto", "centi", "deci", "exa", "femto", "giga", "hecto", "kilo", "mega", "micro",
-    "milli", "nano", "peta", "pico", "tera", "yocto", "yotta", "zepto", "zetta",
-)  # fmt: skip
-NGFF_UNITS = frozenset(
-    [prefix + base for prefix in _SI_PREFIXES for base in ("meter", "second")]
-    + ["angstrom", "foot", "inch", "mile", "parsec", "yard", "day", "hour", "minute"]
-)
-# Spellings seen in files written by other tools, outside the spec.
-_UNIT_ALIASES = {
-    "um": "micrometer",
-    "µm": "micrometer",
-    "μm": "micrometer",
-    "micron": "micrometer",
-    "microns": "micrometer",
-    "nm": "nanometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-    "s": "second",
-    "sec": "second",
-    "ms": "millisecond",
-    "us": "microsecond",
-    "µs": "microsecond",
-    "min": "minute",
-    "h": "hour",
-}
 # napari's pint registry reads axes without a unit as pixels.
 PIXEL = "pixel"
 
@@ -275,27 +248,10 @@ def napari_units(axes: Sequence[Axis]) -> tuple[str, ...] | None:
     >>> napari_units([Axis("x", "space", None)]) is None
     True
     """
-    known = [normalise_unit(axis.unit) for axis in axes]
+    known = [canonical_unit(axis.unit) for axis in axes]
     if all(unit is None for unit in known):
         return None
     return tuple(unit or PIXEL for unit in known)
-
-
-def normalise_unit(unit: Any) -> str | None:
-    """Return an NGFF unit name for ``unit``, or None if it is missing or unknown.
-
-    Examples
-    --------
-    >>> normalise_unit("um"), normalise_unit("millisecond"), normalise_unit("furlong")
-    ('micrometer', 'millisecond', None)
-    """
-    if not isinstance(unit, str):
-        return None
-    text = unit.strip()
-    if text.lower() in NGFF_UNITS:
-        return text.lower()
-    # Abbreviations are case-sensitive: Mm is a megameter, not a millimeter.
-    return _UNIT_ALIASES.get(text)
 
 
 def channel_displays(ome: Mapping[str, Any], count: int) -> list[ChannelDisplay]:

@@ -14,9 +14,8 @@ from typing import Any
 
 import zarr
 
-from napari_bigvol.io._ngff import IMAGE_OF_LABELS, normalise_unit
+from napari_bigvol.io._ngff import IMAGE_OF_LABELS
 
-_TIME_WORDS = frozenset({"day", "hour", "minute"})
 NGFF_VERSION = {2: "0.4", 3: "0.5"}
 
 
@@ -34,33 +33,6 @@ class Axis:
         if self.unit:
             entry["unit"] = self.unit
         return entry
-
-
-def ngff_unit(unit: Any, axis_type: str) -> str | None:
-    """Return the NGFF unit name for ``unit`` (a string or a pint unit), or None if it has none.
-
-    Parameters
-    ----------
-    unit : object
-        ``"micrometer"``, ``"um"``, a pint ``Unit`` (napari's ``layer.units``) or None.
-    axis_type : str
-        ``"space"`` or ``"time"``; a unit of the wrong kind, or ``pixel``, gives None.
-
-    Returns
-    -------
-    str or None
-        A unit from the NGFF list.
-
-    Examples
-    --------
-    >>> ngff_unit("um", "space"), ngff_unit("pixel", "space"), ngff_unit("second", "space")
-    ('micrometer', None, None)
-    """
-    name = normalise_unit(str(unit)) if unit is not None else None
-    if name is None:
-        return None
-    is_time = name.endswith("second") or name in _TIME_WORDS
-    return name if is_time == (axis_type == "time") and axis_type in ("space", "time") else None
 
 
 def _level_transforms(

@@ -51,6 +51,7 @@ from napari_bigvol.ops._pyramid import (
     plan_work,
 )
 from napari_bigvol.ops.compute import ProgressCallback, StopCheck, as_dask_array, stream_blocks
+from napari_bigvol.units import ngff_unit
 
 COMPRESSORS = ("zstd", "lz4", None)
 ZARR_FORMATS = (2, 3)
@@ -86,6 +87,7 @@ __all__ = [
     "default_export_path",
     "export_layers",
     "export_zarr",
+    "layer_axis_count",
     "recover_interrupted_swap",
     "safe_file_name",
     "volume",
@@ -254,6 +256,25 @@ def _level_zero(data: Any, multiscale: bool | None = None) -> Any:
     return data
 
 
+def layer_axis_count(data: Any, kwargs: dict[str, Any]) -> int:
+    """Return how many axes a layer's ``scale`` covers: all but channel and RGB axes.
+
+    Parameters
+    ----------
+    data : array or list of arrays
+        Layer data, as a reader returns them (a list for a multiscale layer).
+    kwargs : dict
+        The layer's keyword arguments (``multiscale``, ``channel_axis``, ``rgb``).
+
+    Examples
+    --------
+    >>> layer_axis_count(np.zeros((3, 4, 5, 3)), {"rgb": True})
+    3
+    """
+    ndim = len(_level_zero(data, kwargs.get("multiscale")).shape)
+    return ndim - (kwargs.get("channel_axis") is not None) - bool(kwargs.get("rgb"))
+
+
 def _as_dask(data: Any) -> tuple[da.Array, bool]:
     # (array, in_memory): in-memory data are sliced for free and never sent to a cluster.
     if isinstance(data, da.Array):
@@ -383,7 +404,7 @@ def volume(source: Any, **keywords: Any) -> Volume:
     units = _per_axis(keywords.get("units"), count, full, channel_axis, "units") or [None] * count
     names, first_is_time = _axis_names(labels, count)
     axes = [
-        ngff.Axis(n, kind, ngff.ngff_unit(unit, kind))
+        ngff.Axis(n, kind, ngff_unit(unit, kind))
         for i, (n, unit) in enumerate(zip(names, units, strict=True))
         for kind in ["time" if (i == 0 and first_is_time) else "space"]
     ]
