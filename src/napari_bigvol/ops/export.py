@@ -32,6 +32,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError
+from napari_bigvol.io import _ngff as ngff
 from napari_bigvol.io._paths import GLOB_CHARS
 from napari_bigvol.io._store_swap import (
     OLD,
@@ -41,7 +42,6 @@ from napari_bigvol.io._store_swap import (
     remove,
     sibling,
 )
-from napari_bigvol.ops import _ngff_write as ngff
 from napari_bigvol.ops._pyramid import (
     WORK_UNIT_BUDGET,
     WorkPlan,
@@ -630,49 +630,51 @@ def _shard_shape(plan: WorkPlan, level: int) -> tuple[int, ...]:
     )
 
 
-def _multiscales(
-    job: _Job, zarr_format: int, image_of_labels: bool = False
-) -> list[dict[str, Any]]:
+def _description(job: _Job, image_of_labels: bool = False) -> ngff.ImageDescription:
     vol = job.volume
-    return [
-        ngff.multiscales(
-            name=vol.name,
-            axes=vol.axes,
-            scale=vol.scale,
-            translate=vol.translate,
-            cumulative=job.plan.cumulative,
-            method="mode" if vol.is_labels else "mean",
-            zarr_format=zarr_format,
-            image_of_labels=image_of_labels,
-        )
-    ]
+    return ngff.ImageDescription(
+        name=vol.name,
+        axes=vol.axes,
+        scale=vol.scale,
+        translate=vol.translate,
+        cumulative=tuple(tuple(f) for f in job.plan.cumulative),
+        method="mode" if vol.is_labels else "mean",
+        image_of_labels=image_of_labels,
+    )
 
 
-def _image_attributes(job: _Job, ranges: np.ndarray, zarr_format: int) -> dict[str, Any]:
-    vol = job.volume
+def _channel_windows(vol: Volume, ranges: np.ndarray) -> list[ngff.ChannelWindow]:
     windows = []
     for i, (low, high) in enumerate(ranges):
         # A channel that is all NaN has no range: show it as 0..0.
         low, high = (float(low), float(high)) if np.isfinite([low, high]).all() else (0.0, 0.0)
         start, end = vol.contrast_limits[i] if vol.contrast_limits else (low, high)
-        windows.append((min(low, start), max(high, end), start, end))
-    omero = ngff.omero(
-        name=vol.name,
-        labels=vol.channel_names,
-        colors=vol.channel_colors,
-        windows=windows,
-        zarr_format=zarr_format,
-    )
+        windows.append(
+            ngff.ChannelWindow(
+                vol.channel_names[i], vol.channel_colors[i], min(low, start), max(high, end),
+                start, end,
+            )
+        )  # fmt: skip
+    return windows
+
+
+def _write_metadata(
+    writer: ngff.NgffWriter,
+    groups: list[zarr.Group],
+    jobs: list[_Job],
+    names: list[str],
+    ranges: np.ndarray,
+) -> None:
+    # Metadata last: until here, the temporary store is not a valid image.
+    root, *label_groups = groups
+    for group, job in zip(label_groups, jobs[1:], strict=True):
+        group.attrs.update(writer.label_image_attributes(_description(job)))
+    if names:
+        root["labels"].attrs.update(writer.labels_attributes(names))
     # A Labels layer alone: the root image is a copy of the labels for other viewers.
-    multiscales = _multiscales(job, zarr_format, image_of_labels=vol.is_labels)
-    return {"multiscales": multiscales, "omero": omero}
-
-
-def _label_attributes(job: _Job, zarr_format: int) -> dict[str, Any]:
-    return {
-        "multiscales": _multiscales(job, zarr_format),
-        "image-label": ngff.image_label(zarr_format),
-    }
+    image = _description(jobs[0], image_of_labels=jobs[0].volume.is_labels)
+    root.attrs.update(writer.image_attributes(image, _channel_windows(jobs[0].volume, ranges)))
+    writer.validate(root)  # the whole store, arrays included, before it is renamed in
 
 
 def safe_file_name(name: str, default: str = "image") -> str:
@@ -1020,16 +1022,7 @@ def _write_store(
             for group, job in zip(groups, jobs, strict=True)
         ]
         ranges = _stream(jobs, progress, should_stop, paths)
-        # Metadata last: until here, the temporary store is not a valid image.
-        for group, job in zip(groups[1:], jobs[1:], strict=True):
-            ngff.write_attributes(
-                group, _label_attributes(job, options.zarr_format), options.zarr_format
-            )
-        if label_root is not None:
-            ngff.write_attributes(label_root, {"labels": names}, options.zarr_format)
-        ngff.write_attributes(
-            root, _image_attributes(jobs[0], ranges[0], options.zarr_format), options.zarr_format
-        )
+        _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
         _move_into_place(temporary, target, overwrite)
     except (BigVolError, Cancelled):
         shutil.rmtree(temporary, ignore_errors=True)
