@@ -10,6 +10,7 @@ viewer, so it works in the napari console, in scripts and on a cluster node::
     mask = bv.threshold_mask(volume, 125, mode="below")  # lazy boolean dask array
     counts, edges = bv.histogram(volume, bins=50)      # exact, streamed chunk by chunk
     bv.export_zarr(volume, "/data/axial.ome.zarr", scale=(0.1, 0.1, 0.1))
+    bv.export_layer(viewer.layers["mask"], "/data/mask.ome.zarr")  # a napari layer
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from napari_bigvol._display import anatomical_view, display_convention, set_display_convention
+from napari_bigvol._napari._writer import export_layer
 from napari_bigvol._napari.scope import visible_slice, whole_volume
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError, ReadError
 from napari_bigvol.io import read
@@ -43,6 +45,7 @@ __all__ = [
     "count_components",
     "describe_scheduler",
     "display_convention",
+    "export_layer",
     "export_zarr",
     "histogram",
     "histogram_stats",

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ from napari_bigvol.cli import main
 from napari_bigvol.errors import OperationError
 from napari_bigvol.io._planes import stack_planes
 from napari_bigvol.ops.export import (
+    LayerDescription,
     check_export_target,
     default_export_path,
     export_layers,
@@ -84,15 +84,11 @@ def test_refuses_to_write_over_its_source(tmp_path):
     target = tmp_path / "src.zarr"
     export_zarr(np.ones((4, 32, 32), np.uint8), target)
 
-    class LayerLike:  # what napari records for a layer opened from a file
-        data = zarr.open_array(target / "0", mode="r")
-        scale = (1.0, 1.0, 1.0)
-        translate = (0.0, 0.0, 0.0)
-        name = "src"
-        metadata: ClassVar = {"bigvol": {"source": str(target)}}
-
+    # What a reader records for data opened from a file: the export refuses to overwrite it.
+    description = LayerDescription(name="src", sources=(str(target),))
+    source = zarr.open_array(target / "0", mode="r")
     with pytest.raises(OperationError, match="refusing to write over or inside the source"):
-        export_zarr(LayerLike(), target, overwrite=True)
+        export_zarr(source, target, description=description, overwrite=True)
     assert (zarr.open_array(target / "0", mode="r")[:] == 1).all()
 
 

@@ -21,7 +21,7 @@ import math
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import dask.array as da
@@ -81,10 +81,13 @@ _NAMED_COLORS = {
 __all__ = [
     "COMPRESSORS",
     "ExportOptions",
+    "LayerDescription",
     "Volume",
     "available_path",
     "check_export_target",
     "default_export_path",
+    "describe_layer",
+    "describe_layer_data",
     "export_layers",
     "export_zarr",
     "layer_axis_count",
@@ -191,12 +194,66 @@ class Volume:
         return tuple(i for i, axis in enumerate(self.axes) if axis.type == "space")
 
 
-def _is_layer(source: Any) -> bool:
-    return hasattr(source, "data") and hasattr(source, "scale") and hasattr(source, "name")
+@dataclass(frozen=True)
+class LayerDescription:
+    """What an export needs to know about the data besides the pixels.
+
+    Plain values only (no napari objects): :mod:`napari_bigvol._napari._writer` builds one
+    from a napari layer, :func:`describe_layer_data` from napari layer data (what the
+    readers return and napari hands a writer), and a script may build one itself. Every
+    field is optional; None means "not known", and a default is used.
+
+    Attributes
+    ----------
+    name : str or None
+        Image (or labels) name; ``"image"`` if None.
+    scale, translate : sequence of float or None
+        Voxel size and origin, one per axis, or one per non-channel axis.
+    units, axis_labels : sequence of str or None
+        Per axis, as for ``scale``; a single unit string applies to every axis.
+    is_labels : bool
+        Integer labels: downsampled by mode and stored as NGFF labels.
+    rgb : bool
+        The last axis holds red, green, blue (and alpha) samples.
+    multiscale : bool or None
+        The data are a list of pyramid levels, largest first; only level 0 is read.
+    channel_axis : int or None
+        Index of a channel axis.
+    channel_names, channel_colors : sequence or None
+        One per channel (colours as names, ``#RRGGBB`` or RGB(A) values).
+    contrast_limits : sequence or None
+        ``(start, end)``, or one pair per channel.
+    sources : tuple of str
+        Files or folders the data are read from: the export refuses to write over them.
+
+    Examples
+    --------
+    >>> vol = volume(np.zeros((4, 8, 8), np.uint8),
+    ...              LayerDescription(name="mask", scale=(2, 1, 1), is_labels=True))
+    >>> vol.name, vol.scale, vol.is_labels
+    ('mask', (2.0, 1.0, 1.0), True)
+    """
+
+    name: str | None = None
+    scale: Sequence[float] | None = None
+    translate: Sequence[float] | None = None
+    units: Sequence[Any] | str | None = None
+    axis_labels: Sequence[str] | None = None
+    is_labels: bool = False
+    rgb: bool = False
+    multiscale: bool | None = None
+    channel_axis: int | None = None
+    channel_names: Sequence[str] | None = None
+    channel_colors: Sequence[Any] | None = None
+    contrast_limits: Any = None
+    sources: tuple[str, ...] = ()
+
+    def keywords(self) -> dict[str, Any]:
+        """Return the fields :func:`volume` reads, as keywords (``sources`` left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
 
 
-def _is_labels_layer(layer: Any) -> bool:
-    return any(cls.__name__ == "Labels" for cls in type(layer).__mro__)
+_DESCRIPTION_KEYWORDS = frozenset(LayerDescription().keywords())
 
 
 def _hex_color(color: Any) -> str | None:
@@ -220,28 +277,6 @@ def _hex_color(color: Any) -> str | None:
     if values.max() <= 1.0:
         values = values * 255
     return "".join(f"{round(v):02X}" for v in np.clip(values[:3], 0, 255))
-
-
-def _source_keywords(source: Any) -> dict[str, Any]:
-    # What a napari layer says about itself, as export_zarr keywords.
-    bigvol = (getattr(source, "metadata", None) or {}).get("bigvol", {})
-    is_labels = _is_labels_layer(source)
-    keywords: dict[str, Any] = {
-        "scale": tuple(source.scale),
-        "multiscale": bool(getattr(source, "multiscale", False)),
-        "translate": tuple(source.translate),
-        "axis_labels": tuple(getattr(source, "axis_labels", ()) or ()) or None,
-        "units": tuple(getattr(source, "units", ()) or ()) or None,
-        "name": source.name,
-        "is_labels": is_labels,
-        "rgb": bool(getattr(source, "rgb", False)),
-        "channel_axis": bigvol.get("channel_axis"),
-        "channel_names": bigvol.get("channel_names"),
-    }
-    if not is_labels:
-        keywords["contrast_limits"] = getattr(source, "contrast_limits", None)
-        keywords["channel_colors"] = [_hex_color(getattr(source, "colormap", None))]
-    return keywords
 
 
 def _level_zero(data: Any, multiscale: bool | None = None) -> Any:
@@ -277,6 +312,11 @@ def layer_axis_count(data: Any, kwargs: dict[str, Any]) -> int:
 
 def _as_dask(data: Any) -> tuple[da.Array, bool]:
     # (array, in_memory): in-memory data are sliced for free and never sent to a cluster.
+    if not (hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__")):
+        raise OperationError(
+            f"cannot export a {type(data).__name__}: export_zarr takes an array (numpy, dask, "
+            "zarr), a list of pyramid levels or a napari layer"
+        )
     if isinstance(data, da.Array):
         return data, False
     if isinstance(data, np.ndarray):
@@ -322,18 +362,18 @@ def _axis_names(labels: list | None, count: int) -> tuple[list[str], bool]:
     return _default_names(count, first_is_time), first_is_time
 
 
-def volume(source: Any, **keywords: Any) -> Volume:
-    """Normalise a layer or array (plus keywords) into a :class:`Volume`.
+def volume(source: Any, description: LayerDescription | None = None, **keywords: Any) -> Volume:
+    """Normalise an array and its description into a :class:`Volume`.
 
     Parameters
     ----------
-    source : napari layer, numpy array, dask array or list of arrays
-        A layer supplies its own scale, translate, axis labels, units, name, colormap,
-        contrast limits and RGB flag; a multiscale layer or list gives its level 0.
+    source : numpy array, dask array, zarr array or list of arrays
+        The data; a list (or ``multiscale=True``) gives its level 0.
+    description : LayerDescription, optional
+        Name, geometry, units and display of the data.
     **keywords
-        ``scale``, ``translate``, ``axis_labels``, ``units``, ``name``, ``channel_axis``,
-        ``channel_names``, ``channel_colors``, ``contrast_limits``, ``rgb`` and
-        ``is_labels``. Explicit keywords override what a layer says.
+        Any :class:`LayerDescription` field but ``sources``; given ones override the
+        description.
 
     Returns
     -------
@@ -343,8 +383,9 @@ def volume(source: Any, **keywords: Any) -> Volume:
     Raises
     ------
     OperationError
-        If the data cannot be described as 2 or 3 spatial axes with optional time and
-        channel axes, labels are not integers, or lists do not match the axis count.
+        If the source is not an array, the data cannot be described as 2 or 3 spatial
+        axes with optional time and channel axes, labels are not integers, or lists do
+        not match the axis count.
 
     Examples
     --------
@@ -352,27 +393,11 @@ def volume(source: Any, **keywords: Any) -> Volume:
     >>> [axis.name for axis in vol.axes], vol.data.shape, vol.channel_names
     (['c', 'z', 'y', 'x'], (3, 4, 5, 6), ('red', 'green', 'blue'))
     """
-    if _is_layer(source):
-        layer_keywords = _source_keywords(source)
-        layer_keywords.update({k: v for k, v in keywords.items() if v is not None})
-        level_zero = _level_zero(source.data, layer_keywords.pop("multiscale"))
-        return volume(level_zero, **layer_keywords)
-    unknown = set(keywords) - {
-        "scale",
-        "translate",
-        "axis_labels",
-        "units",
-        "name",
-        "channel_axis",
-        "channel_names",
-        "channel_colors",
-        "contrast_limits",
-        "rgb",
-        "is_labels",
-        "multiscale",
-    }
+    unknown = set(keywords) - _DESCRIPTION_KEYWORDS
     if unknown:
         raise OperationError(f"unknown export keyword(s): {', '.join(sorted(unknown))}")
+    given = {k: v for k, v in keywords.items() if v is not None}
+    keywords = {**(description or LayerDescription()).keywords(), **given}
     data, free = _as_dask(_level_zero(source, keywords.get("multiscale")))
     name = str(keywords.get("name") or "image")
     is_labels = bool(keywords.get("is_labels"))
@@ -974,13 +999,6 @@ def _split_suffix(path: str) -> tuple[str, str]:
     return os.path.splitext(path)
 
 
-def _source_paths(source: Any) -> list[str]:
-    # Where a layer's data come from, so an export never writes over its own source.
-    layer_source = getattr(source, "source", None)
-    paths = [os.fspath(layer_source.path)] if getattr(layer_source, "path", None) else []
-    return paths + _metadata_paths(getattr(source, "metadata", None))
-
-
 def _metadata_paths(metadata: dict[str, Any] | None) -> list[str]:
     # The readers record their input as metadata["bigvol"]["source"]: a path or a list.
     value = (metadata or {}).get("bigvol", {}).get("source")
@@ -1050,6 +1068,7 @@ def export_zarr(
     source: Any,
     path: str | os.PathLike,
     *,
+    description: LayerDescription | None = None,
     overwrite: bool = False,
     chunks: Sequence[int] | None = None,
     compressor: str | None = "zstd",
@@ -1065,13 +1084,15 @@ def export_zarr(
 
     Parameters
     ----------
-    source : napari layer, numpy array, dask array or list of arrays
-        A layer supplies its scale, translate, axis labels, units, name, colormap,
-        contrast limits and RGB flag; a Labels layer is written as labels (mode pyramid)
-        with an image of its values at the root and an NGFF label image under
-        ``labels/``. A multiscale layer or list exports its level 0.
+    source : numpy array, dask array, zarr array, list of arrays or napari layer
+        The data; a list of pyramid levels exports its level 0. A napari layer is
+        described by :func:`describe_layer` (:func:`napari_bigvol.export_layer` says so
+        explicitly). Labels (``is_labels=True``) are written as labels (mode pyramid) with
+        an image of their values at the root and an NGFF label image under ``labels/``.
     path : str or os.PathLike
         The store to create, usually ending in ``.zarr`` or ``.ome.zarr``.
+    description : LayerDescription, optional
+        Name, geometry, units, display and source paths of the data.
     overwrite : bool, optional
         Replace an existing ``path``. Without it, an existing path raises and is left
         alone. Even with it, the old store is only removed once the new one is complete.
@@ -1087,15 +1108,17 @@ def export_zarr(
     sharding : bool, optional
         zarr v3 only: one shard file per work unit and level instead of one file per chunk.
     labels : sequence, optional
-        Further Labels layers (or integer arrays) stored as NGFF labels of this image.
+        Integer arrays (taking this image's geometry), ``(array, LayerDescription)``
+        pairs or Labels layers, stored as NGFF labels of this image.
     progress : callable, optional
         ``progress(done, total)`` after each work unit.
     should_stop : callable, optional
         Polled between work units; True cancels (raises :class:`Cancelled`).
     **source_keywords
-        For arrays (or to override a layer): ``scale``, ``translate``, ``axis_labels``,
-        ``units``, ``name``, ``channel_axis``, ``channel_names``, ``channel_colors``,
-        ``contrast_limits``, ``rgb``, ``is_labels``.
+        Any :class:`LayerDescription` field but ``sources`` (``scale``, ``translate``,
+        ``axis_labels``, ``units``, ``name``, ``channel_axis``, ``channel_names``,
+        ``channel_colors``, ``contrast_limits``, ``rgb``, ``is_labels``); they override
+        ``description``.
 
     Returns
     -------
@@ -1130,60 +1153,114 @@ def export_zarr(
         zarr_format=zarr_format,
         sharding=sharding,
     )
-    image = volume(source, **source_keywords)
-    label_volumes = [volume(item, **_labels_defaults(item, image)) for item in labels]
+    if description is None and _is_layer_data_source(source):
+        source, description = describe_layer(source)
+    image = volume(source, description, **source_keywords)
+    label_items = [
+        item if isinstance(item, tuple) else describe_layer(item) if _is_layer_data_source(item)
+        else (item, None)
+        for item in labels
+    ]  # fmt: skip
+    label_volumes = [
+        volume(data, label_description or _labels_like(image))
+        for data, label_description in label_items
+    ]
     if image.is_labels and not label_volumes:
         # Labels alone: an image of the label values plus the same data as NGFF labels.
         label_volumes = [image]
+    sources = [p for d in [description, *(d for _, d in label_items)] if d for p in d.sources]
     return _write_store(
         os.fspath(path),
         image,
         label_volumes,
         options,
         overwrite=overwrite,
-        sources=_source_paths(source) + [p for item in labels for p in _source_paths(item)],
+        sources=sources,
         progress=progress,
         should_stop=should_stop,
     )
 
 
-def _labels_defaults(item: Any, image: Volume) -> dict[str, Any]:
-    # Arrays given as labels take the image's geometry; layers bring their own.
-    if _is_layer(item):
-        return {"is_labels": True}
+def _labels_like(image: Volume) -> LayerDescription:
+    # Arrays given as labels take the image's geometry.
     spatial = [i for i, a in enumerate(image.axes) if a.type != "channel"]
-    return {
-        "is_labels": True,
-        "scale": [image.scale[i] for i in spatial],
-        "translate": [image.translate[i] for i in spatial],
-        "axis_labels": [image.axes[i].name for i in spatial],
-        "units": [image.axes[i].unit for i in spatial],
-        "name": "labels",
-    }
+    return LayerDescription(
+        is_labels=True,
+        scale=[image.scale[i] for i in spatial],
+        translate=[image.translate[i] for i in spatial],
+        axis_labels=[image.axes[i].name for i in spatial],
+        units=[image.axes[i].unit for i in spatial],
+        name="labels",
+    )
 
 
-def _meta_keywords(meta: dict[str, Any], layer_type: str) -> dict[str, Any]:
-    # napari layer-data tuples (the writer's input, the readers' output) as keywords.
+def _is_layer_data_source(source: Any) -> bool:
+    return callable(getattr(source, "as_layer_data_tuple", None))
+
+
+def describe_layer(layer: Any) -> tuple[Any, LayerDescription]:
+    """Return a napari layer's data and its description, from plain layer data.
+
+    napari serialises a layer into plain values with its public
+    :meth:`~napari.layers.Layer.as_layer_data_tuple`; the description is built from
+    those (:func:`describe_layer_data`), plus the file napari recorded it was opened from
+    (``layer.source.path``), which the export then refuses to overwrite. No napari class
+    is imported or inspected here.
+
+    Parameters
+    ----------
+    layer : napari.layers.Image or napari.layers.Labels
+        The layer.
+
+    Returns
+    -------
+    tuple
+        ``(data, description)``: the layer's data as it is (lazy stays lazy; a multiscale
+        layer gives its list of levels) and a :class:`LayerDescription`.
+
+    Examples
+    --------
+    >>> from napari.layers import Labels
+    >>> data, description = describe_layer(Labels(np.zeros((4, 8, 8), np.uint8), name="m"))
+    >>> description.name, description.is_labels
+    ('m', True)
+    """
+    data, meta, layer_type = layer.as_layer_data_tuple()
+    description = describe_layer_data(meta, layer_type)
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if path:
+        description = replace(description, sources=(os.fspath(path), *description.sources))
+    return data, description
+
+
+def describe_layer_data(meta: dict[str, Any], layer_type: str) -> LayerDescription:
+    """Describe napari layer data (the readers' output, a writer's input) for the export.
+
+    Parameters
+    ----------
+    meta : dict
+        The keyword arguments of a ``(data, meta, layer_type)`` tuple.
+    layer_type : str
+        ``"image"`` or ``"labels"``.
+
+    Returns
+    -------
+    LayerDescription
+        With the source paths the readers record in ``metadata["bigvol"]["source"]``.
+
+    Examples
+    --------
+    >>> describe_layer_data({"name": "cells", "scale": (2, 1, 1)}, "labels").is_labels
+    True
+    """
     bigvol = (meta.get("metadata") or {}).get("bigvol", {})
     is_labels = layer_type.startswith("labels")
     names = meta.get("name")
     channel_axis = meta.get("channel_axis", bigvol.get("channel_axis"))
-    keywords: dict[str, Any] = {
-        "scale": meta.get("scale"),
-        "translate": meta.get("translate"),
-        "axis_labels": meta.get("axis_labels"),
-        "units": meta.get("units"),
-        "is_labels": is_labels,
-        "multiscale": meta.get("multiscale"),
-        "rgb": bool(meta.get("rgb")),
-        "channel_axis": channel_axis,
-        "channel_names": bigvol.get("channel_names"),
-    }
+    keywords: dict[str, Any] = {"channel_names": bigvol.get("channel_names"), "name": names}
     if isinstance(names, list | tuple):
         keywords["channel_names"] = keywords["channel_names"] or list(names)
         keywords["name"] = bigvol.get("name") or _common_prefix([str(n) for n in names]) or "image"
-    else:
-        keywords["name"] = names
     if not is_labels:
         colormap = meta.get("colormap")
         colormaps = (
@@ -1195,9 +1272,19 @@ def _meta_keywords(meta: dict[str, Any], layer_type: str) -> dict[str, Any]:
             hex_colors = [_hex_color(c) for c in colormaps]
             if channel_axis is None or len(hex_colors) > 1:
                 keywords["channel_colors"] = hex_colors
-        limits = meta.get("contrast_limits")
-        keywords["contrast_limits"] = limits
-    return keywords
+        keywords["contrast_limits"] = meta.get("contrast_limits")
+    return LayerDescription(
+        scale=meta.get("scale"),
+        translate=meta.get("translate"),
+        axis_labels=meta.get("axis_labels"),
+        units=meta.get("units"),
+        is_labels=is_labels,
+        multiscale=meta.get("multiscale"),
+        rgb=bool(meta.get("rgb")),
+        channel_axis=channel_axis,
+        sources=tuple(_metadata_paths(meta.get("metadata"))),
+        **keywords,
+    )
 
 
 def _common_prefix(names: list[str]) -> str:
@@ -1261,10 +1348,10 @@ def export_layers(
         raise OperationError(f"cannot write {', '.join(unsupported)} layers to OME-Zarr")
     if not images and not labels:
         raise OperationError("no image or labels layer to write")
-    label_volumes = [volume(d, **_meta_keywords(m, "labels")) for d, m in labels]
+    label_volumes = [volume(d, describe_layer_data(m, "labels")) for d, m in labels]
     if len(images) == 1:
         data, meta = images[0]
-        image = volume(data, **_meta_keywords(meta, "image"))
+        image = volume(data, describe_layer_data(meta, "image"))
     elif images:
         image = _stack_images(images)
     else:
@@ -1292,7 +1379,7 @@ def _options(options: dict[str, Any]) -> ExportOptions:
 
 def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
     # Several image layers (for example split channels) become the channels of one image.
-    volumes = [volume(d, **_meta_keywords(m, "image")) for d, m in images]
+    volumes = [volume(d, describe_layer_data(m, "image")) for d, m in images]
     first = volumes[0]
     for other in volumes[1:]:
         if (
