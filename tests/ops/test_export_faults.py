@@ -258,13 +258,19 @@ def test_two_exports_to_one_target_keep_both_stores(tmp_path):
     assert len(napari_bigvol.read(kept)) == 1  # a complete, readable store
 
 
-def test_symlinked_parent_cannot_overwrite_the_source(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    source = data / "group.zarr"
+@pytest.fixture
+def linked_source(tmp_path) -> Path:
+    """``data/group.zarr``, with ``alias`` a symbolic link to ``data``."""
+    (tmp_path / "data").mkdir()
+    source = tmp_path / "data" / "group.zarr"
     export_zarr(np.full((4, 32, 32), 7, np.uint8), source)
+    (tmp_path / "alias").symlink_to(tmp_path / "data")
+    return source
+
+
+def test_symlinked_parent_cannot_overwrite_the_source(tmp_path, linked_source):
+    source = linked_source
     before = tree(source)
-    (tmp_path / "alias").symlink_to(data)
     alias = tmp_path / "alias" / "group.zarr"
     with pytest.raises(OperationError, match="refusing to write over or inside the source"):
         check_export_target(alias, [source], overwrite=True)
@@ -282,13 +288,9 @@ def test_symlinked_parent_cannot_overwrite_the_source(tmp_path):
     )
 
 
-def test_cli_convert_through_a_symlinked_parent_leaves_the_source(tmp_path, capsys):
-    data = tmp_path / "data"
-    data.mkdir()
-    source = data / "group.zarr"
-    export_zarr(np.full((4, 32, 32), 7, np.uint8), source)
+def test_cli_convert_through_a_symlinked_parent_leaves_the_source(tmp_path, linked_source, capsys):
+    source = linked_source
     before = tree(source)
-    (tmp_path / "alias").symlink_to(data)
     code = main(["convert", str(source), str(tmp_path / "alias/group.zarr"), "--overwrite"])
     assert code == 1
     assert "refusing to write over or inside the source" in capsys.readouterr().err

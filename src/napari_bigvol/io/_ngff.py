@@ -17,6 +17,7 @@ class per version.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -499,8 +500,22 @@ class NgffWriter:
             self._models = self._import_models()
         return self._models
 
-    def _import_models(self) -> Any:
-        raise NotImplementedError
+    def _import_models(self) -> _Models:
+        def module(name: str) -> Any:
+            return importlib.import_module(
+                f"ome_zarr_models.v{self.version.replace('.', '')}.{name}"
+            )
+
+        return _Models(
+            Axis=module("axes").Axis,
+            Dataset=module("multiscales").Dataset,
+            Multiscale=module("multiscales").Multiscale,
+            ImageAttrs=module("image").ImageAttrs,
+            LabelsAttrs=module("labels").LabelsAttrs,
+            ImageLabelAttrs=module("image_label").ImageLabelAttrs,
+            Label=module("image_label_types").Label,
+            Image=module("image").Image,
+        )
 
     def _multiscale(self, image: ImageDescription) -> Any:
         models = self.models
@@ -622,27 +637,6 @@ class NgffV04(NgffWriter):
     version = "0.4"
     zarr_format = 2
 
-    def _import_models(self) -> Any:
-        from ome_zarr_models.v04 import (
-            axes,
-            image,
-            image_label,
-            image_label_types,
-            labels,
-            multiscales,
-        )
-
-        return _Models(
-            Axis=axes.Axis,
-            Dataset=multiscales.Dataset,
-            Multiscale=multiscales.Multiscale,
-            ImageAttrs=image.ImageAttrs,
-            LabelsAttrs=labels.LabelsAttrs,
-            ImageLabelAttrs=image_label.ImageLabelAttrs,
-            Label=image_label_types.Label,
-            Image=image.Image,
-        )
-
     def _multiscale_extra(self) -> dict[str, Any]:
         return {"version": self.version}
 
@@ -658,27 +652,6 @@ class NgffV05(NgffWriter):
 
     version = "0.5"
     zarr_format = 3
-
-    def _import_models(self) -> Any:
-        from ome_zarr_models.v05 import (
-            axes,
-            image,
-            image_label,
-            image_label_types,
-            labels,
-            multiscales,
-        )
-
-        return _Models(
-            Axis=axes.Axis,
-            Dataset=multiscales.Dataset,
-            Multiscale=multiscales.Multiscale,
-            ImageAttrs=image.ImageAttrs,
-            LabelsAttrs=labels.LabelsAttrs,
-            ImageLabelAttrs=image_label.ImageLabelAttrs,
-            Label=image_label_types.Label,
-            Image=image.Image,
-        )
 
     def _attrs_extra(self) -> dict[str, Any]:
         return {"version": self.version}
