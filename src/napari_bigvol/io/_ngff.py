@@ -34,17 +34,20 @@ _AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "sp
 # napari's pint registry reads axes without a unit as pixels.
 PIXEL = "pixel"
 
-_HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
-# Pure colours map to napari's named colormaps, which read better in the layer list.
-_NAMED_COLOURS = {
-    "ff0000": "red",
-    "00ff00": "green",
-    "0000ff": "blue",
-    "ff00ff": "magenta",
-    "00ffff": "cyan",
-    "ffff00": "yellow",
-    "ffffff": "gray",
+HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
+#: napari's named colormaps of pure colours and their ``omero`` hex colours, both ways:
+#: the reader shows ``FF0000`` as "red" (reads better in the layer list), the export
+#: writes "red" as ``FF0000``.
+COLORMAP_HEX = {
+    "red": "FF0000",
+    "green": "00FF00",
+    "blue": "0000FF",
+    "magenta": "FF00FF",
+    "cyan": "00FFFF",
+    "yellow": "FFFF00",
+    "gray": "FFFFFF",
 }
+_NAMED_COLOURS = {hex_colour.lower(): name for name, hex_colour in COLORMAP_HEX.items()}
 
 
 @dataclass(frozen=True)
@@ -400,7 +403,7 @@ def _numbers(values: Any, ndim: int, what: str, where: str) -> list[float]:
 
 
 def _colormap(colour: Any) -> str | None:
-    match = _HEX_COLOUR.match(colour.strip()) if isinstance(colour, str) else None
+    match = HEX_COLOUR.match(colour.strip()) if isinstance(colour, str) else None
     if match is None:
         return None
     rgb = match.group(1).lower()

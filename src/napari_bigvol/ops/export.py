@@ -65,18 +65,8 @@ _RGB_COLORS = ("FF0000", "00FF00", "0000FF", "FFFFFF")
 # napari's own defaults when it splits channels: magenta/green for two, else CMYRGB.
 _TWO_CHANNEL_COLORS = ("FF00FF", "00FF00")
 _CHANNEL_COLORS = ("00FFFF", "FF00FF", "FFFF00", "FF0000", "00FF00", "0000FF")
-_NAMED_COLORS = {
-    "red": "FF0000",
-    "green": "00FF00",
-    "blue": "0000FF",
-    "magenta": "FF00FF",
-    "cyan": "00FFFF",
-    "yellow": "FFFF00",
-    "gray": "FFFFFF",
-    "grey": "FFFFFF",
-    "white": "FFFFFF",
-    "gray_r": "FFFFFF",
-}
+# Spellings napari accepts beyond its pure-colour colormap names.
+_NAMED_COLORS = {**ngff.COLORMAP_HEX, "grey": "FFFFFF", "white": "FFFFFF", "gray_r": "FFFFFF"}
 
 __all__ = [
     "COMPRESSORS",
@@ -265,9 +255,9 @@ def _hex_color(color: Any) -> str | None:
     if hasattr(color, "colors"):  # a napari Colormap: its brightest (last) colour
         return _hex_color(color.colors)
     if isinstance(color, str):
-        text = color.strip().lstrip("#")
-        if len(text) in (6, 8) and all(ch in "0123456789abcdefABCDEF" for ch in text):
-            return text[:6].upper()
+        match = ngff.HEX_COLOUR.match(color.strip())
+        if match is not None:
+            return match.group(1).upper()
         return _NAMED_COLORS.get(color.strip().lower())
     values = np.asarray(color, dtype=float)
     if values.ndim == 2 and len(values):
