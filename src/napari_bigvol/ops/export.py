@@ -391,8 +391,30 @@ def volume(source: Any, description: LayerDescription | None = None, **keywords:
     data, free = _as_dask(_level_zero(source, keywords.get("multiscale")))
     name = str(keywords.get("name") or "image")
     is_labels = bool(keywords.get("is_labels"))
-    channel_axis = keywords.get("channel_axis")
     rgb = bool(keywords.get("rgb"))
+    channel_axis = _channel_axis(data, keywords.get("channel_axis"), rgb, is_labels, name)
+    geometry = _geometry(data, channel_axis, keywords, name)
+    data = data.transpose(geometry.order) if geometry.order != list(range(data.ndim)) else data
+    n_channels = 1 if channel_axis is None else data.shape[geometry.channel_position]
+    channel_names, channel_colors = _channel_descriptions(keywords, name, n_channels, rgb)
+    contrast = _contrast_limits(keywords.get("contrast_limits"), n_channels, data.dtype, rgb)
+    return Volume(
+        data=data,
+        axes=tuple(geometry.axes),
+        scale=tuple(float(s) for s in geometry.scale),
+        translate=tuple(float(t) for t in geometry.translate),
+        name=name,
+        channel_names=channel_names,
+        channel_colors=channel_colors,
+        contrast_limits=contrast,
+        is_labels=is_labels,
+        slicing_is_free=free,
+    )
+
+
+def _channel_axis(
+    data: da.Array, channel_axis: int | None, rgb: bool, is_labels: bool, name: str
+) -> int | None:
     if rgb:
         if data.shape[-1] not in (3, 4):
             raise OperationError(f"{name}: an RGB layer needs 3 or 4 colours on its last axis")
@@ -404,6 +426,23 @@ def volume(source: Any, description: LayerDescription | None = None, **keywords:
             f"{name}: labels must be integers without a channel axis, not {data.dtype}"
             + (" with channels" if channel_axis is not None else "")
         )
+    return channel_axis
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """NGFF axes, scale and translation, and the transpose that puts the data in NGFF order."""
+
+    axes: list[ngff.Axis]
+    scale: list[float]
+    translate: list[float]
+    order: list[int]
+    channel_position: int
+
+
+def _geometry(
+    data: da.Array, channel_axis: int | None, keywords: dict[str, Any], name: str
+) -> _Geometry:
     others = [axis for axis in range(data.ndim) if axis != channel_axis]
     count = len(others)
     if not 2 <= count <= 4:
@@ -411,13 +450,14 @@ def volume(source: Any, description: LayerDescription | None = None, **keywords:
             f"{name}: OME-Zarr holds 2 or 3 spatial axes plus optional time and channel; "
             f"these data have {count} non-channel axes (shape {data.shape})"
         )
-    full = data.ndim
-    scale = _per_axis(keywords.get("scale"), count, full, channel_axis, "scale") or [1.0] * count
-    translate = _per_axis(keywords.get("translate"), count, full, channel_axis, "translate")
-    translate = translate or [0.0] * count
-    labels = _per_axis(keywords.get("axis_labels"), count, full, channel_axis, "axis_labels")
-    units = _per_axis(keywords.get("units"), count, full, channel_axis, "units") or [None] * count
-    names, first_is_time = _axis_names(labels, count)
+
+    def per_axis(key: str) -> list | None:
+        return _per_axis(keywords.get(key), count, data.ndim, channel_axis, key)
+
+    scale = per_axis("scale") or [1.0] * count
+    translate = per_axis("translate") or [0.0] * count
+    units = per_axis("units") or [None] * count
+    names, first_is_time = _axis_names(per_axis("axis_labels"), count)
     axes = [
         ngff.Axis(n, kind, ngff_unit(unit, kind))
         for i, (n, unit) in enumerate(zip(names, units, strict=True))
@@ -426,29 +466,10 @@ def volume(source: Any, description: LayerDescription | None = None, **keywords:
     time_part = others[:1] if first_is_time else []
     space_part = others[1:] if first_is_time else others
     order = time_part + ([channel_axis] if channel_axis is not None else []) + space_part
-    data = data.transpose(order) if order != list(range(data.ndim)) else data
     if channel_axis is not None:
-        insert = len(time_part)
-        axes.insert(insert, ngff.Axis("c", "channel"))
-        scale.insert(insert, 1.0)
-        translate.insert(insert, 0.0)
-        n_channels = data.shape[insert]
-    else:
-        n_channels = 1
-    channel_names, channel_colors = _channel_descriptions(keywords, name, n_channels, rgb)
-    contrast = _contrast_limits(keywords.get("contrast_limits"), n_channels, data.dtype, rgb)
-    return Volume(
-        data=data,
-        axes=tuple(axes),
-        scale=tuple(float(s) for s in scale),
-        translate=tuple(float(t) for t in translate),
-        name=name,
-        channel_names=channel_names,
-        channel_colors=channel_colors,
-        contrast_limits=contrast,
-        is_labels=is_labels,
-        slicing_is_free=free,
-    )
+        for values, value in ((axes, ngff.Axis("c", "channel")), (scale, 1.0), (translate, 0.0)):
+            values.insert(len(time_part), value)
+    return _Geometry(axes, scale, translate, order, len(time_part))
 
 
 def _channel_descriptions(
