@@ -1035,17 +1035,7 @@ def _write_store(
     _remove_stale_partials(target)
     temporary = sibling(target, PARTIAL)
     try:
-        root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
-        jobs = [_Job(image, "", _plan(image, options))]
-        names: list[str] = []
-        taken: set[str] = set()
-        label_root = root.create_group("labels") if labels else None
-        for vol in labels:
-            _check_labels_fit(image, vol)
-            name = _label_name(vol.name, taken)
-            names.append(name)
-            jobs.append(_Job(vol, f"labels/{name}", _plan(vol, options)))
-        groups = [root] + [label_root.create_group(name) for name in names]
+        groups, jobs, names = _layout(temporary, image, labels, options)
         paths = [
             _create_arrays(temporary, group, job, options)
             for group, job in zip(groups, jobs, strict=True)
@@ -1053,26 +1043,43 @@ def _write_store(
         ranges = _stream(jobs, progress, should_stop, paths)
         _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
         _move_into_place(temporary, target, overwrite)
-    except (BigVolError, Cancelled):
+    except BaseException as error:
+        # Nothing half-written is left behind, whatever stopped the export (a kept store
+        # was renamed away first, so it survives).
         shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    except OSError as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        reason = error.strerror or str(error)
-        raise OperationError(
-            f"{target}: export failed: {reason} ({error.filename or target})"
-        ) from error
-    except Exception as error:
-        # Anything else (a source read failing mid-way, a codec error) is reported with
-        # the target named; the cause stays chained for the traceback.
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise OperationError(
-            f"{target}: export failed: {type(error).__name__}: {error}"
-        ) from error
-    except BaseException:  # KeyboardInterrupt: leave nothing behind, then stop
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+        reported = _export_error(target, error)
+        if reported is error:
+            raise
+        raise reported from error
     return target
+
+
+def _export_error(target: str, error: BaseException) -> BaseException:
+    # Our own errors, cancelling and Ctrl-C pass through; anything else (a full disk, a
+    # source read failing mid-way, a codec error) is reported with the target named.
+    if isinstance(error, BigVolError | Cancelled) or not isinstance(error, Exception):
+        return error
+    if isinstance(error, OSError):
+        reason = error.strerror or str(error)
+        return OperationError(f"{target}: export failed: {reason} ({error.filename or target})")
+    return OperationError(f"{target}: export failed: {type(error).__name__}: {error}")
+
+
+def _layout(
+    temporary: str, image: Volume, labels: Sequence[Volume], options: ExportOptions
+) -> tuple[list[zarr.Group], list[_Job], list[str]]:
+    # The store's groups: the image at the root, each label image under labels/.
+    root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
+    jobs = [_Job(image, "", _plan(image, options))]
+    names: list[str] = []
+    taken: set[str] = set()
+    for vol in labels:
+        _check_labels_fit(image, vol)
+        names.append(_label_name(vol.name, taken))
+        jobs.append(_Job(vol, f"labels/{names[-1]}", _plan(vol, options)))
+    label_root = root.create_group("labels") if labels else None
+    groups = [root] + [label_root.create_group(name) for name in names]
+    return groups, jobs, names
 
 
 def export_zarr(
