@@ -3,7 +3,7 @@
 The export (:mod:`napari_bigvol.ops.export`) takes plain arrays and a
 :class:`~napari_bigvol.ops.export.LayerDescription`; :func:`export_layer` turns a napari
 layer into those with :func:`~napari_bigvol.ops.export.describe_layer`, through napari's
-own :meth:`~napari.layers.Layer.as_layer_data_tuple`, so the export never inspects a
+own ``as_layer_data_tuple()``, so the export never inspects a
 napari class.
 
 Image layers become the image (several same-shaped image layers become its channels);

@@ -188,8 +188,8 @@ class Volume:
 class LayerDescription:
     """What an export needs to know about the data besides the pixels.
 
-    Plain values only (no napari objects): :mod:`napari_bigvol._napari._writer` builds one
-    from a napari layer, :func:`describe_layer_data` from napari layer data (what the
+    Plain values only (no napari objects): ``napari_bigvol._napari._writer`` builds one
+    from a napari layer, :func:`.describe_layer_data` from napari layer data (what the
     readers return and napari hands a writer), and a script may build one itself. Every
     field is optional; None means "not known", and a default is used.
 
@@ -362,7 +362,7 @@ def volume(source: Any, description: LayerDescription | None = None, **keywords:
     description : LayerDescription, optional
         Name, geometry, units and display of the data.
     **keywords
-        Any :class:`LayerDescription` field but ``sources``; given ones override the
+        Any :class:`.LayerDescription` field but ``sources``; given ones override the
         description.
 
     Returns
@@ -1104,7 +1104,7 @@ def export_zarr(
     ----------
     source : numpy array, dask array, zarr array, list of arrays or napari layer
         The data; a list of pyramid levels exports its level 0. A napari layer is
-        described by :func:`describe_layer` (:func:`napari_bigvol.export_layer` says so
+        described by :func:`.describe_layer` (:func:`napari_bigvol.export_layer` says so
         explicitly). Labels (``is_labels=True``) are written as labels (mode pyramid) with
         an image of their values at the root and an NGFF label image under ``labels/``.
     path : str or os.PathLike
@@ -1133,7 +1133,7 @@ def export_zarr(
     should_stop : callable, optional
         Polled between work units; True cancels (raises :class:`Cancelled`).
     **source_keywords
-        Any :class:`LayerDescription` field but ``sources`` (``scale``, ``translate``,
+        Any :class:`.LayerDescription` field but ``sources`` (``scale``, ``translate``,
         ``axis_labels``, ``units``, ``name``, ``channel_axis``, ``channel_names``,
         ``channel_colors``, ``contrast_limits``, ``rgb``, ``is_labels``); they override
         ``description``.
@@ -1220,8 +1220,8 @@ def describe_layer(layer: Any) -> tuple[Any, LayerDescription]:
     """Return a napari layer's data and its description, from plain layer data.
 
     napari serialises a layer into plain values with its public
-    :meth:`~napari.layers.Layer.as_layer_data_tuple`; the description is built from
-    those (:func:`describe_layer_data`), plus the file napari recorded it was opened from
+    ``as_layer_data_tuple()``; the description is built from
+    those (:func:`.describe_layer_data`), plus the file napari recorded it was opened from
     (``layer.source.path``), which the export then refuses to overwrite. No napari class
     is imported or inspected here.
 
@@ -1234,7 +1234,7 @@ def describe_layer(layer: Any) -> tuple[Any, LayerDescription]:
     -------
     tuple
         ``(data, description)``: the layer's data as it is (lazy stays lazy; a multiscale
-        layer gives its list of levels) and a :class:`LayerDescription`.
+        layer gives its list of levels) and a :class:`.LayerDescription`.
 
     Examples
     --------
