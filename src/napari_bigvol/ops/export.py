@@ -973,8 +973,12 @@ def _keep_beside(temporary: str, target: str) -> None:
             if error.errno in _TAKEN:
                 continue
             raise
-        raise OperationError(f"{target}: appeared while exporting; the export is kept at {kept}")
-    raise OperationError(f"{target}: appeared while exporting; the export is kept at {temporary}")
+        raise _StoreKept(f"{target}: appeared while exporting; the export is kept at {kept}")
+    raise _StoreKept(f"{target}: appeared while exporting; the export is kept at {temporary}")
+
+
+class _StoreKept(OperationError):
+    """The target was taken; the finished store was kept elsewhere and must stay."""
 
 
 def available_path(path: str | os.PathLike) -> str:
@@ -1044,9 +1048,10 @@ def _write_store(
         _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
         _move_into_place(temporary, target, overwrite)
     except BaseException as error:
-        # Nothing half-written is left behind, whatever stopped the export (a kept store
-        # was renamed away first, so it survives).
-        shutil.rmtree(temporary, ignore_errors=True)
+        # Nothing half-written is left behind, whatever stopped the export; a finished
+        # store kept because the target was taken stays.
+        if not isinstance(error, _StoreKept):
+            shutil.rmtree(temporary, ignore_errors=True)
         reported = _export_error(target, error)
         if reported is error:
             raise
