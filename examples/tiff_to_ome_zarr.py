@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from _tutorial import camera, launch
 
-from napari_bigvol import export_zarr, sample
+from napari_bigvol import export_layer, sample
 
 
 @dataclass
@@ -71,7 +71,7 @@ def run(viewer: Any, path: Path) -> Converted:
     tiff_volume = tiff_layer.data[0] if tiff_layer.multiscale else tiff_layer.data
     store = path.with_suffix(".ome.zarr")
     if not store.exists():
-        export_zarr(tiff_layer, store, chunks=(64, 64, 64))
+        export_layer(tiff_layer, store, chunks=(64, 64, 64))
     viewer.layers.remove(tiff_layer)
     [zarr_layer] = viewer.open(str(store), plugin="napari-bigvol")
     levels = zarr_layer.data if zarr_layer.multiscale else [zarr_layer.data]

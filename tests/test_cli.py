@@ -11,6 +11,7 @@ import pytest
 import tifffile
 import zarr
 
+import napari_bigvol
 from napari_bigvol.cli import main
 
 
@@ -121,3 +122,52 @@ def test_convert_refuses_to_overwrite_its_own_input(tiff_folder, tmp_path, capsy
     assert main(["convert", str(store), str(store), "--quiet", "--overwrite"]) == 1
     assert "refusing to write over or inside the source" in capsys.readouterr().err
     np.testing.assert_array_equal(zarr.open_array(store / "0", mode="r")[:], planes)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"napari-bigvol {napari_bigvol.__version__}"
+
+
+def test_voxel_size_for_slices_without_metadata(tiff_folder, tmp_path):
+    folder, _ = tiff_folder
+    out = tmp_path / "sized.ome.zarr"
+    args = ["convert", str(folder), str(out), "--voxel-size", "2", "0.5", "0.25", "--quiet"]
+    assert main([*args, "--unit", "micron"]) == 0
+    (_, kwargs, _), *_ = napari_bigvol.read(out)
+    assert kwargs["scale"] == (2.0, 0.5, 0.25)
+    assert kwargs["units"] == ("micrometer",) * 3
+    # Two sizes set the in-plane axes only; the unit defaults to micrometres.
+    out2 = tmp_path / "plane.ome.zarr"
+    assert main(["convert", str(folder), str(out2), "--voxel-size", "0.5", "0.5", "--quiet"]) == 0
+    (_, kwargs, _), *_ = napari_bigvol.read(out2)
+    assert kwargs["scale"] == (1.0, 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--voxel-size", "0", "1", "1"], "a voxel size must be positive"),
+        (["--voxel-size", "1", "1", "1", "1"], "--voxel-size has 4 values but the data have 3"),
+        (["--voxel-size", "1", "1", "--unit", "sec"], "--unit sec: not a unit of length"),
+    ],
+)
+def test_bad_voxel_size(tiff_folder, tmp_path, capsys, extra, message):
+    folder, _ = tiff_folder
+    try:
+        code = main(["convert", str(folder), str(tmp_path / "x.zarr"), *extra])
+    except SystemExit as usage_error:  # argparse refuses bad numbers itself
+        code = usage_error.code
+    assert code in (1, 2)
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_unquoted_files_are_sorted_naturally(tiff_folder, tmp_path):
+    folder, planes = tiff_folder
+    shuffled = [str(folder / f"Axial_{i}.tif") for i in (10, 2, 12, 1, 3, 4, 5, 6, 7, 8, 9, 11)]
+    out = tmp_path / "listed.zarr"
+    assert main(["convert", *shuffled, str(out), "--quiet"]) == 0
+    np.testing.assert_array_equal(zarr.open_array(out / "0", mode="r")[:], planes)

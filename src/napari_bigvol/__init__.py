@@ -10,6 +10,7 @@ viewer, so it works in the napari console, in scripts and on a cluster node::
     mask = bv.threshold_mask(volume, 125, mode="below")  # lazy boolean dask array
     counts, edges = bv.histogram(volume, bins=50)      # exact, streamed chunk by chunk
     bv.export_zarr(volume, "/data/axial.ome.zarr", scale=(0.1, 0.1, 0.1))
+    bv.export_layer(viewer.layers["mask"], "/data/mask.ome.zarr")  # a napari layer
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _LAZY = {
     "anatomical_view": "napari_bigvol._display",
     "display_convention": "napari_bigvol._display",
     "set_display_convention": "napari_bigvol._display",
+    "export_layer": "napari_bigvol._napari._writer",
     "read": "napari_bigvol.io",
     "split_channels": "napari_bigvol.ops.channels",
     "describe_scheduler": "napari_bigvol.ops.compute",
@@ -45,6 +47,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from napari_bigvol._display import anatomical_view, display_convention, set_display_convention
+    from napari_bigvol._napari._writer import export_layer
     from napari_bigvol._napari.scope import visible_slice, whole_volume
     from napari_bigvol.io import read
     from napari_bigvol.ops.channels import split_channels
@@ -88,6 +91,7 @@ __all__ = [
     "count_components",
     "describe_scheduler",
     "display_convention",
+    "export_layer",
     "export_zarr",
     "histogram",
     "histogram_stats",

@@ -9,10 +9,14 @@ interrupted). An interrupted or failed conversion leaves nothing at the output p
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from napari_bigvol.errors import BigVolError, Cancelled
+from napari_bigvol import __version__
+from napari_bigvol.errors import BigVolError, Cancelled, OperationError
+from napari_bigvol.units import length_unit
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,6 +33,16 @@ def _chunks(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"chunk sizes must be positive, not {text!r}")
     return sizes
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"a voxel size must be positive, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="napari-bigvol",
         description="Convert big image volumes for fast viewing in napari.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     convert = commands.add_parser(
         "convert",
@@ -57,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Write INPUT as OME-Zarr at OUTPUT.zarr, streamed (memory stays bounded) with a "
             "pyramid. Quote glob patterns ('scan_*.tif') so napari-bigvol, not the shell, "
             "expands and naturally sorts them; several unquoted files also work and are "
-            "stacked as slices in the order given."
+            "stacked as slices, sorted naturally too (slice_2 before slice_10)."
         ),
     )
     convert.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder or glob")
@@ -72,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="Blosc zstd+bitshuffle (default, small), lz4 (fastest) or none",
     )
     convert.add_argument("--no-pyramid", action="store_true", help="write level 0 only")
+    convert.add_argument(
+        "--voxel-size",
+        type=_positive,
+        nargs="+",
+        metavar="SIZE",
+        help="voxel size of the last axes, e.g. --voxel-size 2 0.5 0.5 (Z Y X) or 0.5 0.5 "
+        "(Y X); replaces what the files say (for slices without metadata)",
+    )
+    convert.add_argument(
+        "--unit",
+        help="unit of --voxel-size, any spelling pint knows (um, micron, mm, ...); "
+        "default micrometer",
+    )
     convert.add_argument(
         "--zarr-format",
         type=int,
@@ -113,6 +141,55 @@ class _ProgressBar:
             self.bar.close()
 
 
+def with_voxel_size(
+    layer: tuple[Any, dict[str, Any], str], sizes: Sequence[float], unit: str | None
+) -> tuple[Any, dict[str, Any], str]:
+    """Return ``layer`` (napari layer data) with ``sizes`` as the scale of its last axes.
+
+    Parameters
+    ----------
+    layer : tuple
+        ``(data, kwargs, layer_type)`` as :func:`napari_bigvol.read` returns.
+    sizes : sequence of float
+        Voxel size of the last ``len(sizes)`` axes (after dropping a channel or RGB axis).
+    unit : str or None
+        Their unit; micrometres if None.
+
+    Returns
+    -------
+    tuple
+        The same data with new ``scale`` and ``units``.
+
+    Raises
+    ------
+    OperationError
+        If there are more sizes than axes, or the unit is not a length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> _, kwargs, _ = with_voxel_size((np.zeros((4, 8, 8)), {}, "image"), [2, 0.5, 0.5], "um")
+    >>> kwargs["scale"], kwargs["units"]
+    ((2.0, 0.5, 0.5), ('micrometer', 'micrometer', 'micrometer'))
+    """
+    from napari_bigvol.ops.export import layer_axis_count
+
+    data, kwargs, layer_type = layer
+    unit_name = length_unit(unit or "micrometer")
+    if unit_name is None:
+        raise OperationError(f"--unit {unit}: not a unit of length")
+    count = layer_axis_count(data, kwargs)
+    if len(sizes) > count:
+        raise OperationError(
+            f"--voxel-size has {len(sizes)} values but the data have {count} axes"
+        )
+    scale = list(kwargs.get("scale") or [1.0] * count)
+    units = list(kwargs.get("units") or ["pixel"] * count)
+    scale[count - len(sizes) :] = [float(size) for size in sizes]
+    units[count - len(sizes) :] = [unit_name] * len(sizes)
+    return data, {**kwargs, "scale": tuple(scale), "units": tuple(units)}, layer_type
+
+
 def convert(args: argparse.Namespace) -> str:
     """Run ``convert`` with parsed arguments; return the path written.
 
@@ -146,6 +223,8 @@ def convert(args: argparse.Namespace) -> str:
         set_scheduler(args.scheduler)
     source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     layers = read(source)
+    if args.voxel_size:
+        layers = [with_voxel_size(layer, args.voxel_size, args.unit) for layer in layers]
     bar = _ProgressBar(enabled=not args.quiet)
     try:
         return export_layers(

@@ -8,9 +8,10 @@ import zarr
 from napari.layers import Image, Labels
 from ome_zarr_models import open_ome_zarr
 
-from napari_bigvol._napari._writer import write_zarr
+import napari_bigvol
+from napari_bigvol._napari._writer import export_layer, write_zarr
 from napari_bigvol.errors import OperationError
-from napari_bigvol.ops.export import export_zarr
+from napari_bigvol.ops.export import describe_layer
 
 
 def test_save_layers_writes_image_and_labels(make_napari_viewer, tmp_path):
@@ -66,7 +67,7 @@ def test_a_labels_layer_alone_and_a_multiscale_layer(tmp_path):
 
     pyramid = [np.ones((600, 600), np.uint8), np.ones((300, 300), np.uint8)]
     layer = Image(pyramid, multiscale=True, name="pyr")
-    export_zarr(layer, tmp_path / "pyr.zarr")
+    export_layer(layer, tmp_path / "pyr.zarr")
     assert zarr.open_array(tmp_path / "pyr.zarr" / "0", mode="r").shape == (600, 600)
 
 
@@ -86,3 +87,33 @@ def test_image_layers_of_different_shapes_are_refused(tmp_path):
     with pytest.raises(OperationError, match="save them one at a time"):
         write_zarr(str(tmp_path / "x.zarr"), [a.as_layer_data_tuple(), b.as_layer_data_tuple()])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_layers_are_described_for_the_export_without_napari_classes(tmp_path):
+    image = Image(
+        np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16),
+        name="brain",
+        scale=(2.0, 0.5, 0.5),
+        units=("mm", "mm", "mm"),
+        colormap="magenta",
+        contrast_limits=(10, 900),
+    )
+    data, description = describe_layer(image)
+    assert data is image.data
+    assert (description.name, description.is_labels) == ("brain", False)
+    assert tuple(description.scale) == (2.0, 0.5, 0.5)
+    assert description.channel_colors == ["FF00FF"]
+    path = export_layer(image, tmp_path / "brain.ome.zarr")
+    ((_, kwargs, kind),) = napari_bigvol.read(path)
+    assert (kind, kwargs["name"], kwargs["scale"]) == ("image", "brain", (2.0, 0.5, 0.5))
+    assert kwargs["units"] == ("millimeter",) * 3
+    assert kwargs["contrast_limits"] == (10.0, 900.0)
+
+
+def test_export_zarr_takes_arrays_or_layers_not_other_objects(tmp_path):
+    with pytest.raises(OperationError, match="cannot export a dict"):
+        napari_bigvol.export_zarr({"not": "an array"}, tmp_path / "x.zarr")
+    layer = Labels(np.zeros((4, 8, 8), np.uint8), name="mask")
+    assert napari_bigvol.export_zarr(layer, tmp_path / "m.zarr").endswith("m.zarr")
+    ((_, kwargs, kind),) = napari_bigvol.read(tmp_path / "m.zarr")
+    assert (kind, kwargs["name"]) == ("labels", "mask")

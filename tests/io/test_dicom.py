@@ -225,7 +225,7 @@ def test_slices_are_ordered_by_position_not_by_name_or_instance_number(tmp_path)
     np.testing.assert_array_equal(np.asarray(data), as_layer(volume, kwargs))
     assert kwargs["metadata"]["bigvol"]["axes"][kwargs["axis_labels"][0]]["source_axis"] == "k"
     assert kwargs["scale"] == pytest.approx((2.0, 0.6, 0.5))
-    assert kwargs["units"] == ("mm", "mm", "mm")
+    assert kwargs["units"] == ("millimeter", "millimeter", "millimeter")
 
 
 def test_spacing_comes_from_positions_not_slice_thickness(tmp_path):

@@ -228,7 +228,7 @@ def test_real_file_facts(nibabel_data):
     [(data, kwargs, _)] = nifti.read(nibabel_data / "functional.nii")
     assert data.shape == (20, 3, 21, 17)
     assert kwargs["axis_labels"] == ("t", *RAS_LABELS)
-    assert kwargs["units"] == ("s", "mm", "mm", "mm")
+    assert kwargs["units"] == ("second", "millimeter", "millimeter", "millimeter")
     assert kwargs["scale"] == (2.0, 8.0, 4.0, 4.0)
     assert kwargs["contrast_limits"] == pytest.approx((629.8262, 5571.6216), rel=1e-6)
     bigvol = kwargs["metadata"]["bigvol"]
@@ -334,9 +334,9 @@ def test_dimensions(tmp_path, disk_shape, napari_shape, labels):
 @pytest.mark.parametrize(
     ("units", "expected"),
     [
-        (("mm", "sec"), ("s", "mm", "mm", "mm")),
-        (("micron", "msec"), ("ms", "micrometer", "micrometer", "micrometer")),
-        (("unknown", "unknown"), ("pixel", "mm", "mm", "mm")),
+        (("mm", "sec"), ("second", "millimeter", "millimeter", "millimeter")),
+        (("micron", "msec"), ("millisecond", "micrometer", "micrometer", "micrometer")),
+        (("unknown", "unknown"), ("pixel", "millimeter", "millimeter", "millimeter")),
     ],
 )
 def test_units_from_xyzt_units(tmp_path, units, expected):

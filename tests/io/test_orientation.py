@@ -84,7 +84,7 @@ def test_leading_axes_and_labels():
     leading = [LeadingAxis("t", scale=0.8, translate=2.0, unit="s")]
     _, kwargs = layer_geometry(np.diag([2.0, 2.0, 2.0, 1.0]), (3, 4, 5, 7), leading_axes=leading)
     assert kwargs["axis_labels"] == ("t", "I→S", "P→A", "L→R")
-    assert kwargs["units"] == ("s", "mm", "mm", "mm")
+    assert kwargs["units"] == ("s", "millimeter", "millimeter", "millimeter")
     assert kwargs["scale"] == (0.8, 2.0, 2.0, 2.0)
     assert kwargs["translate"] == (2.0, 0.0, 0.0, 0.0)
 

@@ -77,7 +77,7 @@ def test_glob(write_slices):
     data, kwargs, _ = only_layer(str(folder / "slice_*.tif"))
 
     np.testing.assert_array_equal(np.asarray(data), stack)
-    assert kwargs["name"] == "slice_*.tif"
+    assert kwargs["name"] == "slice"  # the files' common stem, not the pattern
 
 
 def test_list_of_dropped_files_is_naturally_sorted(write_slices):

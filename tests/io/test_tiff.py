@@ -93,6 +93,20 @@ def test_imagej_stack_without_spacing_uses_imagej_default(tmp_path):
     assert kwargs["metadata"]["bigvol"]["assumed_z_spacing"] is False
 
 
+def test_imagej_resolution_without_a_unit_is_uncalibrated(tmp_path):
+    # As in ImageJ/Fiji: without a unit there is no calibration, so no scale of 0.5 "pixel".
+    path = tmp_path / "nounit.tif"
+    tifffile.imwrite(
+        path, np.zeros((4, 8, 8), np.uint16), imagej=True, resolution=(2.0, 2.0),
+        metadata={"axes": "ZYX", "spacing": 3.0},
+    )  # fmt: skip
+
+    _, kwargs, _ = only_layer(path)
+
+    assert kwargs["scale"] == (1.0, 1.0, 1.0)
+    assert "units" not in kwargs
+
+
 def test_imagej_contiguous_single_page_layout(tmp_path):
     """ImageJ files over 4 GB (and truncate=True files) describe all planes by one page."""
     path = tmp_path / "contiguous.tif"

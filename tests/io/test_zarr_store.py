@@ -219,6 +219,26 @@ def test_dimension_names_become_axis_labels(tmp_path):
     assert zarr_store.read(v2)[0][1]["axis_labels"] == ("t", "row", "col")
 
 
+def test_plain_arrays_without_names_get_spatial_axis_labels(tmp_path):
+    # Not napari's "-3", "-2", "-1".
+    v2 = _plain_array(tmp_path / "v2.zarr", _volume((2, 8, 8), "uint8"), (1, 8, 8), 2)
+    four = _plain_array(tmp_path / "t.zarr", _volume((2, 2, 8, 8), "uint8"), (1, 1, 8, 8), 3)
+    assert zarr_store.read(v2)[0][1]["axis_labels"] == ("z", "y", "x")
+    assert zarr_store.read(four)[0][1]["axis_labels"] == ("t", "z", "y", "x")
+
+
+def test_ome_zarr_py_images_are_named_after_their_store(tmp_path):
+    # ome-zarr-py names every image "image"; two of them open side by side.
+    from ome_zarr.writer import write_image
+
+    for name in ("left", "right"):
+        group = zarr.open_group(tmp_path / f"{name}.ome.zarr", mode="w")
+        write_image(_volume((4, 16, 16), "uint8"), group, axes="zyx")
+        assert _ngff.ome_attributes(group.attrs)["multiscales"][0]["name"] == "image"
+    names = [zarr_store.read(tmp_path / f"{n}.ome.zarr")[0][1]["name"] for n in ("left", "right")]
+    assert names == ["left", "right"]
+
+
 def test_rgb_array_is_an_rgb_layer(tmp_path):
     store = _plain_array(
         tmp_path / "rgb.zarr", _volume((5, 16, 16, 3), "uint8"), (1, 16, 16, 3), 3
@@ -365,7 +385,7 @@ def test_ome_multiscale_matches_zarr(tmp_path, zarr_format, dtype, chunks):
     assert kwargs["translate"] == (0.0, 0.0, 0.0)
     assert kwargs["axis_labels"] == ("z", "y", "x")
     assert kwargs["units"] == ("micrometer", "micrometer", "micrometer")
-    assert kwargs["name"] == "image"  # ome-zarr's default multiscales name
+    assert kwargs["name"] == "brain"  # ome-zarr names every image "image": the store's name
     assert kwargs["metadata"]["bigvol"]["ngff_version"] == {2: "0.4", 3: "0.5"}[zarr_format]
     smallest = group["s2"][...]
     assert kwargs["contrast_limits"] == (float(smallest.min()), float(smallest.max()))
@@ -416,7 +436,7 @@ def test_channels_without_omero_get_per_channel_limits(tmp_path):
     assert kwargs["contrast_limits"] == [
         (float(smallest[c].min()), float(smallest[c].max())) for c in range(2)
     ]
-    assert kwargs["name"] == ["image [0]", "image [1]"]
+    assert kwargs["name"] == ["two [0]", "two [1]"]
     assert "colormap" not in kwargs  # napari picks its own channel colours
 
 
@@ -838,30 +858,6 @@ def test_viewer_open_gives_multiscale_layers_with_the_right_scale(
 
 
 # --- metadata details ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("unit", "expected"),
-    [
-        ("micrometer", "micrometer"),
-        ("Micrometer", "micrometer"),
-        ("µm", "micrometer"),
-        ("um", "micrometer"),
-        ("mm", "millimeter"),
-        ("Mm", None),  # megameter, not millimeter: abbreviations are case-sensitive
-        ("millisecond", "millisecond"),
-        ("parsec", "parsec"),
-        ("furlong", None),
-        (None, None),
-        (3, None),
-    ],
-)
-def test_units_napari_understands(unit, expected):
-    import pint
-
-    assert _ngff.normalise_unit(unit) == expected
-    if expected is not None:  # and napari's pint registry really reads it
-        assert str(pint.get_application_registry().parse_expression(expected).units) == expected
 
 
 @pytest.mark.parametrize(

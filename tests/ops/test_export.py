@@ -240,6 +240,22 @@ def test_labels_alone_write_an_image_and_ngff_labels(tmp_path, zarr_format):
     layers = napari_get_reader(path)(path)
     assert [t for _, _, t in layers] == ["image", "labels"]
     np.testing.assert_array_equal(np.asarray(layers[1][0][0]), labels)
+    # Our own reader gives back exactly the layer that was saved.
+    ((data, kwargs, layer_type),) = napari_bigvol.read(path)
+    assert (layer_type, kwargs["name"]) == ("labels", "mask")
+    np.testing.assert_array_equal(np.asarray(data[0]), labels)
+
+
+def test_labels_layer_round_trip_keeps_its_name(tmp_path):
+    name = "marker_LPI (100) mask"
+    labels = np.zeros((4, 32, 32), np.uint8)
+    labels[1:3, 4:20, 4:20] = 3
+    path = tmp_path / "marker.ome.zarr"
+    export_zarr(labels, path, is_labels=True, name=name, scale=(2.0, 0.5, 0.5))
+    ((data, kwargs, layer_type),) = napari_bigvol.read(path)
+    assert (layer_type, kwargs["name"]) == ("labels", name)
+    assert kwargs["scale"] == (2.0, 0.5, 0.5)
+    np.testing.assert_array_equal(np.asarray(data), labels)
 
 
 def test_labels_with_an_image_share_the_store(tmp_path):
@@ -416,3 +432,22 @@ def test_time_and_channels_make_a_valid_5d_image(tmp_path):
     ((levels, meta, _),) = napari_get_reader(path)(path)
     assert meta["channel_axis"] == 1
     np.testing.assert_array_equal(np.asarray(levels[0]), source)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_ngff_metadata_is_validated_as_it_is_written(zarr_format):
+    import pydantic
+
+    from napari_bigvol.io._ngff import NGFF_WRITERS, Axis, ImageDescription
+
+    writer = NGFF_WRITERS[zarr_format]
+    assert (writer.zarr_format, writer.version) == (zarr_format, {2: "0.4", 3: "0.5"}[zarr_format])
+    axes = (Axis("z", "space"), Axis("y", "space"), Axis("x", "space"))
+    wrong = ImageDescription("a", axes, (1.0, 1.0), (0.0, 0.0), ((1, 1),), "mean")
+    with pytest.raises(pydantic.ValidationError):
+        writer.image_attributes(wrong, [])
+    space_after_time = ImageDescription(
+        "a", (Axis("x", "space"), Axis("t", "time")), (1.0, 1.0), (0.0, 0.0), ((1, 1),), "mean"
+    )
+    with pytest.raises(pydantic.ValidationError):
+        writer.image_attributes(space_after_time, [])

@@ -15,6 +15,7 @@ from napari_bigvol.errors import ReadError
 from napari_bigvol.io import _remote, dicom, nifti, sequence, zarr_store
 from napari_bigvol.io._paths import PathLike, is_glob, require_exists
 from napari_bigvol.io._slider_steps import keep_every_plane
+from napari_bigvol.io._store_swap import recover_interrupted_swap
 
 LayerData = tuple[Any, dict[str, Any], str]
 Reader = Callable[[PathLike | Sequence[PathLike]], list[LayerData]]
@@ -148,6 +149,9 @@ def _read_one(path: str, storage_options: Mapping[str, Any] | None = None) -> li
             raise ReadError(path, "napari-bigvol reads zarr and OME-Zarr stores from URLs only")
         return _remote.read(path, storage_options)
     if not is_glob(path):
+        if not os.path.lexists(path):
+            # An export that crashed while replacing this store left it aside: put it back.
+            recover_interrupted_swap(path)
         require_exists(path)
     module = _format_for(path)
     if module is None:

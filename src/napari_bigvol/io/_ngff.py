@@ -1,13 +1,23 @@
-"""OME-Zarr (NGFF 0.1 to 0.5) metadata, parsed from plain attribute dictionaries.
+"""OME-Zarr (NGFF) metadata: read leniently (0.1 to 0.5), written strictly (0.4 and 0.5).
 
-No file access here: :mod:`napari_bigvol.io.zarr_store` reads the attributes with zarr
-and hands them in. Everything this module returns is what napari needs: per-axis scale
-and translation, axis labels, units napari's pint registry understands, and per-channel
-names, colormaps and contrast windows.
+The one NGFF module of the package: the reader (:mod:`napari_bigvol.io.zarr_store`) and
+the export (:mod:`napari_bigvol.ops.export`) both use it.
+
+*Reading* works on plain attribute dictionaries (no file access here; the zarr reader
+hands them in) and tolerates old and odd files. Everything it returns is what napari
+needs: per-axis scale and translation, axis labels, units napari's pint registry
+understands, and per-channel names, colormaps and contrast windows. Kept hand-written on
+purpose: it accepts NGFF 0.1 to 0.3 and files that ome-zarr-models refuses.
+
+*Writing* builds the metadata with ome-zarr-models, which validates it as it is built, and
+validates the finished store with it too. One writer object per NGFF version
+(:data:`NGFF_WRITERS`: 0.4 on zarr v2, 0.5 on zarr v3), as ome-zarr-py keeps one Format
+class per version.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -15,53 +25,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from napari_bigvol.errors import ReadError
+from napari_bigvol.units import canonical_unit
 
 # NGFF 0.1/0.2 had no "axes": the data were always (t, c, z, y, x), trailing axes kept.
 _LEGACY_AXES = ("t", "c", "z", "y", "x")
 _AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
-# Units the NGFF spec allows (UDUNITS-2 names); pint, and so napari, knows each of them.
-_SI_PREFIXES = (
-    "", "atto", "centi", "deci", "exa", "femto", "giga", "hecto", "kilo", "mega", "micro",
-    "milli", "nano", "peta", "pico", "tera", "yocto", "yotta", "zepto", "zetta",
-)  # fmt: skip
-NGFF_UNITS = frozenset(
-    [prefix + base for prefix in _SI_PREFIXES for base in ("meter", "second")]
-    + ["angstrom", "foot", "inch", "mile", "parsec", "yard", "day", "hour", "minute"]
-)
-# Spellings seen in files written by other tools, outside the spec.
-_UNIT_ALIASES = {
-    "um": "micrometer",
-    "µm": "micrometer",
-    "μm": "micrometer",
-    "micron": "micrometer",
-    "microns": "micrometer",
-    "nm": "nanometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-    "s": "second",
-    "sec": "second",
-    "ms": "millisecond",
-    "us": "microsecond",
-    "µs": "microsecond",
-    "min": "minute",
-    "h": "hour",
-}
 # napari's pint registry reads axes without a unit as pixels.
 PIXEL = "pixel"
 
-_HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
-# Pure colours map to napari's named colormaps, which read better in the layer list.
-_NAMED_COLOURS = {
-    "ff0000": "red",
-    "00ff00": "green",
-    "0000ff": "blue",
-    "ff00ff": "magenta",
-    "00ffff": "cyan",
-    "ffff00": "yellow",
-    "ffffff": "gray",
+HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
+#: napari's named colormaps of pure colours and their ``omero`` hex colours, both ways:
+#: the reader shows ``FF0000`` as "red" (reads better in the layer list), the export
+#: writes "red" as ``FF0000``.
+COLORMAP_HEX = {
+    "red": "FF0000",
+    "green": "00FF00",
+    "blue": "0000FF",
+    "magenta": "FF00FF",
+    "cyan": "00FFFF",
+    "yellow": "FFFF00",
+    "gray": "FFFFFF",
 }
+_NAMED_COLOURS = {hex_colour.lower(): name for name, hex_colour in COLORMAP_HEX.items()}
 
 
 @dataclass(frozen=True)
@@ -70,7 +56,7 @@ class Axis:
 
     name: str
     type: str | None
-    unit: str | None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +92,28 @@ class ChannelDisplay:
     colormap: str | None
     window: tuple[float, float] | None
     visible: bool
+
+
+# The export saves a Labels layer alone as an image of its values (for viewers without
+# labels support) plus the same data as NGFF labels; this multiscale metadata key says so,
+# and the reader then opens the labels only.
+IMAGE_OF_LABELS = "napari_bigvol_image_of_labels"
+
+
+def is_image_of_labels(ome: Mapping[str, Any]) -> bool:
+    """Whether an image group only carries a copy of its labels (see ``IMAGE_OF_LABELS``).
+
+    Examples
+    --------
+    >>> is_image_of_labels({"multiscales": [{"metadata": {IMAGE_OF_LABELS: True}}]})
+    True
+    >>> is_image_of_labels({"multiscales": "junk"})
+    False
+    """
+    entries = ome.get("multiscales")
+    first = entries[0] if isinstance(entries, list) and entries else None
+    metadata = first.get("metadata") if isinstance(first, Mapping) else None
+    return isinstance(metadata, Mapping) and metadata.get(IMAGE_OF_LABELS) is True
 
 
 def ome_attributes(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -253,27 +261,10 @@ def napari_units(axes: Sequence[Axis]) -> tuple[str, ...] | None:
     >>> napari_units([Axis("x", "space", None)]) is None
     True
     """
-    known = [normalise_unit(axis.unit) for axis in axes]
+    known = [canonical_unit(axis.unit) for axis in axes]
     if all(unit is None for unit in known):
         return None
     return tuple(unit or PIXEL for unit in known)
-
-
-def normalise_unit(unit: Any) -> str | None:
-    """Return an NGFF unit name for ``unit``, or None if it is missing or unknown.
-
-    Examples
-    --------
-    >>> normalise_unit("um"), normalise_unit("millisecond"), normalise_unit("furlong")
-    ('micrometer', 'millisecond', None)
-    """
-    if not isinstance(unit, str):
-        return None
-    text = unit.strip()
-    if text.lower() in NGFF_UNITS:
-        return text.lower()
-    # Abbreviations are case-sensitive: Mm is a megameter, not a millimeter.
-    return _UNIT_ALIASES.get(text)
 
 
 def channel_displays(ome: Mapping[str, Any], count: int) -> list[ChannelDisplay]:
@@ -422,7 +413,7 @@ def _numbers(values: Any, ndim: int, what: str, where: str) -> list[float]:
 
 
 def _colormap(colour: Any) -> str | None:
-    match = _HEX_COLOUR.match(colour.strip()) if isinstance(colour, str) else None
+    match = HEX_COLOUR.match(colour.strip()) if isinstance(colour, str) else None
     if match is None:
         return None
     rgb = match.group(1).lower()
@@ -441,3 +432,262 @@ def _window(window: Any) -> tuple[float, float] | None:
         return None
     # napari needs a non-empty range; a window of zero width is widened by one.
     return float(start), (float(end) if end > start else float(start) + 1.0)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageDescription:
+    """What the export knows about one multiscale image (or label image) to describe.
+
+    Attributes
+    ----------
+    name : str
+        Image name.
+    axes : tuple of Axis
+        In NGFF order (time, channel, space), units as NGFF names.
+    scale, translate : tuple of float
+        Level-0 voxel size and origin per axis.
+    cumulative : tuple of tuple of int
+        Downsampling factor of each level relative to level 0; arrays are named
+        ``"0"``, ``"1"``, ...
+    method : str
+        How the levels were made (``"mean"`` or ``"mode"``).
+    image_of_labels : bool
+        The image only copies its labels (see :data:`IMAGE_OF_LABELS`).
+    """
+
+    name: str
+    axes: tuple[Axis, ...]
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    cumulative: tuple[tuple[int, ...], ...]
+    method: str
+    image_of_labels: bool = False
+
+
+@dataclass(frozen=True)
+class ChannelWindow:
+    """One channel's ``omero`` rendering: name, ``RRGGBB`` colour, data range and window."""
+
+    label: str
+    color: str
+    minimum: float
+    maximum: float
+    start: float
+    end: float
+
+
+def _level_datasets(image: ImageDescription, models: Any) -> list[Any]:
+    # A downsampled voxel's centre is the mean of the centres it merges: shift by
+    # (factor - 1) / 2 level-0 voxels so every level overlays level 0 exactly.
+    datasets = []
+    for level, factors in enumerate(image.cumulative):
+        scale = [float(s) * f for s, f in zip(image.scale, factors, strict=True)]
+        translation = [
+            float(t) + (f - 1) / 2 * float(s)
+            for t, s, f in zip(image.translate, image.scale, factors, strict=True)
+        ]
+        datasets.append(
+            models.Dataset.build(
+                path=str(level), scale=scale, translation=translation if any(translation) else None
+            )
+        )
+    return datasets
+
+
+class NgffWriter:
+    """Build, store and validate the metadata of one NGFF version with ome-zarr-models."""
+
+    version: str
+    zarr_format: int
+
+    def __init__(self) -> None:
+        self._models: Any = None
+
+    @property
+    def models(self) -> Any:
+        """The ome-zarr-models classes of this version, imported on first use (pydantic)."""
+        if self._models is None:
+            self._models = self._import_models()
+        return self._models
+
+    def _import_models(self) -> _Models:
+        def module(name: str) -> Any:
+            return importlib.import_module(
+                f"ome_zarr_models.v{self.version.replace('.', '')}.{name}"
+            )
+
+        return _Models(
+            Axis=module("axes").Axis,
+            Dataset=module("multiscales").Dataset,
+            Multiscale=module("multiscales").Multiscale,
+            ImageAttrs=module("image").ImageAttrs,
+            LabelsAttrs=module("labels").LabelsAttrs,
+            ImageLabelAttrs=module("image_label").ImageLabelAttrs,
+            Label=module("image_label_types").Label,
+            Image=module("image").Image,
+        )
+
+    def _multiscale(self, image: ImageDescription) -> Any:
+        models = self.models
+        metadata: dict[str, Any] = {
+            "method": f"napari_bigvol.ops.export ({image.method} of 2 per halved axis)"
+        }
+        if image.image_of_labels:
+            metadata[IMAGE_OF_LABELS] = True
+        axes = [
+            models.Axis(name=axis.name, type=axis.type, unit=axis.unit)
+            if axis.unit
+            else models.Axis(name=axis.name, type=axis.type)
+            for axis in image.axes
+        ]
+        return models.Multiscale(
+            axes=axes,
+            datasets=_level_datasets(image, models),
+            name=image.name,
+            type=image.method,
+            metadata=metadata,
+            **self._multiscale_extra(),
+        )
+
+    def _multiscale_extra(self) -> dict[str, Any]:
+        return {}
+
+    def _omero(self, name: str, channels: Sequence[ChannelWindow]) -> dict[str, Any]:
+        from ome_zarr_models.common.omero import Channel, Omero, Window
+
+        omero = Omero(
+            channels=[
+                Channel(
+                    label=c.label,
+                    color=c.color,
+                    window=Window(min=c.minimum, max=c.maximum, start=c.start, end=c.end),
+                    active=True,
+                    coefficient=1.0,
+                    family="linear",
+                    inverted=False,
+                )
+                for c in channels
+            ],
+            name=name,
+            rdefs={"model": "color" if len(channels) > 1 else "greyscale"},
+            **self._omero_extra(),
+        )
+        return _json(omero)
+
+    def _omero_extra(self) -> dict[str, Any]:
+        return {}
+
+    def image_attributes(
+        self, image: ImageDescription, channels: Sequence[ChannelWindow]
+    ) -> dict[str, Any]:
+        """Return the zarr attributes of an image group: ``multiscales`` and ``omero``.
+
+        Examples
+        --------
+        >>> image = ImageDescription("a", (Axis("y", "space"), Axis("x", "space")),
+        ...                          (1.0, 1.0), (0.0, 0.0), ((1, 1), (2, 2)), "mean")
+        >>> attrs = NGFF_WRITERS[2].image_attributes(
+        ...     image, [ChannelWindow("a", "FFFFFF", 0, 255, 0, 255)])
+        >>> attrs["multiscales"][0]["datasets"][1]["coordinateTransformations"][0]["scale"]
+        [2.0, 2.0]
+        >>> NGFF_WRITERS[3].image_attributes(image, [])["ome"]["version"]
+        '0.5'
+        """
+        attributes = self.models.ImageAttrs(
+            multiscales=[self._multiscale(image)],
+            omero=self._omero(image.name, channels) if channels else None,
+            **self._attrs_extra(),
+        )
+        return self._nest(_json(attributes))
+
+    def labels_attributes(self, names: Sequence[str]) -> dict[str, Any]:
+        """Return the zarr attributes of a ``labels`` group listing ``names``.
+
+        Examples
+        --------
+        >>> NGFF_WRITERS[3].labels_attributes(["mask"])
+        {'ome': {'version': '0.5', 'labels': ['mask']}}
+        """
+        return self._nest(
+            _json(self.models.LabelsAttrs(labels=list(names), **self._attrs_extra()))
+        )
+
+    def label_image_attributes(self, image: ImageDescription) -> dict[str, Any]:
+        """Return the zarr attributes of a label image, pointing back at its image."""
+        attributes = self.models.ImageLabelAttrs(
+            multiscales=[self._multiscale(image)],
+            image_label=self.models.Label(source={"image": "../../"}, **self._label_extra()),
+            **self._attrs_extra(),
+        )
+        return self._nest(_json(attributes))
+
+    def _attrs_extra(self) -> dict[str, Any]:
+        return {}
+
+    def _label_extra(self) -> dict[str, Any]:
+        return {}
+
+    def _nest(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return attributes
+
+    def validate(self, group: Any) -> None:
+        """Validate a finished image group, its arrays and its labels, with ome-zarr-models.
+
+        Raises
+        ------
+        pydantic.ValidationError
+            If the store does not follow this NGFF version.
+        """
+        self.models.Image.from_zarr(group)
+
+
+class NgffV04(NgffWriter):
+    """NGFF 0.4 on zarr v2: attributes at the top level, a ``version`` in each entry."""
+
+    version = "0.4"
+    zarr_format = 2
+
+    def _multiscale_extra(self) -> dict[str, Any]:
+        return {"version": self.version}
+
+    def _omero_extra(self) -> dict[str, Any]:
+        return {"version": self.version}
+
+    def _label_extra(self) -> dict[str, Any]:
+        return {"version": self.version}
+
+
+class NgffV05(NgffWriter):
+    """NGFF 0.5 on zarr v3: attributes under ``ome``, with the version there only."""
+
+    version = "0.5"
+    zarr_format = 3
+
+    def _attrs_extra(self) -> dict[str, Any]:
+        return {"version": self.version}
+
+    def _nest(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return {"ome": attributes}
+
+
+@dataclass(frozen=True)
+class _Models:
+    Axis: Any
+    Dataset: Any
+    Multiscale: Any
+    ImageAttrs: Any
+    LabelsAttrs: Any
+    ImageLabelAttrs: Any
+    Label: Any
+    Image: Any
+
+
+def _json(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+#: The metadata writer for each zarr format: NGFF 0.4 on zarr v2, NGFF 0.5 on zarr v3.
+NGFF_WRITERS: dict[int, NgffWriter] = {2: NgffV04(), 3: NgffV05()}

@@ -186,7 +186,7 @@ def layer_geometry(
     affine_ras: np.ndarray,
     spatial_shape: Sequence[int],
     *,
-    space_unit: str = "mm",
+    space_unit: str = "millimeter",
     leading_axes: Sequence[LeadingAxis] = (),
 ) -> tuple[Reorientation, dict[str, Any]]:
     """Axis mapping and napari layer keywords for voxels with a voxel-to-RAS affine.

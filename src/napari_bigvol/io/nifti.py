@@ -85,6 +85,7 @@ from napari_bigvol.io._orientation import (
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob, require_exists
 from napari_bigvol.io._physical import usable_sizes
 from napari_bigvol.io._planes import stack_planes
+from napari_bigvol.units import canonical_unit
 
 __all__ = ["accepts", "read"]
 
@@ -93,18 +94,6 @@ SUFFIXES = (".nii", ".nii.gz")
 # voxel bytes than this many times its own size is lying.
 _MAX_GZIP_RATIO = 1032
 _EXTRA_AXIS_LABELS = ("t", "u", "v", "w")
-# NIfTI unit labels (nibabel's spelling) as units napari (pint) understands.
-_UNITS = {
-    "meter": "m",
-    "mm": "mm",
-    "micron": "micrometer",
-    "sec": "s",
-    "msec": "ms",
-    "usec": "us",
-    "hz": "Hz",
-    "ppm": "ppm",
-    "rads": "rad",
-}
 _HEADER_CLASSES = {348: Nifti1Header, 540: Nifti2Header}
 # What nibabel and numpy raise for header values that parse but describe no image (each
 # seen when fuzzing, tests/io/test_fuzz.py): LinAlgError for a NaN or huge affine,
@@ -610,8 +599,9 @@ def _leading_axes(header: Any, layout: _Layout) -> list[LeadingAxis]:
 
 def _units(header: Any, layout: _Layout) -> tuple[str, ...]:
     space, time = header.get_xyzt_units()
-    leading = [_UNITS.get(time, "pixel") if axis == 3 else "pixel" for axis in layout.leading_axes]
-    return (*leading, *[_UNITS.get(space, "mm")] * 3)
+    time_unit = canonical_unit(time) or "pixel"
+    leading = [time_unit if axis == 3 else "pixel" for axis in layout.leading_axes]
+    return (*leading, *[canonical_unit(space) or "millimeter"] * 3)
 
 
 def _contrast_limits(

@@ -162,7 +162,8 @@ def read(path_or_paths: str | Sequence[str]) -> list[LayerData]:
     if isinstance(path_or_paths, str | os.PathLike):
         text = os.fspath(path_or_paths)
         if is_glob(text):
-            files, name = expand_glob(text), os.path.basename(text)
+            files = expand_glob(text)
+            name = _common_name(files)  # "brain" for brain_*.tif, not the pattern
         elif os.path.isdir(text):
             files = list_folder(text, IMAGE_SUFFIXES)
             name = os.path.basename(os.path.normpath(text))

@@ -44,6 +44,7 @@ from dask.base import tokenize
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io._physical import usable_sizes
 from napari_bigvol.io._planes import stack_planes
+from napari_bigvol.units import length_unit
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -78,49 +79,6 @@ _SCREEN_DPI = (72.0, 96.0)
 MAX_PLANE_BYTES = 2**31
 _MM_PER_RESOLUTION_UNIT = {2: 25.4, 3: 10.0}  # TIFF ResolutionUnit INCH, CENTIMETER
 _RGB_PHOTOMETRICS = (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.YCBCR)
-
-# Unit spellings found in ImageJ and OME metadata, mapped to names pint (napari) knows.
-_UNIT_NAMES = {
-    "nm": "nanometer",
-    "nanometer": "nanometer",
-    "um": "micrometer",
-    "µm": "micrometer",  # MICRO SIGN, as ImageJ and OME write it
-    "μm": "micrometer",  # GREEK SMALL LETTER MU, also seen in files
-    "micron": "micrometer",
-    "microns": "micrometer",
-    "micrometer": "micrometer",
-    "\\u00b5m": "micrometer",  # ImageJ escapes the micro sign in its description
-    "mm": "millimeter",
-    "millimeter": "millimeter",
-    "cm": "centimeter",
-    "centimeter": "centimeter",
-    "m": "meter",
-    "meter": "meter",
-    "inch": "inch",
-}
-
-
-def physical_unit(name: str | None) -> str | None:
-    """Map a unit as written in ImageJ/OME metadata to a name napari understands.
-
-    Parameters
-    ----------
-    name : str or None
-        For example ``"micron"``, ``"µm"`` or ``"mm"``.
-
-    Returns
-    -------
-    str or None
-        A pint unit name such as ``"micrometer"``, or None for unknown or pixel units.
-
-    Examples
-    --------
-    >>> physical_unit("micron"), physical_unit("pixel")
-    ('micrometer', None)
-    """
-    if not name:
-        return None
-    return _UNIT_NAMES.get(name.strip().lower())
 
 
 @dataclass(frozen=True)
@@ -472,7 +430,7 @@ def _ome_metadata(image: dict[str, Any]) -> tuple[dict[str, Any], str | None, tu
         if size is not None:
             spacing[axis] = size
             # OME's default unit is the micrometre.
-            units.add(physical_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm")))
+            units.add(length_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm")))
     channels = pixels.get("Channel", [])
     channels = channels if isinstance(channels, list) else [channels]
     names = tuple(str(c.get("Name", "")) for c in channels if isinstance(c, dict))
@@ -488,10 +446,15 @@ def _imagej_metadata(
     if not meta:
         return None
     # ImageJ keeps its unit in the description; the tags hold pixels per that unit.
+    unit = length_unit(meta.get("unit"))
+    if unit is None:
+        # No unit (or "pixel"): uncalibrated, as ImageJ and Fiji show it. A resolution
+        # without a unit is no voxel size, so it is not turned into a scale in pixels.
+        return {}, None
     spacing = {axis: 1 / pixels for axis, pixels in _pixels_per_unit(page).items()}
     # ImageJ's voxel depth defaults to 1 unit when the file does not say.
     spacing["Z"] = meta.get("spacing", 1.0)
-    return spacing, physical_unit(meta.get("unit"))
+    return spacing, unit
 
 
 def series_of(tif: tifffile.TiffFile, path: str) -> list[Any]:

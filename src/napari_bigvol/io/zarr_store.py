@@ -280,9 +280,12 @@ def _group_layers(group: zarr.Group, root: str) -> list[LayerData]:
             return [_label_layer(group, root)]
         levels = _levels(group, root, ome)
         spec = _ngff.describe_multiscale(ome, levels[0].ndim, root)
-        name = spec.name or _display_name(root)
-        image = _image_layers_from(levels, root, ome, spec, 0, name)
-        return [*image, *_labels_of_image(root, group, spec.axes)]
+        labels = _labels_of_image(root, group, spec.axes)
+        if labels and _ngff.is_image_of_labels(ome):
+            return labels  # a Labels layer exported alone: its image only serves other viewers
+        # "image" is ome-zarr-py's default name: the store's own name tells stores apart.
+        name = spec.name if spec.name not in (None, "", "image") else _display_name(root)
+        return [*_image_layers_from(levels, root, ome, spec, 0, name), *labels]
     if "labels" in ome:
         return _labels_layers(group, root, ome, skip_broken=False)
     for collection in ("plate", "well"):
@@ -375,10 +378,21 @@ def _plain_layer(levels: Sequence[zarr.Array], root: str, name: str) -> LayerDat
             root, first, "zarr", datasets=[a.path for a in levels] if len(levels) > 1 else None
         ),
     }
-    labels = _dimension_names(first)
-    if labels is not None:
-        kwargs["axis_labels"] = labels[:-1] if rgb else labels
+    labels = _dimension_names(first) or _default_axis_labels(first.ndim)
+    kwargs["axis_labels"] = labels[:-1] if rgb else labels
     return _layer_data(levels, kwargs, "image")
+
+
+def _default_axis_labels(ndim: int) -> tuple[str, ...]:
+    """``z, y, x`` for the last axes (``t`` before them), not napari's ``-3, -2, -1``.
+
+    Examples
+    --------
+    >>> _default_axis_labels(2), _default_axis_labels(4), _default_axis_labels(5)
+    (('y', 'x'), ('t', 'z', 'y', 'x'), ('axis 0', 't', 'z', 'y', 'x'))
+    """
+    named = ("t", "z", "y", "x")[-ndim:]
+    return tuple(f"axis {i}" for i in range(ndim - len(named))) + named
 
 
 def _dimension_names(array: zarr.Array) -> tuple[str, ...] | None:
@@ -578,7 +592,7 @@ def _label_layer(group: zarr.Group, root: str, image_axes: Sequence[_ngff.Axis] 
         data = [np.take(level, 0, axis=channel_axis) for level in data]
         kept.remove(channel_axis)
     kwargs: dict[str, Any] = {
-        "name": os.path.basename(root),
+        "name": spec.name or os.path.basename(root),  # the layer's name, not its folder's
         "scale": tuple(spec.scales[0][i] for i in kept),
         "translate": tuple(spec.translations[0][i] for i in kept),
         "axis_labels": tuple(axes[i].name for i in kept),

@@ -16,24 +16,32 @@ new store is in place.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
-import socket
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import dask.array as da
 import numcodecs
 import numpy as np
-import psutil
+import platformdirs
 import zarr
 from zarr.codecs import BloscCodec
 
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError
-from napari_bigvol.ops import _ngff_write as ngff
+from napari_bigvol.io import _ngff as ngff
+from napari_bigvol.io._paths import GLOB_CHARS
+from napari_bigvol.io._store_swap import (
+    OLD,
+    PARTIAL,
+    owned_by_dead_process,
+    recover_interrupted_swap,
+    remove,
+    sibling,
+)
 from napari_bigvol.ops._pyramid import (
     WORK_UNIT_BUDGET,
     WorkPlan,
@@ -43,6 +51,7 @@ from napari_bigvol.ops._pyramid import (
     plan_work,
 )
 from napari_bigvol.ops.compute import ProgressCallback, StopCheck, as_dask_array, stream_blocks
+from napari_bigvol.units import ngff_unit
 
 COMPRESSORS = ("zstd", "lz4", None)
 ZARR_FORMATS = (2, 3)
@@ -51,26 +60,31 @@ ZARR_FORMATS = (2, 3)
 # docs/performance/export.md has the measurements behind this choice.
 DEFAULT_CHUNK_3D = 64
 DEFAULT_CHUNK_2D = 512
-_PARTIAL = ".partial-"
 _RGB_NAMES = ("red", "green", "blue", "alpha")
 _RGB_COLORS = ("FF0000", "00FF00", "0000FF", "FFFFFF")
 # napari's own defaults when it splits channels: magenta/green for two, else CMYRGB.
 _TWO_CHANNEL_COLORS = ("FF00FF", "00FF00")
 _CHANNEL_COLORS = ("00FFFF", "FF00FF", "FFFF00", "FF0000", "00FF00", "0000FF")
-_NAMED_COLORS = {
-    "red": "FF0000",
-    "green": "00FF00",
-    "blue": "0000FF",
-    "magenta": "FF00FF",
-    "cyan": "00FFFF",
-    "yellow": "FFFF00",
-    "gray": "FFFFFF",
-    "grey": "FFFFFF",
-    "white": "FFFFFF",
-    "gray_r": "FFFFFF",
-}
+# Spellings napari accepts beyond its pure-colour colormap names.
+_NAMED_COLORS = {**ngff.COLORMAP_HEX, "grey": "FFFFFF", "white": "FFFFFF", "gray_r": "FFFFFF"}
 
-__all__ = ["COMPRESSORS", "ExportOptions", "Volume", "export_layers", "export_zarr", "volume"]
+__all__ = [
+    "COMPRESSORS",
+    "ExportOptions",
+    "LayerDescription",
+    "Volume",
+    "available_path",
+    "check_export_target",
+    "default_export_path",
+    "describe_layer",
+    "describe_layer_data",
+    "export_layers",
+    "export_zarr",
+    "layer_axis_count",
+    "recover_interrupted_swap",
+    "safe_file_name",
+    "volume",
+]
 
 
 @dataclass(frozen=True)
@@ -170,12 +184,66 @@ class Volume:
         return tuple(i for i, axis in enumerate(self.axes) if axis.type == "space")
 
 
-def _is_layer(source: Any) -> bool:
-    return hasattr(source, "data") and hasattr(source, "scale") and hasattr(source, "name")
+@dataclass(frozen=True)
+class LayerDescription:
+    """What an export needs to know about the data besides the pixels.
+
+    Plain values only (no napari objects): ``napari_bigvol._napari._writer`` builds one
+    from a napari layer, :func:`.describe_layer_data` from napari layer data (what the
+    readers return and napari hands a writer), and a script may build one itself. Every
+    field is optional; None means "not known", and a default is used.
+
+    Attributes
+    ----------
+    name : str or None
+        Image (or labels) name; ``"image"`` if None.
+    scale, translate : sequence of float or None
+        Voxel size and origin, one per axis, or one per non-channel axis.
+    units, axis_labels : sequence of str or None
+        Per axis, as for ``scale``; a single unit string applies to every axis.
+    is_labels : bool
+        Integer labels: downsampled by mode and stored as NGFF labels.
+    rgb : bool
+        The last axis holds red, green, blue (and alpha) samples.
+    multiscale : bool or None
+        The data are a list of pyramid levels, largest first; only level 0 is read.
+    channel_axis : int or None
+        Index of a channel axis.
+    channel_names, channel_colors : sequence or None
+        One per channel (colours as names, ``#RRGGBB`` or RGB(A) values).
+    contrast_limits : sequence or None
+        ``(start, end)``, or one pair per channel.
+    sources : tuple of str
+        Files or folders the data are read from: the export refuses to write over them.
+
+    Examples
+    --------
+    >>> vol = volume(np.zeros((4, 8, 8), np.uint8),
+    ...              LayerDescription(name="mask", scale=(2, 1, 1), is_labels=True))
+    >>> vol.name, vol.scale, vol.is_labels
+    ('mask', (2.0, 1.0, 1.0), True)
+    """
+
+    name: str | None = None
+    scale: Sequence[float] | None = None
+    translate: Sequence[float] | None = None
+    units: Sequence[Any] | str | None = None
+    axis_labels: Sequence[str] | None = None
+    is_labels: bool = False
+    rgb: bool = False
+    multiscale: bool | None = None
+    channel_axis: int | None = None
+    channel_names: Sequence[str] | None = None
+    channel_colors: Sequence[Any] | None = None
+    contrast_limits: Any = None
+    sources: tuple[str, ...] = ()
+
+    def keywords(self) -> dict[str, Any]:
+        """Return the fields :func:`volume` reads, as keywords (``sources`` left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sources"}
 
 
-def _is_labels_layer(layer: Any) -> bool:
-    return any(cls.__name__ == "Labels" for cls in type(layer).__mro__)
+_DESCRIPTION_KEYWORDS = frozenset(LayerDescription().keywords())
 
 
 def _hex_color(color: Any) -> str | None:
@@ -187,9 +255,9 @@ def _hex_color(color: Any) -> str | None:
     if hasattr(color, "colors"):  # a napari Colormap: its brightest (last) colour
         return _hex_color(color.colors)
     if isinstance(color, str):
-        text = color.strip().lstrip("#")
-        if len(text) in (6, 8) and all(ch in "0123456789abcdefABCDEF" for ch in text):
-            return text[:6].upper()
+        match = ngff.HEX_COLOUR.match(color.strip())
+        if match is not None:
+            return match.group(1).upper()
         return _NAMED_COLORS.get(color.strip().lower())
     values = np.asarray(color, dtype=float)
     if values.ndim == 2 and len(values):
@@ -199,28 +267,6 @@ def _hex_color(color: Any) -> str | None:
     if values.max() <= 1.0:
         values = values * 255
     return "".join(f"{round(v):02X}" for v in np.clip(values[:3], 0, 255))
-
-
-def _source_keywords(source: Any) -> dict[str, Any]:
-    # What a napari layer says about itself, as export_zarr keywords.
-    bigvol = (getattr(source, "metadata", None) or {}).get("bigvol", {})
-    is_labels = _is_labels_layer(source)
-    keywords: dict[str, Any] = {
-        "scale": tuple(source.scale),
-        "multiscale": bool(getattr(source, "multiscale", False)),
-        "translate": tuple(source.translate),
-        "axis_labels": tuple(getattr(source, "axis_labels", ()) or ()) or None,
-        "units": tuple(getattr(source, "units", ()) or ()) or None,
-        "name": source.name,
-        "is_labels": is_labels,
-        "rgb": bool(getattr(source, "rgb", False)),
-        "channel_axis": bigvol.get("channel_axis"),
-        "channel_names": bigvol.get("channel_names"),
-    }
-    if not is_labels:
-        keywords["contrast_limits"] = getattr(source, "contrast_limits", None)
-        keywords["channel_colors"] = [_hex_color(getattr(source, "colormap", None))]
-    return keywords
 
 
 def _level_zero(data: Any, multiscale: bool | None = None) -> Any:
@@ -235,8 +281,32 @@ def _level_zero(data: Any, multiscale: bool | None = None) -> Any:
     return data
 
 
+def layer_axis_count(data: Any, kwargs: dict[str, Any]) -> int:
+    """Return how many axes a layer's ``scale`` covers: all but channel and RGB axes.
+
+    Parameters
+    ----------
+    data : array or list of arrays
+        Layer data, as a reader returns them (a list for a multiscale layer).
+    kwargs : dict
+        The layer's keyword arguments (``multiscale``, ``channel_axis``, ``rgb``).
+
+    Examples
+    --------
+    >>> layer_axis_count(np.zeros((3, 4, 5, 3)), {"rgb": True})
+    3
+    """
+    ndim = len(_level_zero(data, kwargs.get("multiscale")).shape)
+    return ndim - (kwargs.get("channel_axis") is not None) - bool(kwargs.get("rgb"))
+
+
 def _as_dask(data: Any) -> tuple[da.Array, bool]:
     # (array, in_memory): in-memory data are sliced for free and never sent to a cluster.
+    if not (hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__")):
+        raise OperationError(
+            f"cannot export a {type(data).__name__}: export_zarr takes an array (numpy, dask, "
+            "zarr), a list of pyramid levels or a napari layer"
+        )
     if isinstance(data, da.Array):
         return data, False
     if isinstance(data, np.ndarray):
@@ -282,18 +352,18 @@ def _axis_names(labels: list | None, count: int) -> tuple[list[str], bool]:
     return _default_names(count, first_is_time), first_is_time
 
 
-def volume(source: Any, **keywords: Any) -> Volume:
-    """Normalise a layer or array (plus keywords) into a :class:`Volume`.
+def volume(source: Any, description: LayerDescription | None = None, **keywords: Any) -> Volume:
+    """Normalise an array and its description into a :class:`Volume`.
 
     Parameters
     ----------
-    source : napari layer, numpy array, dask array or list of arrays
-        A layer supplies its own scale, translate, axis labels, units, name, colormap,
-        contrast limits and RGB flag; a multiscale layer or list gives its level 0.
+    source : numpy array, dask array, zarr array or list of arrays
+        The data; a list (or ``multiscale=True``) gives its level 0.
+    description : LayerDescription, optional
+        Name, geometry, units and display of the data.
     **keywords
-        ``scale``, ``translate``, ``axis_labels``, ``units``, ``name``, ``channel_axis``,
-        ``channel_names``, ``channel_colors``, ``contrast_limits``, ``rgb`` and
-        ``is_labels``. Explicit keywords override what a layer says.
+        Any :class:`.LayerDescription` field but ``sources``; given ones override the
+        description.
 
     Returns
     -------
@@ -303,8 +373,9 @@ def volume(source: Any, **keywords: Any) -> Volume:
     Raises
     ------
     OperationError
-        If the data cannot be described as 2 or 3 spatial axes with optional time and
-        channel axes, labels are not integers, or lists do not match the axis count.
+        If the source is not an array, the data cannot be described as 2 or 3 spatial
+        axes with optional time and channel axes, labels are not integers, or lists do
+        not match the axis count.
 
     Examples
     --------
@@ -312,32 +383,38 @@ def volume(source: Any, **keywords: Any) -> Volume:
     >>> [axis.name for axis in vol.axes], vol.data.shape, vol.channel_names
     (['c', 'z', 'y', 'x'], (3, 4, 5, 6), ('red', 'green', 'blue'))
     """
-    if _is_layer(source):
-        layer_keywords = _source_keywords(source)
-        layer_keywords.update({k: v for k, v in keywords.items() if v is not None})
-        level_zero = _level_zero(source.data, layer_keywords.pop("multiscale"))
-        return volume(level_zero, **layer_keywords)
-    unknown = set(keywords) - {
-        "scale",
-        "translate",
-        "axis_labels",
-        "units",
-        "name",
-        "channel_axis",
-        "channel_names",
-        "channel_colors",
-        "contrast_limits",
-        "rgb",
-        "is_labels",
-        "multiscale",
-    }
+    unknown = set(keywords) - _DESCRIPTION_KEYWORDS
     if unknown:
         raise OperationError(f"unknown export keyword(s): {', '.join(sorted(unknown))}")
+    given = {k: v for k, v in keywords.items() if v is not None}
+    keywords = {**(description or LayerDescription()).keywords(), **given}
     data, free = _as_dask(_level_zero(source, keywords.get("multiscale")))
     name = str(keywords.get("name") or "image")
     is_labels = bool(keywords.get("is_labels"))
-    channel_axis = keywords.get("channel_axis")
     rgb = bool(keywords.get("rgb"))
+    channel_axis = _channel_axis(data, keywords.get("channel_axis"), rgb, is_labels, name)
+    geometry = _geometry(data, channel_axis, keywords, name)
+    data = data.transpose(geometry.order) if geometry.order != list(range(data.ndim)) else data
+    n_channels = 1 if channel_axis is None else data.shape[geometry.channel_position]
+    channel_names, channel_colors = _channel_descriptions(keywords, name, n_channels, rgb)
+    contrast = _contrast_limits(keywords.get("contrast_limits"), n_channels, data.dtype, rgb)
+    return Volume(
+        data=data,
+        axes=tuple(geometry.axes),
+        scale=tuple(float(s) for s in geometry.scale),
+        translate=tuple(float(t) for t in geometry.translate),
+        name=name,
+        channel_names=channel_names,
+        channel_colors=channel_colors,
+        contrast_limits=contrast,
+        is_labels=is_labels,
+        slicing_is_free=free,
+    )
+
+
+def _channel_axis(
+    data: da.Array, channel_axis: int | None, rgb: bool, is_labels: bool, name: str
+) -> int | None:
     if rgb:
         if data.shape[-1] not in (3, 4):
             raise OperationError(f"{name}: an RGB layer needs 3 or 4 colours on its last axis")
@@ -349,6 +426,23 @@ def volume(source: Any, **keywords: Any) -> Volume:
             f"{name}: labels must be integers without a channel axis, not {data.dtype}"
             + (" with channels" if channel_axis is not None else "")
         )
+    return channel_axis
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """NGFF axes, scale and translation, and the transpose that puts the data in NGFF order."""
+
+    axes: list[ngff.Axis]
+    scale: list[float]
+    translate: list[float]
+    order: list[int]
+    channel_position: int
+
+
+def _geometry(
+    data: da.Array, channel_axis: int | None, keywords: dict[str, Any], name: str
+) -> _Geometry:
     others = [axis for axis in range(data.ndim) if axis != channel_axis]
     count = len(others)
     if not 2 <= count <= 4:
@@ -356,44 +450,26 @@ def volume(source: Any, **keywords: Any) -> Volume:
             f"{name}: OME-Zarr holds 2 or 3 spatial axes plus optional time and channel; "
             f"these data have {count} non-channel axes (shape {data.shape})"
         )
-    full = data.ndim
-    scale = _per_axis(keywords.get("scale"), count, full, channel_axis, "scale") or [1.0] * count
-    translate = _per_axis(keywords.get("translate"), count, full, channel_axis, "translate")
-    translate = translate or [0.0] * count
-    labels = _per_axis(keywords.get("axis_labels"), count, full, channel_axis, "axis_labels")
-    units = _per_axis(keywords.get("units"), count, full, channel_axis, "units") or [None] * count
-    names, first_is_time = _axis_names(labels, count)
+
+    def per_axis(key: str) -> list | None:
+        return _per_axis(keywords.get(key), count, data.ndim, channel_axis, key)
+
+    scale = per_axis("scale") or [1.0] * count
+    translate = per_axis("translate") or [0.0] * count
+    units = per_axis("units") or [None] * count
+    names, first_is_time = _axis_names(per_axis("axis_labels"), count)
     axes = [
-        ngff.Axis(n, kind, ngff.ngff_unit(unit, kind))
+        ngff.Axis(n, kind, ngff_unit(unit, kind))
         for i, (n, unit) in enumerate(zip(names, units, strict=True))
         for kind in ["time" if (i == 0 and first_is_time) else "space"]
     ]
     time_part = others[:1] if first_is_time else []
     space_part = others[1:] if first_is_time else others
     order = time_part + ([channel_axis] if channel_axis is not None else []) + space_part
-    data = data.transpose(order) if order != list(range(data.ndim)) else data
     if channel_axis is not None:
-        insert = len(time_part)
-        axes.insert(insert, ngff.Axis("c", "channel"))
-        scale.insert(insert, 1.0)
-        translate.insert(insert, 0.0)
-        n_channels = data.shape[insert]
-    else:
-        n_channels = 1
-    channel_names, channel_colors = _channel_descriptions(keywords, name, n_channels, rgb)
-    contrast = _contrast_limits(keywords.get("contrast_limits"), n_channels, data.dtype, rgb)
-    return Volume(
-        data=data,
-        axes=tuple(axes),
-        scale=tuple(float(s) for s in scale),
-        translate=tuple(float(t) for t in translate),
-        name=name,
-        channel_names=channel_names,
-        channel_colors=channel_colors,
-        contrast_limits=contrast,
-        is_labels=is_labels,
-        slicing_is_free=free,
-    )
+        for values, value in ((axes, ngff.Axis("c", "channel")), (scale, 1.0), (translate, 0.0)):
+            values.insert(len(time_part), value)
+    return _Geometry(axes, scale, translate, order, len(time_part))
 
 
 def _channel_descriptions(
@@ -590,50 +666,115 @@ def _shard_shape(plan: WorkPlan, level: int) -> tuple[int, ...]:
     )
 
 
-def _multiscales(job: _Job, zarr_format: int) -> list[dict[str, Any]]:
+def _description(job: _Job, image_of_labels: bool = False) -> ngff.ImageDescription:
     vol = job.volume
-    return [
-        ngff.multiscales(
-            name=vol.name,
-            axes=vol.axes,
-            scale=vol.scale,
-            translate=vol.translate,
-            cumulative=job.plan.cumulative,
-            method="mode" if vol.is_labels else "mean",
-            zarr_format=zarr_format,
-        )
-    ]
+    return ngff.ImageDescription(
+        name=vol.name,
+        axes=vol.axes,
+        scale=vol.scale,
+        translate=vol.translate,
+        cumulative=tuple(tuple(f) for f in job.plan.cumulative),
+        method="mode" if vol.is_labels else "mean",
+        image_of_labels=image_of_labels,
+    )
 
 
-def _image_attributes(job: _Job, ranges: np.ndarray, zarr_format: int) -> dict[str, Any]:
-    vol = job.volume
+def _channel_windows(vol: Volume, ranges: np.ndarray) -> list[ngff.ChannelWindow]:
     windows = []
     for i, (low, high) in enumerate(ranges):
         # A channel that is all NaN has no range: show it as 0..0.
         low, high = (float(low), float(high)) if np.isfinite([low, high]).all() else (0.0, 0.0)
         start, end = vol.contrast_limits[i] if vol.contrast_limits else (low, high)
-        windows.append((min(low, start), max(high, end), start, end))
-    omero = ngff.omero(
-        name=vol.name,
-        labels=vol.channel_names,
-        colors=vol.channel_colors,
-        windows=windows,
-        zarr_format=zarr_format,
-    )
-    return {"multiscales": _multiscales(job, zarr_format), "omero": omero}
+        windows.append(
+            ngff.ChannelWindow(
+                vol.channel_names[i], vol.channel_colors[i], min(low, start), max(high, end),
+                start, end,
+            )
+        )  # fmt: skip
+    return windows
 
 
-def _label_attributes(job: _Job, zarr_format: int) -> dict[str, Any]:
-    return {
-        "multiscales": _multiscales(job, zarr_format),
-        "image-label": ngff.image_label(zarr_format),
-    }
+def _write_metadata(
+    writer: ngff.NgffWriter,
+    groups: list[zarr.Group],
+    jobs: list[_Job],
+    names: list[str],
+    ranges: np.ndarray,
+) -> None:
+    # Metadata last: until here, the temporary store is not a valid image.
+    root, *label_groups = groups
+    for group, job in zip(label_groups, jobs[1:], strict=True):
+        group.attrs.update(writer.label_image_attributes(_description(job)))
+    if names:
+        root["labels"].attrs.update(writer.labels_attributes(names))
+    # A Labels layer alone: the root image is a copy of the labels for other viewers.
+    image = _description(jobs[0], image_of_labels=jobs[0].volume.is_labels)
+    root.attrs.update(writer.image_attributes(image, _channel_windows(jobs[0].volume, ranges)))
+    writer.validate(root)  # the whole store, arrays included, before it is renamed in
+
+
+def safe_file_name(name: str, default: str = "image") -> str:
+    """Return ``name`` with every character but letters, digits, ``-``, ``_``, ``.`` as ``_``.
+
+    Examples
+    --------
+    >>> safe_file_name("mask [z=120] / cells"), safe_file_name("..")
+    ('mask__z_120____cells', 'image')
+    """
+    text = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return text.strip("._") or default
+
+
+def default_export_path(
+    name: str, sources: Sequence[str | os.PathLike] = (), *, fallback_folder: str | None = None
+) -> str:
+    """Return a free path to export a layer to, beside its source when that is writable.
+
+    The store is named after the source (``scan.nii.gz`` gives ``scan.ome.zarr``), or after
+    ``name`` when the source is a glob pattern, and numbered (``scan-2.ome.zarr``) when the
+    name is taken, so it never lands over or inside the source or any existing store.
+    Only a layer without a local source, or whose folder is read-only, goes to
+    ``fallback_folder`` (default: the user's documents folder, or home if there is none).
+
+    Parameters
+    ----------
+    name : str
+        The layer name.
+    sources : sequence of str or os.PathLike, optional
+        Where the layer was read from (``metadata["bigvol"]["source"]``, ``layer.source.path``);
+        URLs are ignored.
+    fallback_folder : str, optional
+        Where to go without a writable source folder.
+
+    Returns
+    -------
+    str
+        An absolute path ending in ``.ome.zarr`` that does not exist yet.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> scan = os.path.join(folder, "scan.nii.gz")
+    >>> open(scan, "w").close()
+    >>> default_export_path("scan", [scan]) == os.path.join(folder, "scan.ome.zarr")
+    True
+    """
+    local = [os.fspath(s) for s in sources if "://" not in os.fspath(s)]
+    if local:
+        source = os.path.abspath(os.path.expanduser(local[0])).rstrip(os.sep)
+        folder, base = os.path.split(source)
+        stem = name if GLOB_CHARS.search(base) else _split_suffix(base)[0]
+        if os.path.isdir(folder) and _writable(folder):
+            return available_path(os.path.join(folder, f"{safe_file_name(stem)}.ome.zarr"))
+    folder = fallback_folder or platformdirs.user_documents_dir()
+    if not os.path.isdir(folder):
+        folder = os.path.expanduser("~")
+    return available_path(os.path.join(folder, f"{safe_file_name(name)}.ome.zarr"))
 
 
 def _label_name(name: str, taken: set[str]) -> str:
-    base = (
-        "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".") or "labels"
-    )
+    base = safe_file_name(name, "labels")
     candidate, n = base, 1
     while candidate in taken:
         n += 1
@@ -682,19 +823,64 @@ def _stream(
     return ranges
 
 
-def _check_target(target: str, overwrite: bool, sources: Sequence[str]) -> None:
-    parent = os.path.dirname(target)
+def check_export_target(
+    target: str | os.PathLike,
+    sources: Sequence[str | os.PathLike] = (),
+    *,
+    overwrite: bool = False,
+) -> str:
+    """Refuse a target that would lose data; return it as an absolute path.
+
+    The one check behind the CLI, the File > Save writer and the Export widget. Paths are
+    compared resolved (symbolic links followed, and by file identity where they exist), so
+    ``alias/scan.zarr`` is recognised as ``data/scan.zarr`` when ``alias`` links to ``data``.
+
+    Parameters
+    ----------
+    target : str or os.PathLike
+        The store to write; ``~`` is expanded.
+    sources : sequence of str or os.PathLike, optional
+        The files or folders the data are read from. The target must be none of them, not
+        inside one, and not contain one.
+    overwrite : bool, optional
+        Whether an existing target may be replaced.
+
+    Returns
+    -------
+    str
+        The absolute target path (links not resolved: the store is written where asked).
+
+    Raises
+    ------
+    OperationError
+        If the target is or holds or sits inside a source, exists without ``overwrite``,
+        or its folder is missing or not writable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> check_export_target(os.path.join(folder, "out.zarr")) == os.path.join(folder, "out.zarr")
+    True
+    >>> check_export_target(folder + "/src.zarr/out.zarr", [folder + "/src.zarr"])
+    Traceback (most recent call last):
+    ...
+    napari_bigvol.errors.OperationError: ...: refusing to write over or inside the source ...
+    """
+    target = os.fspath(target)
+    if "://" in target:
+        raise OperationError(
+            f"{target}: exporting to a remote store is not supported yet; export to a local "
+            "folder, then upload it (for example with fsspec or the aws/gsutil tools)"
+        )
+    target = os.path.abspath(os.path.expanduser(target))
     for source in sources:
-        source = os.path.abspath(source)
-        if (
-            source == target
-            or source.startswith(target + os.sep)
-            or target.startswith(source + os.sep)
-        ):
+        if _overlaps(target, os.fspath(source)):
             raise OperationError(
                 f"{target}: refusing to write over or inside the source {source}; "
                 "choose another path"
             )
+    parent = os.path.dirname(target)
     if os.path.lexists(target) and not overwrite:
         raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
     if not os.path.isdir(parent):
@@ -704,61 +890,132 @@ def _check_target(target: str, overwrite: bool, sources: Sequence[str]) -> None:
         if os.path.lexists(existing) and not os.path.isdir(existing):
             raise OperationError(f"{target}: {existing} is a file, not a folder")
         raise OperationError(f"{target}: the folder {parent} does not exist")
-    if not os.access(
-        parent, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids
-    ):
+    if not _writable(parent):
         raise OperationError(f"{target}: permission denied, cannot write in {parent}")
+    return target
 
 
-def _partial_prefix(target: str) -> str:
-    return os.path.join(os.path.dirname(target), "." + os.path.basename(target) + _PARTIAL)
+def _writable(folder: str) -> bool:
+    # Effective ids: what this process may do, also after a setuid or seteuid.
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
+
+
+def _overlaps(target: str, source: str) -> bool:
+    # Equal, or one inside the other, once links are resolved; then by (device, inode)
+    # along both paths' existing ancestors, which also catches bind mounts.
+    if "://" in source:
+        return False
+    real_target = os.path.realpath(target)
+    real_source = os.path.realpath(os.path.expanduser(source))
+    if os.path.commonpath([real_target, real_source]) in (real_target, real_source):
+        return True
+    target_chain = _identities(real_target)
+    source_chain = _identities(real_source)
+    return bool(target_chain and source_chain) and (
+        source_chain[0] in target_chain or target_chain[0] in source_chain
+    )
+
+
+def _identities(path: str) -> list[tuple[int, int]]:
+    # (device, inode) of path and of each ancestor, nearest first; empty if path is missing.
+    chain = []
+    while True:
+        try:
+            status = os.stat(path)
+        except OSError:
+            if not chain:
+                return []
+        else:
+            chain.append((status.st_dev, status.st_ino))
+        parent = os.path.dirname(path)
+        if parent == path:
+            return chain
+        path = parent
 
 
 def _remove_stale_partials(target: str) -> None:
     # Leftovers of a killed export of the same target on this host, whose process is gone.
-    prefix = _partial_prefix(target)
-    folder, stem = os.path.split(prefix)
-    host = socket.gethostname()
+    folder, name = os.path.split(target)
     for entry in os.listdir(folder):
-        if not entry.startswith(stem):
-            continue
-        parts = entry[len(stem) :].rsplit("-", 2)
-        if (
-            len(parts) == 3
-            and parts[0] == host
-            and parts[1].isdigit()
-            and not psutil.pid_exists(int(parts[1]))
-        ):
+        if owned_by_dead_process(entry, f".{name}{PARTIAL}") is not None:
             shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
 
 
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR)
+
+
 def _move_into_place(temporary: str, target: str, overwrite: bool) -> None:
-    if not os.path.lexists(target):
-        os.rename(temporary, target)
-        return
-    if not overwrite:
-        raise OperationError(
-            f"{target}: appeared while exporting (another program wrote it); it was left "
-            "untouched: export again to another path"
-        )
-    aside = _partial_prefix(target).replace(_PARTIAL, f".old-{uuid.uuid4().hex[:8]}-")
-    os.rename(target, aside)
+    aside = None
+    if os.path.lexists(target):
+        if not overwrite:
+            _keep_beside(temporary, target)
+        aside = temporary.replace(PARTIAL, OLD)  # same host, pid and token: see _store_swap
+        os.rename(target, aside)
     try:
         os.rename(temporary, target)
-    except OSError:
-        os.rename(aside, target)
-        raise
-    if os.path.isdir(aside) and not os.path.islink(aside):
-        shutil.rmtree(aside)
-    else:
-        os.remove(aside)
+    except OSError as error:
+        if error.errno not in _TAKEN:
+            if aside is not None:
+                os.rename(aside, target)
+            raise
+        if aside is not None:
+            remove(aside)  # its replacement was consented to; the race winner took its place
+        _keep_beside(temporary, target)
+    if aside is not None:
+        remove(aside)
 
 
-def _source_paths(source: Any) -> list[str]:
-    # Where a layer's data come from, so an export never writes over its own source.
-    layer_source = getattr(source, "source", None)
-    paths = [os.fspath(layer_source.path)] if getattr(layer_source, "path", None) else []
-    return paths + _metadata_paths(getattr(source, "metadata", None))
+def _keep_beside(temporary: str, target: str) -> None:
+    # Another export (or program) took the target while this one ran: keep this finished
+    # store under a free visible name beside it instead of deleting it.
+    for _attempt in range(100):
+        kept = available_path(target)
+        try:
+            os.rename(temporary, kept)
+        except OSError as error:
+            if error.errno in _TAKEN:
+                continue
+            raise
+        raise _StoreKept(f"{target}: appeared while exporting; the export is kept at {kept}")
+    raise _StoreKept(f"{target}: appeared while exporting; the export is kept at {temporary}")
+
+
+class _StoreKept(OperationError):
+    """The target was taken; the finished store was kept elsewhere and must stay."""
+
+
+def available_path(path: str | os.PathLike) -> str:
+    """Return ``path``, or the first free ``NAME-2.SUFFIX``, ``NAME-3.SUFFIX``, ... beside it.
+
+    The suffix kept is the store suffix (``.ome.zarr``, ``.zarr``) or the file's.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> os.mkdir(os.path.join(folder, "scan.ome.zarr"))
+    >>> os.path.basename(available_path(os.path.join(folder, "scan.ome.zarr")))
+    'scan-2.ome.zarr'
+    """
+    path = os.path.abspath(os.fspath(path))
+    stem, suffix = _split_suffix(path)
+    candidate, number = path, 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = f"{stem}-{number}{suffix}"
+    return candidate
+
+
+_STORE_SUFFIXES = (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".nii.gz")
+
+
+def _split_suffix(path: str) -> tuple[str, str]:
+    lowered = path.lower()
+    for suffix in _STORE_SUFFIXES:
+        if lowered.endswith(suffix) and len(path) > len(suffix):
+            return path[: -len(suffix)], path[-len(suffix) :]
+    return os.path.splitext(path)
 
 
 def _metadata_paths(metadata: dict[str, Any] | None) -> list[str]:
@@ -779,72 +1036,66 @@ def _write_store(
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
 ) -> str:
-    target = os.fspath(target)
-    if "://" in target:
-        raise OperationError(
-            f"{target}: exporting to a remote store is not supported yet; export to a local "
-            "folder, then upload it (for example with fsspec or the aws/gsutil tools)"
-        )
-    target = os.path.abspath(os.path.expanduser(target))
-    _check_target(target, overwrite, sources)
+    target = check_export_target(target, sources, overwrite=overwrite)
+    if recover_interrupted_swap(target) and os.path.lexists(target) and not overwrite:
+        # A crash had cut an earlier overwrite short; repaired, the target exists again.
+        check_export_target(target, sources, overwrite=overwrite)
     _remove_stale_partials(target)
-    temporary = (
-        f"{_partial_prefix(target)}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    )
+    temporary = sibling(target, PARTIAL)
     try:
-        root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
-        jobs = [_Job(image, "", _plan(image, options))]
-        names: list[str] = []
-        taken: set[str] = set()
-        label_root = root.create_group("labels") if labels else None
-        for vol in labels:
-            _check_labels_fit(image, vol)
-            name = _label_name(vol.name, taken)
-            names.append(name)
-            jobs.append(_Job(vol, f"labels/{name}", _plan(vol, options)))
-        groups = [root] + [label_root.create_group(name) for name in names]
+        groups, jobs, names = _layout(temporary, image, labels, options)
         paths = [
             _create_arrays(temporary, group, job, options)
             for group, job in zip(groups, jobs, strict=True)
         ]
         ranges = _stream(jobs, progress, should_stop, paths)
-        # Metadata last: until here, the temporary store is not a valid image.
-        for group, job in zip(groups[1:], jobs[1:], strict=True):
-            ngff.write_attributes(
-                group, _label_attributes(job, options.zarr_format), options.zarr_format
-            )
-        if label_root is not None:
-            ngff.write_attributes(label_root, {"labels": names}, options.zarr_format)
-        ngff.write_attributes(
-            root, _image_attributes(jobs[0], ranges[0], options.zarr_format), options.zarr_format
-        )
+        _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
         _move_into_place(temporary, target, overwrite)
-    except (BigVolError, Cancelled):
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    except OSError as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        reason = error.strerror or str(error)
-        raise OperationError(
-            f"{target}: export failed: {reason} ({error.filename or target})"
-        ) from error
-    except Exception as error:
-        # Anything else (a source read failing mid-way, a codec error) is reported with
-        # the target named; the cause stays chained for the traceback.
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise OperationError(
-            f"{target}: export failed: {type(error).__name__}: {error}"
-        ) from error
-    except BaseException:  # KeyboardInterrupt: leave nothing behind, then stop
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+    except BaseException as error:
+        # Nothing half-written is left behind, whatever stopped the export; a finished
+        # store kept because the target was taken stays.
+        if not isinstance(error, _StoreKept):
+            shutil.rmtree(temporary, ignore_errors=True)
+        reported = _export_error(target, error)
+        if reported is error:
+            raise
+        raise reported from error
     return target
+
+
+def _export_error(target: str, error: BaseException) -> BaseException:
+    # Our own errors, cancelling and Ctrl-C pass through; anything else (a full disk, a
+    # source read failing mid-way, a codec error) is reported with the target named.
+    if isinstance(error, BigVolError | Cancelled) or not isinstance(error, Exception):
+        return error
+    if isinstance(error, OSError):
+        reason = error.strerror or str(error)
+        return OperationError(f"{target}: export failed: {reason} ({error.filename or target})")
+    return OperationError(f"{target}: export failed: {type(error).__name__}: {error}")
+
+
+def _layout(
+    temporary: str, image: Volume, labels: Sequence[Volume], options: ExportOptions
+) -> tuple[list[zarr.Group], list[_Job], list[str]]:
+    # The store's groups: the image at the root, each label image under labels/.
+    root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
+    jobs = [_Job(image, "", _plan(image, options))]
+    names: list[str] = []
+    taken: set[str] = set()
+    for vol in labels:
+        _check_labels_fit(image, vol)
+        names.append(_label_name(vol.name, taken))
+        jobs.append(_Job(vol, f"labels/{names[-1]}", _plan(vol, options)))
+    label_root = root.create_group("labels") if labels else None
+    groups = [root] + [label_root.create_group(name) for name in names]
+    return groups, jobs, names
 
 
 def export_zarr(
     source: Any,
     path: str | os.PathLike,
     *,
+    description: LayerDescription | None = None,
     overwrite: bool = False,
     chunks: Sequence[int] | None = None,
     compressor: str | None = "zstd",
@@ -860,13 +1111,15 @@ def export_zarr(
 
     Parameters
     ----------
-    source : napari layer, numpy array, dask array or list of arrays
-        A layer supplies its scale, translate, axis labels, units, name, colormap,
-        contrast limits and RGB flag; a Labels layer is written as labels (mode pyramid)
-        with an image of its values at the root and an NGFF label image under
-        ``labels/``. A multiscale layer or list exports its level 0.
+    source : numpy array, dask array, zarr array, list of arrays or napari layer
+        The data; a list of pyramid levels exports its level 0. A napari layer is
+        described by :func:`.describe_layer` (:func:`napari_bigvol.export_layer` says so
+        explicitly). Labels (``is_labels=True``) are written as labels (mode pyramid) with
+        an image of their values at the root and an NGFF label image under ``labels/``.
     path : str or os.PathLike
         The store to create, usually ending in ``.zarr`` or ``.ome.zarr``.
+    description : LayerDescription, optional
+        Name, geometry, units, display and source paths of the data.
     overwrite : bool, optional
         Replace an existing ``path``. Without it, an existing path raises and is left
         alone. Even with it, the old store is only removed once the new one is complete.
@@ -882,15 +1135,17 @@ def export_zarr(
     sharding : bool, optional
         zarr v3 only: one shard file per work unit and level instead of one file per chunk.
     labels : sequence, optional
-        Further Labels layers (or integer arrays) stored as NGFF labels of this image.
+        Integer arrays (taking this image's geometry), ``(array, LayerDescription)``
+        pairs or Labels layers, stored as NGFF labels of this image.
     progress : callable, optional
         ``progress(done, total)`` after each work unit.
     should_stop : callable, optional
         Polled between work units; True cancels (raises :class:`Cancelled`).
     **source_keywords
-        For arrays (or to override a layer): ``scale``, ``translate``, ``axis_labels``,
-        ``units``, ``name``, ``channel_axis``, ``channel_names``, ``channel_colors``,
-        ``contrast_limits``, ``rgb``, ``is_labels``.
+        Any :class:`.LayerDescription` field but ``sources`` (``scale``, ``translate``,
+        ``axis_labels``, ``units``, ``name``, ``channel_axis``, ``channel_names``,
+        ``channel_colors``, ``contrast_limits``, ``rgb``, ``is_labels``); they override
+        ``description``.
 
     Returns
     -------
@@ -925,60 +1180,114 @@ def export_zarr(
         zarr_format=zarr_format,
         sharding=sharding,
     )
-    image = volume(source, **source_keywords)
-    label_volumes = [volume(item, **_labels_defaults(item, image)) for item in labels]
+    if description is None and _is_layer_data_source(source):
+        source, description = describe_layer(source)
+    image = volume(source, description, **source_keywords)
+    label_items = [
+        item if isinstance(item, tuple) else describe_layer(item) if _is_layer_data_source(item)
+        else (item, None)
+        for item in labels
+    ]  # fmt: skip
+    label_volumes = [
+        volume(data, label_description or _labels_like(image))
+        for data, label_description in label_items
+    ]
     if image.is_labels and not label_volumes:
         # Labels alone: an image of the label values plus the same data as NGFF labels.
         label_volumes = [image]
+    sources = [p for d in [description, *(d for _, d in label_items)] if d for p in d.sources]
     return _write_store(
         os.fspath(path),
         image,
         label_volumes,
         options,
         overwrite=overwrite,
-        sources=_source_paths(source) + [p for item in labels for p in _source_paths(item)],
+        sources=sources,
         progress=progress,
         should_stop=should_stop,
     )
 
 
-def _labels_defaults(item: Any, image: Volume) -> dict[str, Any]:
-    # Arrays given as labels take the image's geometry; layers bring their own.
-    if _is_layer(item):
-        return {"is_labels": True}
+def _labels_like(image: Volume) -> LayerDescription:
+    # Arrays given as labels take the image's geometry.
     spatial = [i for i, a in enumerate(image.axes) if a.type != "channel"]
-    return {
-        "is_labels": True,
-        "scale": [image.scale[i] for i in spatial],
-        "translate": [image.translate[i] for i in spatial],
-        "axis_labels": [image.axes[i].name for i in spatial],
-        "units": [image.axes[i].unit for i in spatial],
-        "name": "labels",
-    }
+    return LayerDescription(
+        is_labels=True,
+        scale=[image.scale[i] for i in spatial],
+        translate=[image.translate[i] for i in spatial],
+        axis_labels=[image.axes[i].name for i in spatial],
+        units=[image.axes[i].unit for i in spatial],
+        name="labels",
+    )
 
 
-def _meta_keywords(meta: dict[str, Any], layer_type: str) -> dict[str, Any]:
-    # napari layer-data tuples (the writer's input, the readers' output) as keywords.
+def _is_layer_data_source(source: Any) -> bool:
+    return callable(getattr(source, "as_layer_data_tuple", None))
+
+
+def describe_layer(layer: Any) -> tuple[Any, LayerDescription]:
+    """Return a napari layer's data and its description, from plain layer data.
+
+    napari serialises a layer into plain values with its public
+    ``as_layer_data_tuple()``; the description is built from
+    those (:func:`.describe_layer_data`), plus the file napari recorded it was opened from
+    (``layer.source.path``), which the export then refuses to overwrite. No napari class
+    is imported or inspected here.
+
+    Parameters
+    ----------
+    layer : napari.layers.Image or napari.layers.Labels
+        The layer.
+
+    Returns
+    -------
+    tuple
+        ``(data, description)``: the layer's data as it is (lazy stays lazy; a multiscale
+        layer gives its list of levels) and a :class:`.LayerDescription`.
+
+    Examples
+    --------
+    >>> from napari.layers import Labels
+    >>> data, description = describe_layer(Labels(np.zeros((4, 8, 8), np.uint8), name="m"))
+    >>> description.name, description.is_labels
+    ('m', True)
+    """
+    data, meta, layer_type = layer.as_layer_data_tuple()
+    description = describe_layer_data(meta, layer_type)
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if path:
+        description = replace(description, sources=(os.fspath(path), *description.sources))
+    return data, description
+
+
+def describe_layer_data(meta: dict[str, Any], layer_type: str) -> LayerDescription:
+    """Describe napari layer data (the readers' output, a writer's input) for the export.
+
+    Parameters
+    ----------
+    meta : dict
+        The keyword arguments of a ``(data, meta, layer_type)`` tuple.
+    layer_type : str
+        ``"image"`` or ``"labels"``.
+
+    Returns
+    -------
+    LayerDescription
+        With the source paths the readers record in ``metadata["bigvol"]["source"]``.
+
+    Examples
+    --------
+    >>> describe_layer_data({"name": "cells", "scale": (2, 1, 1)}, "labels").is_labels
+    True
+    """
     bigvol = (meta.get("metadata") or {}).get("bigvol", {})
     is_labels = layer_type.startswith("labels")
     names = meta.get("name")
     channel_axis = meta.get("channel_axis", bigvol.get("channel_axis"))
-    keywords: dict[str, Any] = {
-        "scale": meta.get("scale"),
-        "translate": meta.get("translate"),
-        "axis_labels": meta.get("axis_labels"),
-        "units": meta.get("units"),
-        "is_labels": is_labels,
-        "multiscale": meta.get("multiscale"),
-        "rgb": bool(meta.get("rgb")),
-        "channel_axis": channel_axis,
-        "channel_names": bigvol.get("channel_names"),
-    }
+    keywords: dict[str, Any] = {"channel_names": bigvol.get("channel_names"), "name": names}
     if isinstance(names, list | tuple):
         keywords["channel_names"] = keywords["channel_names"] or list(names)
         keywords["name"] = bigvol.get("name") or _common_prefix([str(n) for n in names]) or "image"
-    else:
-        keywords["name"] = names
     if not is_labels:
         colormap = meta.get("colormap")
         colormaps = (
@@ -990,9 +1299,19 @@ def _meta_keywords(meta: dict[str, Any], layer_type: str) -> dict[str, Any]:
             hex_colors = [_hex_color(c) for c in colormaps]
             if channel_axis is None or len(hex_colors) > 1:
                 keywords["channel_colors"] = hex_colors
-        limits = meta.get("contrast_limits")
-        keywords["contrast_limits"] = limits
-    return keywords
+        keywords["contrast_limits"] = meta.get("contrast_limits")
+    return LayerDescription(
+        scale=meta.get("scale"),
+        translate=meta.get("translate"),
+        axis_labels=meta.get("axis_labels"),
+        units=meta.get("units"),
+        is_labels=is_labels,
+        multiscale=meta.get("multiscale"),
+        rgb=bool(meta.get("rgb")),
+        channel_axis=channel_axis,
+        sources=tuple(_metadata_paths(meta.get("metadata"))),
+        **keywords,
+    )
 
 
 def _common_prefix(names: list[str]) -> str:
@@ -1056,10 +1375,10 @@ def export_layers(
         raise OperationError(f"cannot write {', '.join(unsupported)} layers to OME-Zarr")
     if not images and not labels:
         raise OperationError("no image or labels layer to write")
-    label_volumes = [volume(d, **_meta_keywords(m, "labels")) for d, m in labels]
+    label_volumes = [volume(d, describe_layer_data(m, "labels")) for d, m in labels]
     if len(images) == 1:
         data, meta = images[0]
-        image = volume(data, **_meta_keywords(meta, "image"))
+        image = volume(data, describe_layer_data(meta, "image"))
     elif images:
         image = _stack_images(images)
     else:
@@ -1087,7 +1406,7 @@ def _options(options: dict[str, Any]) -> ExportOptions:
 
 def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
     # Several image layers (for example split channels) become the channels of one image.
-    volumes = [volume(d, **_meta_keywords(m, "image")) for d, m in images]
+    volumes = [volume(d, describe_layer_data(m, "image")) for d, m in images]
     first = volumes[0]
     for other in volumes[1:]:
         if (

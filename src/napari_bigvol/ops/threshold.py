@@ -28,6 +28,7 @@ from napari_bigvol.ops.compute import (
     require_numeric,
 )
 from napari_bigvol.ops.histogram import histogram, value_counts
+from napari_bigvol.units import conversion_factor, length_unit, unit_symbol
 
 __all__ = [
     "MaskStatistics",
@@ -42,23 +43,6 @@ __all__ = [
 
 ThresholdMode = Literal["above", "below"]
 
-# Length units napari layers use, in metres, to express volumes in one unit.
-_METRES = {
-    "m": 1.0,
-    "meter": 1.0,
-    "metre": 1.0,
-    "cm": 1e-2,
-    "centimeter": 1e-2,
-    "mm": 1e-3,
-    "millimeter": 1e-3,
-    "µm": 1e-6,
-    "um": 1e-6,
-    "micrometer": 1e-6,
-    "micron": 1e-6,
-    "nm": 1e-9,
-    "nanometer": 1e-9,
-}
-_SYMBOLS = {1.0: "m", 1e-2: "cm", 1e-3: "mm", 1e-6: "µm", 1e-9: "nm"}
 _POWERS = {1: "", 2: "²", 3: "³"}
 
 
@@ -335,15 +319,16 @@ def _voxel_volume(
             f"the voxel size {list(voxel_size or [])} does not cover the mask's {ndim} axes"
         )
     names = [units] * ndim if isinstance(units, str) or units is None else list(units)[-ndim:]
-    metres = [_METRES.get(str(name).strip().lower()) if name else None for name in names]
+    lengths = [length_unit(name) for name in names]
     volume = math.prod(sizes)
-    if len(metres) != ndim or None in metres:
+    if len(lengths) != ndim or None in lengths:
         return volume, "voxel" if voxel_size is None else f"(scale unit){_POWERS.get(ndim, '')}"
     # Express the volume in the first axis's unit, converting the others to it.
-    target = metres[0]
-    volume = math.prod(size * metre / target for size, metre in zip(sizes, metres, strict=True))
-    symbol = _SYMBOLS.get(target, names[0])
-    return volume, f"{symbol}{_POWERS.get(ndim, f'^{ndim}')}"
+    target = lengths[0]
+    volume = math.prod(
+        size * conversion_factor(unit, target) for size, unit in zip(sizes, lengths, strict=True)
+    )
+    return volume, f"{unit_symbol(target)}{_POWERS.get(ndim, f'^{ndim}')}"
 
 
 def mask_statistics(
