@@ -39,7 +39,7 @@ def test_default_is_beside_a_writable_source_and_never_an_existing_path(tmp_path
     data.mkdir()
     (data / "brain.ome.zarr").mkdir()
     source = layer("brain", str(data / "brain.tif"))
-    assert default_output(source, home=str(tmp_path / "home")) == str(data / "brain_1.ome.zarr")
+    assert default_output(source, home=str(tmp_path / "home")) == str(data / "brain-2.ome.zarr")
 
 
 def test_default_falls_back_home_when_the_source_folder_is_not_writable(tmp_path):

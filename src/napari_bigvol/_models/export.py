@@ -17,23 +17,12 @@ from typing import Any
 from psygnal import Signal
 
 from napari_bigvol.errors import OperationError
+from napari_bigvol.ops.export import default_export_path
 
 #: Compressor choices shown, and their names for ``export_zarr``.
 COMPRESSORS = {"zstd + bitshuffle (small)": "zstd", "lz4 (fastest)": "lz4", "none": None}
 #: zarr format choices shown, and their numbers.
 FORMATS = {"2 (NGFF 0.4, widest support)": 2, "3 (NGFF 0.5)": 3}
-
-
-def file_name(name: str) -> str:
-    """Turn a layer name into a safe file name.
-
-    Examples
-    --------
-    >>> file_name("brain [red] (slice)")
-    'brain__red___slice'
-    """
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    return cleaned.strip("._") or "layer"
 
 
 def source_path(layer: Any) -> str | None:
@@ -43,30 +32,24 @@ def source_path(layer: Any) -> str | None:
 
 
 def default_output(layer: Any, home: str | None = None) -> str:
-    """Suggest where to export ``layer``: beside its source when writable, else at home.
+    """Suggest where to export ``layer``: beside its source when writable, else ``home``.
 
-    The suggestion never names an existing path (a number is appended), so the default
-    never overwrites anything, least of all the source.
+    The suggestion (:func:`napari_bigvol.ops.export.default_export_path`) never names an
+    existing path (a number is appended), so the default never overwrites anything, least
+    of all the source.
 
     Examples
     --------
+    >>> import tempfile
     >>> from types import SimpleNamespace
-    >>> default_output(SimpleNamespace(name="brain", source=None), home="/tmp")
-    '/tmp/brain.ome.zarr'
+    >>> home = tempfile.mkdtemp()
+    >>> default_output(SimpleNamespace(name="brain", source=None), home=home) == (
+    ...     os.path.join(home, "brain.ome.zarr")
+    ... )
+    True
     """
     source = source_path(layer)
-    folder = home or os.path.expanduser("~")
-    if source:
-        beside = os.path.dirname(os.path.realpath(source))
-        if os.access(beside, os.W_OK):
-            folder = beside
-    stem = file_name(layer.name)
-    candidate = os.path.join(folder, f"{stem}.ome.zarr")
-    number = 1
-    while os.path.lexists(candidate):
-        candidate = os.path.join(folder, f"{stem}_{number}.ome.zarr")
-        number += 1
-    return candidate
+    return default_export_path(layer.name, [source] if source else [], fallback_folder=home)
 
 
 def zarr_path(text: str) -> str:
