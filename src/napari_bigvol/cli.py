@@ -16,7 +16,6 @@ from typing import Any
 
 from napari_bigvol import __version__
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError
-from napari_bigvol.units import length_unit
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -172,7 +171,10 @@ def with_voxel_size(
     >>> kwargs["scale"], kwargs["units"]
     ((2.0, 0.5, 0.5), ('micrometer', 'micrometer', 'micrometer'))
     """
+    # Imported here, like everything heavy: pint loads dask, and the CLI must be inside its
+    # own Ctrl-C handling before anything heavy loads.
     from napari_bigvol.ops.export import layer_axis_count
+    from napari_bigvol.units import length_unit
 
     data, kwargs, layer_type = layer
     unit_name = length_unit(unit or "micrometer")

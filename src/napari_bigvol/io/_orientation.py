@@ -216,7 +216,7 @@ def layer_geometry(
     >>> import numpy as np
     >>> r, kwargs = layer_geometry(np.diag([-2.0, 2.0, 3.0, 1.0]), (10, 20, 30))
     >>> r.spatial_axis, kwargs["scale"], kwargs["axis_labels"], kwargs["units"]
-    ((2, 1, 0), (3.0, 2.0, 2.0), ('I→S', 'P→A', 'L→R'), ('mm', 'mm', 'mm'))
+    ((2, 1, 0), (3.0, 2.0, 2.0), ('I→S', 'P→A', 'L→R'), ('millimeter', 'millimeter', 'millimeter'))
     """
     reorientation = reorient(affine_ras, spatial_shape)
     kwargs = world_placement(reorientation.affine, leading_axes)

@@ -168,7 +168,7 @@ def read(path: PathLike | Sequence[PathLike]) -> list[tuple[Any, dict[str, Any],
     >>> _ = write_nifti(brain_volume((16, 24, 20)), "T1w.nii.gz", (2.0, 1.0, 1.0))
     >>> [(data, kwargs, kind)] = nifti.read("T1w.nii.gz")
     >>> data.shape, kwargs["axis_labels"], kwargs["units"]
-    ((16, 24, 20), ('I→S', 'P→A', 'L→R'), ('mm', 'mm', 'mm'))
+    ((16, 24, 20), ('I→S', 'P→A', 'L→R'), ('millimeter', 'millimeter', 'millimeter'))
     >>> from napari.layers import Image
     >>> Image(data, **kwargs).ndim  # as viewer.add_image(data, **kwargs) builds it
     3

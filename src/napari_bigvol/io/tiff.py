@@ -1083,7 +1083,8 @@ def read_tiff_file(path: str) -> list[tuple[Any, dict[str, Any], str]]:
     Examples
     --------
     >>> tifffile.imwrite("hyperstack.tif", np.zeros((3, 4, 16, 16), np.uint8), imagej=True,
-    ...                  resolution=(2.0, 2.0), metadata={"axes": "TZYX", "spacing": 2.0})
+    ...                  resolution=(2.0, 2.0),
+    ...                  metadata={"axes": "TZYX", "spacing": 2.0, "unit": "um"})
     >>> [(data, kwargs, kind)] = read_tiff_file("hyperstack.tif")
     >>> kwargs["axis_labels"], kwargs["scale"]
     (('t', 'z', 'y', 'x'), (1.0, 2.0, 0.5, 0.5))
