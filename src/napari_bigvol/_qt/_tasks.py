@@ -93,16 +93,20 @@ class TaskPanel(QWidget):
             on_cancelled=cancelled,
             parent=self,
         )
+        self._track(task, layer)
+        return task
+
+    def _track(self, task: BackgroundTask, layer: Any) -> None:
+        """Show ``task``'s progress in the bar, and let Cancel (or ``layer``'s removal) stop it."""
         self.tasks.append(task)
         if layer is not None:
             self._layers[id(task)] = layer
         task.progressed.connect(self._show_progress)
         task.finished.connect(lambda: self._forget(task))
         self.progress_bar.setRange(0, 0)  # busy until the first figures arrive
-        self.progress_bar.setFormat(f"{description} %p%")
+        self.progress_bar.setFormat(f"{task.description} %p%")
         self.show()
         self.cancel_button.setEnabled(True)
-        return task
 
     def cancel_all(self) -> None:
         """Cancel every running task."""
