@@ -248,17 +248,6 @@ def _scoped(
     scale, translate, affine = _placement(layer, origin_level0, factors)
     labels, units = _labels_and_units(layer)
     kept = list(axes)
-    if affine is None:
-        source_placement: dict[str, Any] = {
-            "scale": tuple(scale.tolist()),
-            "translate": tuple(translate.tolist()),
-        }
-        plane_affine = None
-    else:
-        source_placement = {"affine": affine}
-        rows = [*kept, ndim]
-        plane_affine = affine[np.ix_(rows, rows)]
-    source_placement.update(axis_labels=labels, units=units)
     return ScopedData(
         data=data,
         axes=axes,
@@ -267,13 +256,35 @@ def _scoped(
         rgb=bool(getattr(layer, "rgb", False)),
         scale=tuple(scale[kept].tolist()),
         translate=tuple(translate[kept].tolist()),
-        affine=plane_affine,
+        affine=None if affine is None else _kept_affine(affine, kept),
         axis_labels=tuple(labels[a] for a in axes),
         units=tuple(units[a] for a in axes),
         is_slice=len(axes) < ndim or ndim <= 2,
         source=str(getattr(layer, "name", "")),
-        source_placement=source_placement,
+        source_placement=_layer_placement(scale, translate, affine, labels, units),
     )
+
+
+def _layer_placement(
+    scale: np.ndarray,
+    translate: np.ndarray,
+    affine: np.ndarray | None,
+    labels: tuple[str, ...],
+    units: tuple[str, ...],
+) -> dict[str, Any]:
+    """Return the keywords that place a layer on all of the source's axes."""
+    placement: dict[str, Any] = (
+        {"scale": tuple(scale.tolist()), "translate": tuple(translate.tolist())}
+        if affine is None
+        else {"affine": affine}
+    )
+    return {**placement, "axis_labels": labels, "units": units}
+
+
+def _kept_affine(affine: np.ndarray, kept: list[int]) -> np.ndarray:
+    """Return the part of a homogeneous ``affine`` acting on the ``kept`` axes."""
+    rows = [*kept, len(affine) - 1]
+    return affine[np.ix_(rows, rows)]
 
 
 def _labels_and_units(layer: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -355,9 +366,30 @@ def visible_slice(layer: Any, viewer: Any) -> ScopedData:
     shape = np.asarray(levels[level].shape[:ndim])
     factors = shape0 / shape
     point0 = np.asarray(layer.world_to_data(_point_in_layer_units(layer, dims)), dtype=float)
+    index, index_level0 = _plane_index(layer, point0, displayed, shape0, shape)
+    if getattr(layer, "rgb", False):
+        index.append(slice(None))
+    return _scoped(
+        layer, levels[level][tuple(index)], displayed, tuple(index), level, index_level0, factors
+    )
+
+
+def _plane_index(
+    layer: Any,
+    point0: np.ndarray,
+    displayed: tuple[int, ...],
+    shape0: np.ndarray,
+    shape: np.ndarray,
+) -> tuple[list[int | slice], np.ndarray]:
+    """Return the index of the plane through ``point0`` in the level of ``shape``.
+
+    Also returns that plane's position at level 0 (of ``shape0``, whose data coordinates
+    ``point0`` is in). Raises :class:`OperationError` when the point lies outside the layer.
+    """
+    factors = shape0 / shape
     index: list[int | slice] = []
-    index_level0 = np.zeros(ndim)
-    for axis in range(ndim):
+    index_level0 = np.zeros(layer.ndim)
+    for axis in range(layer.ndim):
         if axis in displayed:
             index.append(slice(None))
             continue
@@ -370,11 +402,7 @@ def visible_slice(layer: Any, viewer: Any) -> ScopedData:
         at_level = int(np.round(np.clip(point0[axis] / factors[axis], 0, shape[axis] - 1)))
         index.append(at_level)
         index_level0[axis] = at_level * factors[axis]
-    if getattr(layer, "rgb", False):
-        index.append(slice(None))
-    return _scoped(
-        layer, levels[level][tuple(index)], displayed, tuple(index), level, index_level0, factors
-    )
+    return index, index_level0
 
 
 def whole_volume(layer: Any) -> ScopedData:

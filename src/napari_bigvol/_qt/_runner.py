@@ -110,20 +110,26 @@ class BackgroundTask(QObject, Generic[T]):
         self.cancel_reason = "cancelled"
         self.is_finished = False
         self._last_report = 0.0
+        self.progress_bar = self._progress_bar()
+        self._advanced.connect(self._show_progress)
+        self.worker: FunctionWorker = self._worker()
+
+    def _progress_bar(self) -> cancelable_progress:
         # Names where the work runs: local threads, a configured scheduler or the client.
         # A total of 1 until the first report gives the real one: total=0 would make the
         # bar indeterminate, whose busy animation repaints the window without pause and
         # took half the CPU of a whole-volume histogram (benchmarks/bench_dock_parity.py).
-        self.progress_bar = cancelable_progress(
-            desc=f"{description} on {describe_scheduler()}", total=_INITIAL_TOTAL
+        return cancelable_progress(
+            desc=f"{self.description} on {describe_scheduler()}", total=_INITIAL_TOTAL
         )
-        self._advanced.connect(self._show_progress)
-        self.worker: FunctionWorker = create_worker(
-            self._work, _start_thread=False, _ignore_errors=True
-        )
-        self.worker.returned.connect(self._on_returned)
-        self.worker.errored.connect(self._on_errored)
-        self.worker.finished.connect(self._on_finished)
+
+    def _worker(self) -> FunctionWorker:
+        """Return napari's (unstarted) thread worker for the computation, wired to this task."""
+        worker = create_worker(self._work, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        return worker
 
     # -- called from the GUI thread -------------------------------------------------------
 

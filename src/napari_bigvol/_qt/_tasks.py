@@ -70,10 +70,7 @@ class TaskPanel(QWidget):
         """Start ``compute`` in a worker; see :meth:`LayerWidget.run_task`."""
 
         def deliver(result: T) -> None:
-            if layer is not None and not is_current(layer):
-                raise OperationError(
-                    f"layer '{layer.name}' was removed while this ran; result discarded."
-                )
+            _require_current(layer, is_current)
             self.message.emit(f"{description}: done.", False)
             on_done(result)
 
@@ -82,27 +79,28 @@ class TaskPanel(QWidget):
             if on_cancelled is not None:
                 on_cancelled()
 
-        def failed(exc: Exception) -> None:
-            self.message.emit(error_message(description, exc), True)
-
         task = run_in_background(
             compute,
             description=description,
             on_done=deliver,
-            on_error=failed,
+            on_error=lambda exc: self.message.emit(error_message(description, exc), True),
             on_cancelled=cancelled,
             parent=self,
         )
+        self._track(task, layer)
+        return task
+
+    def _track(self, task: BackgroundTask, layer: Any) -> None:
+        """Show ``task``'s progress in the bar, and let Cancel (or ``layer``'s removal) stop it."""
         self.tasks.append(task)
         if layer is not None:
             self._layers[id(task)] = layer
         task.progressed.connect(self._show_progress)
         task.finished.connect(lambda: self._forget(task))
         self.progress_bar.setRange(0, 0)  # busy until the first figures arrive
-        self.progress_bar.setFormat(f"{description} %p%")
+        self.progress_bar.setFormat(f"{task.description} %p%")
         self.show()
         self.cancel_button.setEnabled(True)
-        return task
 
     def cancel_all(self) -> None:
         """Cancel every running task."""
@@ -125,3 +123,9 @@ class TaskPanel(QWidget):
         self._layers.pop(id(task), None)
         self.cancel_button.setEnabled(bool(self.tasks))
         self.setVisible(bool(self.tasks))
+
+
+def _require_current(layer: Any, is_current: Callable[[Any], bool]) -> None:
+    """Refuse a result for a ``layer`` that left the viewer while the task ran."""
+    if layer is not None and not is_current(layer):
+        raise OperationError(f"layer '{layer.name}' was removed while this ran; result discarded.")

@@ -115,6 +115,11 @@ class ViewerFollower(QWidget):
             if chosen is not None and chosen in self.viewer.layers:
                 self.viewer.layers.selection.active = chosen
 
+    def theme_colors(self) -> dict[str, str]:
+        """Return the napari theme's colours as hex strings (``background``, ``text``...)."""
+        theme = get_theme(self.viewer.theme).model_dump()
+        return {key: value.as_hex() for key, value in theme.items() if hasattr(value, "as_hex")}
+
     # ---- viewer events ----------------------------------------------------------------------
 
     def _connect(self, emitter: Any, callback: Callable) -> None:
@@ -239,10 +244,7 @@ class LayerWidget(ViewerFollower):
         self._plane_cache: tuple[tuple, np.ndarray] | None = None
         self._build_common()
         self.build()
-        self._draw_timer = QTimer(self)  # coalesces a burst of events into one draw
-        self._draw_timer.setSingleShot(True)
-        self._draw_timer.setInterval(0)
-        self._draw_timer.timeout.connect(self._draw_safely)
+        self._draw_timer = _next_turn_timer(self, self._draw_safely)
         self._connect_viewer()
         self._fill_layer_combo(prefer=self.viewer.layers.selection.active)
         if self._watched_layer is None:
@@ -368,11 +370,6 @@ class LayerWidget(ViewerFollower):
             self._plane_cache = (key, np.asarray(plane.data))
         return self._plane_cache[1]
 
-    def theme_colors(self) -> dict[str, str]:
-        """Return the napari theme's colours as hex strings (``background``, ``text``...)."""
-        theme = get_theme(self.viewer.theme).model_dump()
-        return {key: value.as_hex() for key, value in theme.items() if hasattr(value, "as_hex")}
-
     # ---- messages, redraws and background work -----------------------------------------
 
     def show_message(self, text: str, *, error: bool = False) -> None:
@@ -476,6 +473,18 @@ class _DockScroll(QScrollArea):
 
     def _bar_width(self) -> int:
         return self.verticalScrollBar().sizeHint().width()
+
+
+def _next_turn_timer(parent: QObject, slot: Callable[[], None]) -> QTimer:
+    """Return a timer that calls ``slot`` once on the next turn of the event loop.
+
+    Starting it again before then changes nothing: a burst of events makes one call.
+    """
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(0)
+    timer.timeout.connect(slot)
+    return timer
 
 
 def _message_label() -> QLabel:

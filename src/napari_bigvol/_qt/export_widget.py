@@ -13,11 +13,17 @@ import os
 from typing import Any
 
 from magicgui.widgets import FileEdit
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Layer
 from qtpy.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox, QPushButton
 
 from napari_bigvol._models._layers import Scope
-from napari_bigvol._models.export import COMPRESSORS, FORMATS, ExportModel, parse_chunks
+from napari_bigvol._models.export import (
+    COMPRESSORS,
+    FORMATS,
+    ExportModel,
+    ExportPlan,
+    parse_chunks,
+)
 from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
 from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
@@ -81,6 +87,9 @@ class ExportZarrWidget(LayerWidget):
         )
         self.export_button = QPushButton("Export")
         self._lay_out()
+        self._connect_controls()
+
+    def _connect_controls(self) -> None:
         self.format_combo.currentIndexChanged.connect(self._on_format_chosen)
         self.export_button.clicked.connect(self.export)
         self.path_edit.changed.connect(lambda value: self.model.set_path(os.fspath(value)))
@@ -158,6 +167,17 @@ class ExportZarrWidget(LayerWidget):
         if plan.question and not self.confirm(plan.question):
             self.show_message(f"Export cancelled: {plan.path} kept.")
             return None
+        return self._start(layer, source, plan, options, keywords)
+
+    def _start(
+        self,
+        layer: Layer,
+        source: Any,
+        plan: ExportPlan,
+        options: dict[str, Any],
+        keywords: dict[str, Any],
+    ) -> BackgroundTask:
+        """Export ``source`` (``layer``'s data in the chosen scope) with the store ``options``."""
 
         def compute(progress: ProgressCallback, should_stop: StopCheck) -> str:
             return export_zarr(

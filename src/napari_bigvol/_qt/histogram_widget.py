@@ -83,6 +83,18 @@ class HistogramWidget(LayerWidget):
         self.model = HistogramModel()
         self.result: HistogramResult | None = None
         self._live_task: BackgroundTask | None = None  # the 3-D display's, if any
+        self._build_settings()
+        self.canvas = HistogramCanvas()
+        self.stats_label = QLabel()
+        self.stats_label.setWordWrap(True)
+        self.body.addWidget(self.canvas, stretch=1)
+        self.body.addWidget(self.stats_label)
+        self._connect_controls()
+        self.on_theme_change()
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+
+    def _build_settings(self) -> None:
+        """Add the bins, log, zeros and percentile controls and the Compute button."""
         self.bins_spin = QSpinBox()
         self.bins_spin.setRange(1, 65536)
         self.bins_spin.setValue(50)
@@ -102,14 +114,6 @@ class HistogramWidget(LayerWidget):
             "Exact counts over every chunk, in the background (switches Scope to Whole volume)"
         )
         self.form.addRow(self.compute_button)
-        self.canvas = HistogramCanvas()
-        self.stats_label = QLabel()
-        self.stats_label.setWordWrap(True)
-        self.body.addWidget(self.canvas, stretch=1)
-        self.body.addWidget(self.stats_label)
-        self._connect_controls()
-        self.on_theme_change()
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
     def _connect_controls(self) -> None:
         self.compute_button.clicked.connect(self.compute_volume)
@@ -230,10 +234,7 @@ class HistogramWidget(LayerWidget):
         source, description = layer.data, describe(layer, scoped)
 
         def done(result: tuple) -> None:
-            if layer.data is not source:
-                raise OperationError(
-                    f"the data of layer '{layer.name}' changed while this ran; result discarded."
-                )
+            _require_same_data(layer, source)
             histogram = HistogramResult(*result, description)
             if cache:
                 self.model.store(layer, settings, histogram)
@@ -289,3 +290,11 @@ class HistogramWidget(LayerWidget):
         if low < range_low or high > range_high:
             layer.contrast_limits_range = (min(low, range_low), max(high, range_high))
         layer.contrast_limits = (low, high)
+
+
+def _require_same_data(layer: Layer, source: Any) -> None:
+    """Refuse a result computed from ``source`` when ``layer`` has new data since."""
+    if layer.data is not source:
+        raise OperationError(
+            f"the data of layer '{layer.name}' changed while this ran; result discarded."
+        )

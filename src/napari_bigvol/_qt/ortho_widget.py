@@ -84,10 +84,15 @@ class _Crosshair:
 
 
 class _SidePanel(QWidget):
-    """One side view: a caption above a napari canvas showing copies of the main layers."""
+    """One side view: a caption above a napari canvas showing copies of the main layers.
 
-    def __init__(self, name: str) -> None:
+    It shows the plane :attr:`plane` of ``model`` through the model's point, and moves
+    the point when the user scrolls or clicks in it.
+    """
+
+    def __init__(self, name: str, model: OrthoViews) -> None:
         super().__init__()
+        self.model = model
         self.viewer_model = ViewerModel(title=name)
         self.qt_viewer = QtViewer(self.viewer_model)
         self.qt_viewer.setAcceptDrops(False)  # files are opened in the main viewer
@@ -106,6 +111,8 @@ class _SidePanel(QWidget):
         self.copies: dict[int, Layer] = {}
         self._framed_camera: tuple | None = None
         self.viewer_model.canvas.events.size.connect(self._on_canvas_size)
+        self.dims.events.point.connect(self._on_point)
+        self.viewer_model.mouse_drag_callbacks.append(self._on_drag)
 
     @property
     def dims(self) -> Any:
@@ -118,6 +125,71 @@ class _SidePanel(QWidget):
         self.crosshair.remove()
         self.qt_viewer.close()
         del self.qt_viewer
+
+    # -- copies of the main layers ------------------------------------------------------
+    def add_copy(self, layer: Layer, index: int) -> None:
+        """Insert a copy of the main ``layer`` at ``index``, on this view's plane."""
+        # Inserted hidden, so napari reads nothing until the side view's axes and point
+        # are set: the first plane it reads is the one it shows.
+        copy = _copy_layer(layer)
+        first = not self.viewer_model.layers
+        self.viewer_model.layers.insert(index, copy)
+        self.copies[id(layer)] = copy
+        reframe = self.fit_dims()
+        copy.visible = layer.visible
+        if first or reframe:
+            self.frame()
+
+    def remove_copy(self, layer: Layer) -> None:
+        """Remove the copy of the main ``layer``, if there is one."""
+        copy = self.copies.pop(id(layer), None)
+        if copy is not None:
+            self.viewer_model.layers.remove(copy)
+
+    def sync_order(self, layers: Any) -> None:
+        """Stack the copies in the order of the main viewer's ``layers``."""
+        for index, layer in enumerate(layers):
+            copy = self.copies[id(layer)]
+            current = self.viewer_model.layers.index(copy)
+            if current != index:
+                self.viewer_model.layers.move(current, index)
+
+    # -- plane, point and camera ----------------------------------------------------------
+    def show_plane(self, plane: PlaneView | None) -> None:
+        """Show ``plane`` (None hides the view), reframed when its axes changed."""
+        self.setVisible(plane is not None)
+        self.plane = plane
+        if self.fit_dims():
+            self.frame()
+
+    def fit_dims(self) -> bool:
+        """Give the view its plane's dims order and the current point, if it can.
+
+        Returns whether the order changed (the view then needs reframing).
+        """
+        dims = self.dims
+        if self.plane is None or dims.ndim != self.model.ndim:
+            return False
+        reorder = tuple(dims.order) != self.plane.order
+        if reorder:
+            dims.order = self.plane.order
+        self.push_point()
+        return reorder
+
+    def push_point(self) -> None:
+        """Move the view onto its plane through the point (while dims agree)."""
+        dims = self.dims
+        if self.plane is not None and dims.ndim == self.model.ndim == len(self.model.point):
+            _push_point(dims, self.model.view_point(self.plane, dims.point))
+
+    def orient(self, orientation: tuple[Any, ...]) -> None:
+        """Turn the camera to ``orientation``, unless the anatomical controller turns it."""
+        if not self.anatomy.shows_ras():
+            self.viewer_model.scene.camera.orientation = orientation
+
+    def set_axis_labels(self, labels: tuple[str, ...]) -> None:
+        if self.dims.ndim == len(labels):
+            self.dims.axis_labels = labels
 
     def frame(self) -> None:
         """Fit the plane to the canvas (napari's reset_view)."""
@@ -133,6 +205,106 @@ class _SidePanel(QWidget):
         # fitted to it until the user zooms or pans.
         if self._framed_camera is None or self._framed_camera == self._camera_state():
             self.frame()
+
+    # -- user input and drawing -------------------------------------------------------------
+    def _on_point(self, event: Any = None) -> None:
+        # Only once the view shows its plane: a side viewer getting its first layer
+        # starts at napari's default order and point, which are not the user's.
+        plane = self.plane
+        if plane is not None and tuple(self.dims.order) == plane.order:
+            self.model.set_from_view(plane, self.dims.point)
+
+    def _on_drag(self, viewer_model: ViewerModel, event: Any) -> Iterator[None]:
+        if event.button != 1 or self.plane is None:
+            return
+        yield from _click(self.model, self.plane, event)
+
+    def draw(self, show_crosshair: bool, labels: tuple[str, ...], units: tuple[str, ...]) -> None:
+        """Draw the crosshair (if ``show_crosshair``) and the caption for the point."""
+        if self.plane is None:
+            self.crosshair.show(None)
+            return
+        self.crosshair.show(self.model.crosshair(self.plane) if show_crosshair else None)
+        self.caption.setText(self.plane.title(labels, self.model.point, units))
+
+
+class _LayerMirror:
+    """Keeps the side views' copies of each main layer in step with it.
+
+    Mirrors the :data:`~napari_bigvol._models.ortho.MIRRORED_PROPERTIES`, new data and
+    painting, from the main layer's events to its copy in every panel.
+    """
+
+    def __init__(self, panels: tuple[_SidePanel, ...]) -> None:
+        self.panels = panels
+        self._connections: dict[int, list[tuple[Any, Callable]]] = {}
+
+    def add(self, layer: Layer, index: int) -> None:
+        """Copy ``layer`` into every panel at ``index`` and follow its events."""
+        for panel in self.panels:
+            panel.add_copy(layer, index)
+        links = self._connections.setdefault(id(layer), [])
+        for name in MIRRORED_PROPERTIES:
+            emitter = getattr(layer.events, name, None)
+            if emitter is not None:
+                links.append((emitter, self._mirror(layer, name)))
+        links.append((layer.events.data, self._mirror_data(layer)))
+        if hasattr(layer.events, "paint"):  # labels painted in place: same array
+            links.append((layer.events.paint, self._refresh(layer)))
+        for emitter, callback in links:
+            emitter.connect(callback)
+
+    def remove(self, layer: Layer) -> None:
+        """Stop following ``layer`` and remove its copies."""
+        self._disconnect(id(layer))
+        for panel in self.panels:
+            panel.remove_copy(layer)
+
+    def close(self) -> None:
+        """Stop following every layer."""
+        for key in list(self._connections):
+            self._disconnect(key)
+
+    def _disconnect(self, key: int) -> None:
+        for emitter, callback in self._connections.pop(key, []):
+            emitter.disconnect(callback)
+
+    def _copies(self, layer: Layer) -> Iterator[Layer]:
+        for panel in self.panels:
+            copy = panel.copies.get(id(layer))
+            if copy is not None:
+                yield copy
+
+    def _mirror(self, layer: Layer, name: str) -> Callable:
+        def mirror(event: Any = None) -> None:
+            for copy in self._copies(layer):
+                setattr(copy, name, getattr(layer, name))
+
+        return mirror
+
+    def _refresh(self, layer: Layer) -> Callable:
+        def refresh(event: Any = None) -> None:
+            for copy in self._copies(layer):
+                copy.refresh()
+
+        return refresh
+
+    def _mirror_data(self, layer: Layer) -> Callable:
+        """Give the copies the layer's new array (a view cache taking over, say), in place.
+
+        In place rather than a new copy: napari's layer removal and insertion stall the
+        viewer for about a second (measured by the view cache's benchmark), and a layer
+        switched to its cache pyramid turns multiscale, an attribute napari reads at
+        every draw.
+        """
+
+        def mirror(event: Any = None) -> None:
+            for copy in self._copies(layer):
+                if hasattr(layer, "multiscale"):
+                    copy.multiscale = layer.multiscale
+                copy.data = layer.data
+
+        return mirror
 
 
 def _copy_layer(layer: Layer) -> Layer:
@@ -189,50 +361,19 @@ class OrthogonalViewsWidget(QWidget):
         self.model = OrthoViews(dims.order, dims.range, dims.point)
         self._closed = False
         self._connections: list[tuple[Any, Callable]] = []
-        self._layer_connections: dict[int, list[tuple[Any, Callable]]] = {}
-
-        self.crosshair_check = QCheckBox("Crosshair")
-        self.crosshair_check.setChecked(self.model.crosshair_visible)
-        self.crosshair_check.setToolTip("Draw the current point as a crosshair in every view")
-        self.note = QLabel(NEEDS_3D)
-        self.note.setWordWrap(True)
-        self.panels = (_SidePanel("orthogonal view 1"), _SidePanel("orthogonal view 2"))
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        for panel in self.panels:
-            splitter.addWidget(panel)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.crosshair_check)
-        layout.addWidget(self.note)
-        layout.addWidget(splitter, stretch=1)
-        self.setMinimumWidth(280)
-
+        self.panels = tuple(_SidePanel(f"orthogonal view {n}", self.model) for n in (1, 2))
+        self._layers = _LayerMirror(self.panels)
+        self._build_layout()
         # The main canvas is reached through napari's private _qt_viewer: napari has no
         # public handle on it, and the crosshair is drawn there as in the side views.
         self._main_crosshair = _Crosshair(self.viewer.window._qt_viewer.canvas)
-
-        self.crosshair_check.toggled.connect(self._on_crosshair_check)
-        self.model.point_changed.connect(self._on_model_point)
-        self.model.axes_changed.connect(self._apply_axes)
-        self.model.crosshair_changed.connect(self._draw)
-
-        self._connect(self.viewer.layers.events.inserted, self._on_layer_inserted)
-        self._connect(self.viewer.layers.events.removed, self._on_layer_removed)
-        self._connect(self.viewer.layers.events.moved, self._sync_layer_order)
-        self._connect(dims.events.point, self._on_main_point)
-        self._connect(dims.events.order, self._on_main_dims)
-        self._connect(dims.events.range, self._on_main_dims)
-        self._connect(dims.events.ndisplay, self._draw)
-        self._connect(dims.events.axis_labels, self._on_axis_labels)
-        self._connect(self.viewer.scene.camera.events.orientation, self._apply_orientation)
-        self._connect(self.viewer.mouse_drag_callbacks, self._on_main_drag, callbacks=True)
-        for panel in self.panels:
-            panel.dims.events.point.connect(self._side_point_callback(panel))
-            panel.viewer_model.mouse_drag_callbacks.append(self._side_drag_callback(panel))
+        self._connect_model()
+        self._connect_viewer()
 
         self._center_on_main_view()
         self._apply_axes()
         for index, layer in enumerate(self.viewer.layers):
-            self._add_copies(layer, index)
+            self._layers.add(layer, index)
         self._on_axis_labels()
         # Release the side canvases when the main window closes (napari closes its own
         # canvas then), or when the dock is deleted first.
@@ -243,7 +384,41 @@ class OrthogonalViewsWidget(QWidget):
         # Narrower than the main canvas: napari gives a dock its size hint.
         return QSize(420, 800)
 
+    def _build_layout(self) -> None:
+        self.crosshair_check = QCheckBox("Crosshair")
+        self.crosshair_check.setChecked(self.model.crosshair_visible)
+        self.crosshair_check.setToolTip("Draw the current point as a crosshair in every view")
+        self.note = QLabel(NEEDS_3D)
+        self.note.setWordWrap(True)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        for panel in self.panels:
+            splitter.addWidget(panel)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.crosshair_check)
+        layout.addWidget(self.note)
+        layout.addWidget(splitter, stretch=1)
+        self.setMinimumWidth(280)
+
     # -- wiring ---------------------------------------------------------------------
+    def _connect_model(self) -> None:
+        self.crosshair_check.toggled.connect(self._on_crosshair_check)
+        self.model.point_changed.connect(self._on_model_point)
+        self.model.axes_changed.connect(self._apply_axes)
+        self.model.crosshair_changed.connect(self._draw)
+
+    def _connect_viewer(self) -> None:
+        layers, dims = self.viewer.layers, self.viewer.dims
+        self._connect(layers.events.inserted, self._on_layer_inserted)
+        self._connect(layers.events.removed, self._on_layer_removed)
+        self._connect(layers.events.moved, self._sync_layer_order)
+        self._connect(dims.events.point, self._on_main_point)
+        self._connect(dims.events.order, self._on_main_dims)
+        self._connect(dims.events.range, self._on_main_dims)
+        self._connect(dims.events.ndisplay, self._draw)
+        self._connect(dims.events.axis_labels, self._on_axis_labels)
+        self._connect(self.viewer.scene.camera.events.orientation, self._apply_orientation)
+        self._connect(self.viewer.mouse_drag_callbacks, self._on_main_drag, callbacks=True)
+
     def _connect(self, emitter: Any, callback: Callable, *, callbacks: bool = False) -> None:
         if callbacks:  # a napari callback list (mouse_drag_callbacks)
             emitter.append(callback)
@@ -263,8 +438,7 @@ class OrthogonalViewsWidget(QWidget):
             else:
                 emitter.disconnect(callback)
         self._connections.clear()
-        for key in list(self._layer_connections):
-            self._disconnect_layer(key)
+        self._layers.close()
         self._main_crosshair.remove()
         for panel in self.panels:
             panel.close_canvas()
@@ -281,130 +455,32 @@ class OrthogonalViewsWidget(QWidget):
         return super().event(event)
 
     # -- layers -----------------------------------------------------------------------
-    def _add_copies(self, layer: Layer, index: int) -> None:
-        for panel in self.panels:
-            # Inserted hidden, so napari reads nothing until the side view's axes and
-            # point are set: the first plane it reads is the one it shows.
-            copy = _copy_layer(layer)
-            first = not panel.viewer_model.layers
-            panel.viewer_model.layers.insert(index, copy)
-            panel.copies[id(layer)] = copy
-            reframe = self._fit_side_dims(panel)
-            copy.visible = layer.visible
-            if first or reframe:
-                panel.frame()
-        links = self._layer_connections.setdefault(id(layer), [])
-        for name in MIRRORED_PROPERTIES:
-            emitter = getattr(layer.events, name, None)
-            if emitter is not None:
-                links.append((emitter, self._mirror(layer, name)))
-        links.append((layer.events.data, self._mirror_data(layer)))
-        if hasattr(layer.events, "paint"):  # labels painted in place: same array
-            links.append((layer.events.paint, self._refresh(layer)))
-        for emitter, callback in links:
-            emitter.connect(callback)
-
-    def _copies(self, layer: Layer) -> Iterator[tuple[_SidePanel, Layer]]:
-        for panel in self.panels:
-            copy = panel.copies.get(id(layer))
-            if copy is not None:
-                yield panel, copy
-
-    def _mirror(self, layer: Layer, name: str) -> Callable:
-        def mirror(event: Any = None) -> None:
-            for _panel, copy in self._copies(layer):
-                setattr(copy, name, getattr(layer, name))
-
-        return mirror
-
-    def _refresh(self, layer: Layer) -> Callable:
-        def refresh(event: Any = None) -> None:
-            for _panel, copy in self._copies(layer):
-                copy.refresh()
-
-        return refresh
-
-    def _mirror_data(self, layer: Layer) -> Callable:
-        """Give the copies the layer's new array (a view cache taking over, say), in place.
-
-        In place rather than a new copy: napari's layer removal and insertion stall the
-        viewer for about a second (measured by the view cache's benchmark), and a layer
-        switched to its cache pyramid turns multiscale, an attribute napari reads at
-        every draw.
-        """
-
-        def mirror(event: Any = None) -> None:
-            for _panel, copy in self._copies(layer):
-                if hasattr(layer, "multiscale"):
-                    copy.multiscale = layer.multiscale
-                copy.data = layer.data
-
-        return mirror
-
-    def _remove_copies(self, layer: Layer) -> None:
-        self._disconnect_layer(id(layer))
-        for panel, copy in list(self._copies(layer)):
-            del panel.copies[id(layer)]
-            panel.viewer_model.layers.remove(copy)
-
-    def _disconnect_layer(self, key: int) -> None:
-        for emitter, callback in self._layer_connections.pop(key, []):
-            emitter.disconnect(callback)
-
     def _on_layer_inserted(self, event: Any) -> None:
-        self._add_copies(event.value, event.index)
+        self._layers.add(event.value, event.index)
         self._apply_axes()
 
     def _on_layer_removed(self, event: Any) -> None:
-        self._remove_copies(event.value)
+        self._layers.remove(event.value)
         self._apply_axes()
 
     def _sync_layer_order(self, event: Any = None) -> None:
         for panel in self.panels:
-            for index, layer in enumerate(self.viewer.layers):
-                copy = panel.copies[id(layer)]
-                current = panel.viewer_model.layers.index(copy)
-                if current != index:
-                    panel.viewer_model.layers.move(current, index)
+            panel.sync_order(self.viewer.layers)
 
     # -- dims and cameras ---------------------------------------------------------------
-    def _fit_side_dims(self, panel: _SidePanel) -> bool:
-        """Give a side view its plane's dims order and the current point, if it can.
-
-        Returns whether the order changed (the view then needs reframing).
-        """
-        dims = panel.dims
-        if panel.plane is None or dims.ndim != self.model.ndim:
-            return False
-        reorder = tuple(dims.order) != panel.plane.order
-        if reorder:
-            dims.order = panel.plane.order
-        self._push_side_point(panel)
-        return reorder
-
-    def _push_side_point(self, panel: _SidePanel) -> None:
-        """Move a side view onto its plane through the point (while dims agree)."""
-        dims = panel.dims
-        if panel.plane is not None and dims.ndim == self.model.ndim == len(self.model.point):
-            _push_point(dims, self.model.view_point(panel.plane, dims.point))
-
     def _apply_axes(self, event: Any = None) -> None:
         """Show each side view's plane (after a new order or dimensionality)."""
         views = self.model.views
         self.note.setVisible(not views)
         for panel, plane in zip(self.panels, views or (None, None), strict=True):
-            panel.setVisible(plane is not None)
-            panel.plane = plane
-            if self._fit_side_dims(panel):
-                panel.frame()
+            panel.show_plane(plane)
         self._apply_orientation()
         self._draw()
 
     def _apply_orientation(self, event: Any = None) -> None:
         orientation = side_camera_orientation(self.viewer.scene.camera.orientation)
         for panel in self.panels:
-            if not panel.anatomy.shows_ras():  # else the anatomical controller turns it
-                panel.viewer_model.scene.camera.orientation = orientation
+            panel.orient(orientation)
 
     def _center_on_main_view(self) -> None:
         """Start the side planes through the middle of what the main canvas shows.
@@ -429,16 +505,6 @@ class OrthogonalViewsWidget(QWidget):
     def _on_main_point(self, event: Any = None) -> None:
         self.model.set_point(self.viewer.dims.point)
 
-    def _side_point_callback(self, panel: _SidePanel) -> Callable:
-        def on_side_point(event: Any = None) -> None:
-            # Only once the view shows its plane: a side viewer getting its first layer
-            # starts at napari's default order and point, which are not the user's.
-            plane = panel.plane
-            if plane is not None and tuple(panel.dims.order) == plane.order:
-                self.model.set_from_view(plane, panel.dims.point)
-
-        return on_side_point
-
     def _on_model_point(self, point: tuple[float, ...]) -> None:
         main = self.viewer.dims
         # Left alone while it shows the same voxels (napari's initial point can sit
@@ -446,17 +512,16 @@ class OrthogonalViewsWidget(QWidget):
         if main.ndim != len(point) or self.model.snap(main.point) != point:
             _push_point(main, point)
         for panel in self.panels:
-            self._push_side_point(panel)
+            panel.push_point()
         self._draw()
 
     def _on_axis_labels(self, event: Any = None) -> None:
         labels = tuple(self.viewer.dims.axis_labels)
         for panel in self.panels:
-            if panel.dims.ndim == len(labels):
-                panel.dims.axis_labels = labels
+            panel.set_axis_labels(labels)
         self._draw()
 
-    # -- clicks -------------------------------------------------------------------------
+    # -- clicks and drawing ---------------------------------------------------------------
     def _on_main_drag(self, viewer: Any, event: Any) -> Iterator[None]:
         """Move the point on a click (not a drag, which pans) on the main canvas."""
         active = self.viewer.layers.selection.active
@@ -467,25 +532,8 @@ class OrthogonalViewsWidget(QWidget):
             or not click_moves_point(getattr(active, "mode", None))
         ):
             return
-        yield from self._click(main_view(self.viewer.dims.order), event)
+        yield from _click(self.model, main_view(self.viewer.dims.order), event)
 
-    def _side_drag_callback(self, panel: _SidePanel) -> Callable:
-        def on_drag(viewer_model: ViewerModel, event: Any) -> Iterator[None]:
-            if event.button != 1 or panel.plane is None:
-                return
-            yield from self._click(panel.plane, event)
-
-        return on_drag
-
-    def _click(self, plane: PlaneView, event: Any) -> Iterator[None]:
-        press, position = tuple(event.pos), tuple(event.position)
-        yield
-        while event.type == "mouse_move":
-            yield
-        if is_click(press, event.pos):
-            self.model.click(plane, position)
-
-    # -- drawing -------------------------------------------------------------------------
     def _on_crosshair_check(self, checked: bool) -> None:
         self.model.crosshair_visible = checked
 
@@ -500,11 +548,20 @@ class OrthogonalViewsWidget(QWidget):
         labels = tuple(self.viewer.dims.axis_labels)
         units = tuple(_unit_text(unit) for unit in self.viewer.dims.units or ())
         for panel in self.panels:
-            if panel.plane is None:
-                panel.crosshair.show(None)
-                continue
-            panel.crosshair.show(model.crosshair(panel.plane) if show else None)
-            panel.caption.setText(panel.plane.title(labels, model.point, units))
+            panel.draw(show, labels, units)
+
+
+def _click(model: OrthoViews, plane: PlaneView, event: Any) -> Iterator[None]:
+    """Move ``model``'s point to where a mouse press on ``plane`` is released, if a click.
+
+    A napari mouse-drag callback: a drag (which pans) leaves the point alone.
+    """
+    press, position = tuple(event.pos), tuple(event.position)
+    yield
+    while event.type == "mouse_move":
+        yield
+    if is_click(press, event.pos):
+        model.click(plane, position)
 
 
 def _push_point(dims: Any, point: tuple[float, ...]) -> None:

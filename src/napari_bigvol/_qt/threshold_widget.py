@@ -355,22 +355,8 @@ class ThresholdPreview:
     def show(self, source: Image, data: Any, placement: dict[str, Any], multiscale: bool) -> None:
         """Show ``data`` (a plane or lazy levels) at ``placement`` over ``source``."""
         layer = self.layer
-        shape = list((data[0] if multiscale else data).shape)
-        if (
-            layer is not None
-            and layer in self.viewer.layers
-            and layer.multiscale == multiscale
-            and layer.level_shapes[0].tolist() == shape
-        ):
-            # Moved first (only when the plane moved), so napari redraws once, with the data.
-            if "translate" in placement and not np.allclose(
-                layer.translate, placement["translate"]
-            ):
-                layer.translate = placement["translate"]
-            if "affine" in placement and not np.allclose(
-                layer.affine.affine_matrix, placement["affine"]
-            ):
-                layer.affine = placement["affine"]
+        if layer is not None and layer in self.viewer.layers and _fits(layer, data, multiscale):
+            _move(layer, placement)  # first, so napari redraws once, with the new data
             layer.data = data
             return
         self.remove()
@@ -393,6 +379,20 @@ class ThresholdPreview:
         layer, self.layer = self.layer, None
         if layer is not None and layer in self.viewer.layers:
             self.viewer.layers.remove(layer)
+
+
+def _fits(layer: Labels, data: Any, multiscale: bool) -> bool:
+    """Return whether ``layer`` can take ``data`` in place (same kind and shape)."""
+    shape = list((data[0] if multiscale else data).shape)
+    return layer.multiscale == multiscale and layer.level_shapes[0].tolist() == shape
+
+
+def _move(layer: Labels, placement: dict[str, Any]) -> None:
+    """Give ``layer`` the ``placement``'s translate and affine, only where they differ."""
+    if "translate" in placement and not np.allclose(layer.translate, placement["translate"]):
+        layer.translate = placement["translate"]
+    if "affine" in placement and not np.allclose(layer.affine.affine_matrix, placement["affine"]):
+        layer.affine = placement["affine"]
 
 
 @contextmanager

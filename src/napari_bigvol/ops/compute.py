@@ -27,7 +27,7 @@ import queue
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import reduce
 from itertools import product
@@ -381,23 +381,7 @@ def _stream(
     local: bool,
 ) -> Iterator[tuple[BlockIndex, T]]:
     indices = _block_indices(array)
-    (optimized,) = dask.optimize(array)
-    graph = dict(optimized.__dask_graph__())
-    client = None if local else get_client()
-    run_name = f"bigvol-kernel-{uuid.uuid4().hex}"
-    keys = [(run_name, *index) for index in indices]
-    if client is None:
-        workers = max_in_flight or os.cpu_count() or 1
-        run = _ThreadedRun(workers, 2 * workers, task_progress)
-        for key, index in zip(keys, indices, strict=True):
-            body = _KernelDelivery(kernel, index, run)
-            graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
-        finished = _on_threads(run, graph, keys)
-    else:
-        for key, index in zip(keys, indices, strict=True):
-            body = _KernelCall(kernel, index)
-            graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
-        finished = _on_cluster(client, graph, keys)
+    finished = _start_kernels(array, indices, kernel, task_progress, max_in_flight, local)
     done = 0
     try:
         for item in finished:
@@ -414,6 +398,37 @@ def _stream(
                 raise Cancelled("cancelled by the user")
     finally:
         finished.close()
+
+
+def _start_kernels(
+    array: da.Array,
+    indices: list[BlockIndex],
+    kernel: BlockKernel[T],
+    task_progress: ProgressCallback | None,
+    max_in_flight: int | None,
+    local: bool,
+) -> Generator[Any, None, None]:
+    """Add a ``kernel`` task on each block to ``array``'s graph and run it where configured.
+
+    Returns the generator of finished ``(block_index, result)`` pairs (None when none
+    finished within the poll interval); closing it stops the run.
+    """
+    (optimized,) = dask.optimize(array)
+    graph = dict(optimized.__dask_graph__())
+    client = None if local else get_client()
+    run_name = f"bigvol-kernel-{uuid.uuid4().hex}"
+    keys = [(run_name, *index) for index in indices]
+    if client is None:
+        workers = max_in_flight or os.cpu_count() or 1
+        run = _ThreadedRun(workers, 2 * workers, task_progress)
+        for key, index in zip(keys, indices, strict=True):
+            body = _KernelDelivery(kernel, index, run)
+            graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
+        return _on_threads(run, graph, keys)
+    for key, index in zip(keys, indices, strict=True):
+        body = _KernelCall(kernel, index)
+        graph[key] = Task(key, body, TaskRef((optimized.name, *index)))
+    return _on_cluster(client, graph, keys)
 
 
 def compute_array(
@@ -469,7 +484,7 @@ def _as_is(block: np.ndarray, index: BlockIndex) -> np.ndarray:
     return block
 
 
-def _on_threads(run: _ThreadedRun, graph: dict, keys: list) -> Iterator[Any]:
+def _on_threads(run: _ThreadedRun, graph: dict, keys: list) -> Generator[Any, None, None]:
     run.start(graph, keys)
     try:
         yield from run.finished()
@@ -477,7 +492,7 @@ def _on_threads(run: _ThreadedRun, graph: dict, keys: list) -> Iterator[Any]:
         run.close()
 
 
-def _on_cluster(client: Any, graph: dict, keys: list) -> Iterator[Any]:
+def _on_cluster(client: Any, graph: dict, keys: list) -> Generator[Any, None, None]:
     from distributed import as_completed
 
     futures = client.get(graph, keys, sync=False)
