@@ -88,14 +88,7 @@ class BackgroundTask(QObject, Generic[T]):
     _advanced = Signal(int, int)
 
     def __init__(
-        self,
-        compute: Computation[T],
-        *,
-        description: str,
-        on_done: Callable[[T], None],
-        on_error: Callable[[Exception], None] | None = None,
-        on_cancelled: Callable[[], None] | None = None,
-        parent: QObject | None = None,
+        self, compute: Computation[T], description: str, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
         self.description = description
@@ -103,9 +96,6 @@ class BackgroundTask(QObject, Generic[T]):
         self.result: T | None = None
         self.error: Exception | None = None
         self._compute = compute
-        self._on_done = on_done
-        self._on_error = on_error or self._notify_error
-        self._on_cancelled = on_cancelled
         self._stop_requested = threading.Event()
         self.cancel_reason = "cancelled"
         self.is_finished = False
@@ -133,8 +123,19 @@ class BackgroundTask(QObject, Generic[T]):
 
     # -- called from the GUI thread -------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the worker thread."""
+    def start(
+        self,
+        on_done: Callable[[T], None],
+        on_error: Callable[[Exception], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+    ) -> None:
+        """Start the worker thread; its outcome goes to one of the callbacks.
+
+        The callbacks are those of :func:`run_in_background`, which calls this.
+        """
+        self._on_done = on_done
+        self._on_error = on_error or self._notify_error
+        self._on_cancelled = on_cancelled
         self.worker.start()
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -297,15 +298,8 @@ def run_in_background(
     ...     on_done=lambda total: print(total),
     ... )
     """
-    task = BackgroundTask(
-        compute,
-        description=description,
-        on_done=on_done,
-        on_error=on_error,
-        on_cancelled=on_cancelled,
-        parent=parent,
-    )
-    task.start()
+    task = BackgroundTask(compute, description, parent)
+    task.start(on_done, on_error, on_cancelled)
     return task
 
 

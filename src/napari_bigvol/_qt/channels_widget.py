@@ -19,13 +19,6 @@ __all__ = ["COLOUR_AXIS", "SplitChannelsWidget"]
 class SplitChannelsWidget(LayerWidget):
     """Split an image layer into one layer per channel, lazily.
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        The viewer.
-    parent : QWidget, optional
-        Qt parent.
-
     Attributes
     ----------
     model : SplitChannelsModel
