@@ -323,7 +323,16 @@ def value_counts(
 
 @dataclass(frozen=True)
 class _Request:
-    """What to summarise: the bins and range, zeros or not, and the percentiles (or none)."""
+    """What to summarise, as a public function of this module was asked.
+
+    Attributes
+    ----------
+    bins, value_range, exclude_zeros
+        As for :func:`histogram` (``value_range`` is its ``range``).
+    percentiles : tuple of float or None
+        The percentiles to report, checked; None for the histogram alone, without the
+        statistics.
+    """
 
     bins: Bins
     value_range: ValueRange
