@@ -43,6 +43,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QFrame,
     QLabel,
+    QMessageBox,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -258,6 +259,8 @@ class LayerWidget(ViewerFollower):
 
     #: Layer classes offered in the layer chooser.
     layer_types: tuple[type[Layer], ...] = (Image,)
+    #: Title of the widget's dialogs (the dock's name in the Plugins menu).
+    title = "napari-bigvol"
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         super().__init__(napari_viewer, parent)
@@ -459,6 +462,14 @@ class LayerWidget(ViewerFollower):
     def cancel_tasks(self) -> None:
         """Cancel every background task of this widget."""
         self.task_panel.cancel_all()
+
+    def confirm(self, question: str) -> bool:
+        """Ask ``question`` in a Yes/No dialog (No by default); return True for Yes."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, self.title, question, buttons.Yes | buttons.No, buttons.No
+        )
+        return answer == buttons.Yes
 
 
 class _DockScroll(QScrollArea):
