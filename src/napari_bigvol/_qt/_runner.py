@@ -22,7 +22,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
 
 from napari_bigvol.errors import BigVolError, Cancelled
-from napari_bigvol.ops.compute import describe_scheduler
+from napari_bigvol.ops.compute import ProgressCallback, StopCheck, describe_scheduler
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -32,9 +32,6 @@ T_co = TypeVar("T_co", covariant=True)
 #: OpenGL cost a third of a whole-volume histogram's CPU at 10 updates a second.
 PROGRESS_INTERVAL = 0.5
 _INITIAL_TOTAL = 1
-
-ProgressCallback = Callable[[int, int], None]
-StopCheck = Callable[[], bool]
 
 
 class Computation(Protocol[T_co]):

@@ -24,9 +24,10 @@ from napari_bigvol._models.export import (
     ExportPlan,
     parse_chunks,
 )
-from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
+from napari_bigvol._qt._runner import BackgroundTask
 from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
+from napari_bigvol.ops.compute import ProgressCallback, StopCheck
 from napari_bigvol.ops.export import export_zarr
 
 
