@@ -113,29 +113,36 @@ class AnatomicalView:
 
     def update_letters(self, event: Any = None) -> None:
         """Show the anatomical letter of each canvas edge of a 2-D RAS view, else none."""
-        viewer = self._viewer()
-        if viewer is None:
-            return
-        show = viewer.dims.ndisplay == 2 and self.shows_ras()
-        if show:
+        viewer = self._viewer_in_2d_ras()
+        texts: dict[str, str] = {}
+        if viewer is not None:
             _, vertical, horizontal = self.displayed_codes()
             texts = edge_letters((vertical, horizontal), _camera(viewer).orientation2d)
-            for edge, overlay in self.letters.items():
-                overlay.text = texts[edge]
-        for overlay in self.letters.values():
-            overlay.visible = show
+        for edge, overlay in self.letters.items():
+            _show(overlay, texts.get(edge))
         self.update_readout()
 
     def update_readout(self, event: Any = None) -> None:
         """Show the cursor's RAS position in a 2-D RAS view."""
+        viewer = self._viewer_in_2d_ras()
+        text = None
+        if viewer is not None:
+            text = ras_readout(viewer.dims.axis_labels, viewer.cursor.position)
+        _show(self.readout, text)
+
+    def _viewer_in_2d_ras(self) -> Any:
+        """Return the viewer while it shows a 2-D view of RAS axes, else None."""
         viewer = self._viewer()
-        if viewer is None:
-            return
-        text = ras_readout(viewer.dims.axis_labels, viewer.cursor.position)
-        show = text is not None and viewer.dims.ndisplay == 2 and self.shows_ras()
-        if show:
-            self.readout.text = text
-        self.readout.visible = show
+        if viewer is None or viewer.dims.ndisplay != 2 or not self.shows_ras():
+            return None
+        return viewer
+
+
+def _show(overlay: TextOverlay, text: str | None) -> None:
+    """Show ``text`` on ``overlay``, or hide the overlay when there is none."""
+    if text is not None:
+        overlay.text = text
+    overlay.visible = text is not None
 
 
 def _camera(viewer: Any) -> Any:

@@ -22,7 +22,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
 
 from napari_bigvol.errors import BigVolError, Cancelled
-from napari_bigvol.ops.compute import describe_scheduler
+from napari_bigvol.ops.compute import ProgressCallback, StopCheck, describe_scheduler
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -32,9 +32,6 @@ T_co = TypeVar("T_co", covariant=True)
 #: OpenGL cost a third of a whole-volume histogram's CPU at 10 updates a second.
 PROGRESS_INTERVAL = 0.5
 _INITIAL_TOTAL = 1
-
-ProgressCallback = Callable[[int, int], None]
-StopCheck = Callable[[], bool]
 
 
 class Computation(Protocol[T_co]):
@@ -88,14 +85,7 @@ class BackgroundTask(QObject, Generic[T]):
     _advanced = Signal(int, int)
 
     def __init__(
-        self,
-        compute: Computation[T],
-        *,
-        description: str,
-        on_done: Callable[[T], None],
-        on_error: Callable[[Exception], None] | None = None,
-        on_cancelled: Callable[[], None] | None = None,
-        parent: QObject | None = None,
+        self, compute: Computation[T], description: str, parent: QObject | None = None
     ) -> None:
         super().__init__(parent)
         self.description = description
@@ -103,9 +93,6 @@ class BackgroundTask(QObject, Generic[T]):
         self.result: T | None = None
         self.error: Exception | None = None
         self._compute = compute
-        self._on_done = on_done
-        self._on_error = on_error or self._notify_error
-        self._on_cancelled = on_cancelled
         self._stop_requested = threading.Event()
         self.cancel_reason = "cancelled"
         self.is_finished = False
@@ -133,8 +120,19 @@ class BackgroundTask(QObject, Generic[T]):
 
     # -- called from the GUI thread -------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the worker thread."""
+    def start(
+        self,
+        on_done: Callable[[T], None],
+        on_error: Callable[[Exception], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+    ) -> None:
+        """Start the worker thread; its outcome goes to one of the callbacks.
+
+        The callbacks are those of :func:`run_in_background`, which calls this.
+        """
+        self._on_done = on_done
+        self._on_error = on_error or self._notify_error
+        self._on_cancelled = on_cancelled
         self.worker.start()
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -297,15 +295,8 @@ def run_in_background(
     ...     on_done=lambda total: print(total),
     ... )
     """
-    task = BackgroundTask(
-        compute,
-        description=description,
-        on_done=on_done,
-        on_error=on_error,
-        on_cancelled=on_cancelled,
-        parent=parent,
-    )
-    task.start()
+    task = BackgroundTask(compute, description, parent)
+    task.start(on_done, on_error, on_cancelled)
     return task
 
 

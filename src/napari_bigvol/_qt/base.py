@@ -43,6 +43,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QFrame,
     QLabel,
+    QMessageBox,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -64,7 +65,46 @@ T = TypeVar("T")
 MIN_HEIGHT = 160
 
 
-class ViewerFollower(QWidget):
+class DockWidget(QWidget):
+    """A dock widget that follows one napari viewer and lets go of it when closed.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer the widget is docked in.
+    parent : QWidget, optional
+        Qt parent.
+
+    Attributes
+    ----------
+    viewer : napari.Viewer
+        The viewer itself, not the proxy napari hands plugins.
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # napari hands plugins a PublicOnlyProxy, which wraps every layer in a new proxy on
+        # each access: identity checks and the per-layer weak caches need the real objects.
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        self._connections: list[tuple[Any, Callable]] = []
+        # Let go of the viewer when Qt deletes the widget; the callable holds no
+        # reference to self, which may already be half-destroyed then.
+        self.destroyed.connect(_disconnect_all(self._connections))
+
+    def _connect(self, emitter: Any, callback: Callable) -> None:
+        """Connect ``callback`` to a viewer event, or add it to a napari callback list."""
+        if isinstance(emitter, list):  # such as viewer.mouse_drag_callbacks
+            emitter.append(callback)
+        else:
+            emitter.connect(callback)
+        self._connections.append((emitter, callback))
+
+    def disconnect_viewer(self) -> None:
+        """Undo every :meth:`_connect`; calling it again does nothing."""
+        _disconnect_all(self._connections)()
+
+
+class ViewerFollower(DockWidget):
     """The viewer events every dock widget follows: layer choice, slice, data.
 
     Keeps :attr:`layer_combo` in step with the viewer's layers and selection, watches the
@@ -75,7 +115,6 @@ class ViewerFollower(QWidget):
 
     layer_types: tuple[type[Layer], ...] = (Image,)
     layer_combo: QComboBox
-    viewer: Any
 
     def watch_layer(self, layer: Layer) -> None:
         """Connect to events of the newly chosen ``layer`` (subclasses extend)."""
@@ -121,10 +160,6 @@ class ViewerFollower(QWidget):
         return {key: value.as_hex() for key, value in theme.items() if hasattr(value, "as_hex")}
 
     # ---- viewer events ----------------------------------------------------------------------
-
-    def _connect(self, emitter: Any, callback: Callable) -> None:
-        emitter.connect(callback)
-        self._connections.append((emitter, callback))
 
     def _fill_layer_combo(self, event: Any = None, prefer: Layer | None = None) -> None:
         if not isinstance(prefer, self.layer_types):
@@ -191,24 +226,17 @@ class ViewerFollower(QWidget):
         """Cancel background work and let go of the viewer when the dock closes."""
         self.cancel_tasks()
         self._watch_layer(None)
-        _disconnect_all(self._connections)()
+        self.disconnect_viewer()
         super().closeEvent(event)
 
 
 class LayerWidget(ViewerFollower):
     """Dock widget base: layer chooser, scope choice, messages and background tasks.
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        The viewer the widget is docked in.
-    parent : QWidget, optional
-        Qt parent.
+    Constructed as every :class:`DockWidget`, from the viewer (and a Qt parent).
 
     Attributes
     ----------
-    viewer : napari.Viewer
-        The viewer.
     layer_combo, scope_combo : QComboBox
         The layers the widget can work on (``layer_types``), by name; the
         :class:`~napari_bigvol._models._layers.Scope` (item data).
@@ -231,16 +259,14 @@ class LayerWidget(ViewerFollower):
 
     #: Layer classes offered in the layer chooser.
     layer_types: tuple[type[Layer], ...] = (Image,)
+    #: Title of the widget's dialogs (the dock's name in the Plugins menu).
+    title = "napari-bigvol"
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        # napari hands plugins a PublicOnlyProxy, which wraps every layer in a new proxy on
-        # each access: identity checks and the per-layer weak caches need the real objects.
-        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        super().__init__(napari_viewer, parent)
         self._keep_choice = False
         self._watched_layer: Layer | None = None
         self._displayed_level: int | None = None  # of a multiscale chosen layer
-        self._connections: list[tuple[Any, Callable]] = []
         self._plane_cache: tuple[tuple, np.ndarray] | None = None
         self._build_common()
         self.build()
@@ -292,9 +318,6 @@ class LayerWidget(ViewerFollower):
         self._connect(self.viewer.events.theme, lambda event=None: self.on_theme_change())
         self.layer_combo.currentIndexChanged.connect(self._on_layer_chosen)
         self.scope_combo.currentIndexChanged.connect(lambda index: self.on_scope_change())
-        # Disconnect from the viewer when Qt deletes the widget; the callable holds no
-        # reference to self, which may already be half-destroyed then.
-        self.destroyed.connect(_disconnect_all(self._connections))
 
     # ---- hooks for subclasses -------------------------------------------------------------
 
@@ -440,6 +463,14 @@ class LayerWidget(ViewerFollower):
         """Cancel every background task of this widget."""
         self.task_panel.cancel_all()
 
+    def confirm(self, question: str) -> bool:
+        """Ask ``question`` in a Yes/No dialog (No by default); return True for Yes."""
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, self.title, question, buttons.Yes | buttons.No, buttons.No
+        )
+        return answer == buttons.Yes
+
 
 class _DockScroll(QScrollArea):
     """Scrolls a dock's controls instead of growing the window past the screen.
@@ -505,4 +536,7 @@ class _disconnect_all:
     def __call__(self, *args: Any) -> None:
         while self.connections:
             emitter, callback = self.connections.pop()
-            emitter.disconnect(callback)
+            if not isinstance(emitter, list):
+                emitter.disconnect(callback)
+            elif callback in emitter:
+                emitter.remove(callback)

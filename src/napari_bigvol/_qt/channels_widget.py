@@ -7,7 +7,7 @@ this widget offers the axes, asks the model's question in a dialog and adds the 
 from __future__ import annotations
 
 from napari.layers import Image, Layer
-from qtpy.QtWidgets import QComboBox, QMessageBox, QPushButton
+from qtpy.QtWidgets import QComboBox, QPushButton
 
 from napari_bigvol._models.channels import COLOUR_AXIS, SplitChannelsModel, axis_choices
 from napari_bigvol._qt.base import LayerWidget
@@ -18,13 +18,6 @@ __all__ = ["COLOUR_AXIS", "SplitChannelsWidget"]
 
 class SplitChannelsWidget(LayerWidget):
     """Split an image layer into one layer per channel, lazily.
-
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        The viewer.
-    parent : QWidget, optional
-        Qt parent.
 
     Attributes
     ----------
@@ -45,6 +38,7 @@ class SplitChannelsWidget(LayerWidget):
     """
 
     layer_types = (Image,)
+    title = "Split channels"
 
     def build(self) -> None:
         """Add the axis chooser and the Split button."""
@@ -126,17 +120,6 @@ class SplitChannelsWidget(LayerWidget):
                 )
         names = ", ".join(f"'{added.name}'" for added in self.added)
         self.show_message(f"Added {names}.")
-
-    def confirm(self, question: str) -> bool:
-        """Ask ``question`` in a Yes/No dialog; return True for Yes."""
-        answer = QMessageBox.question(
-            self,
-            "Split channels",
-            question,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
 
     def on_data_change(self, layer: Layer) -> None:
         """Offer the new data's axes."""

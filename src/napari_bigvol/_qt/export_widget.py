@@ -14,7 +14,7 @@ from typing import Any
 
 from magicgui.widgets import FileEdit
 from napari.layers import Image, Labels, Layer
-from qtpy.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox, QPushButton
+from qtpy.QtWidgets import QCheckBox, QComboBox, QLineEdit, QPushButton
 
 from napari_bigvol._models._layers import Scope
 from napari_bigvol._models.export import (
@@ -24,9 +24,10 @@ from napari_bigvol._models.export import (
     ExportPlan,
     parse_chunks,
 )
-from napari_bigvol._qt._runner import BackgroundTask, ProgressCallback, StopCheck
+from napari_bigvol._qt._runner import BackgroundTask
 from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
+from napari_bigvol.ops.compute import ProgressCallback, StopCheck
 from napari_bigvol.ops.export import export_zarr
 
 
@@ -58,6 +59,7 @@ class ExportZarrWidget(LayerWidget):
     """
 
     layer_types = (Image, Labels)
+    title = "Export to zarr"
 
     def build(self) -> None:
         """Add the output, format and option controls, and the Export button."""
@@ -200,14 +202,6 @@ class ExportZarrWidget(LayerWidget):
         task.finished.connect(lambda: self.export_button.setEnabled(self.layer is not None))
         self.last_task = task
         return task
-
-    def confirm(self, question: str) -> bool:
-        """Ask ``question`` in a Yes/No dialog (No by default); return True for Yes."""
-        buttons = QMessageBox.StandardButton
-        answer = QMessageBox.question(
-            self, "Export to zarr", question, buttons.Yes | buttons.No, buttons.No
-        )
-        return answer == buttons.Yes
 
     def _source(self, layer: Image | Labels) -> tuple[Any, dict[str, Any]]:
         if self.effective_scope(layer) is Scope.VOLUME:

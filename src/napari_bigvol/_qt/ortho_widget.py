@@ -41,6 +41,7 @@ from napari_bigvol._models.ortho import (
     side_camera_orientation,
 )
 from napari_bigvol._napari._anatomical import install as anatomical_view
+from napari_bigvol._qt.base import DockWidget
 
 if TYPE_CHECKING:
     import napari
@@ -322,20 +323,14 @@ def _unit_text(unit: Any) -> str:
     return format(unit, "~") if hasattr(unit, "dimensionality") else str(unit)
 
 
-class OrthogonalViewsWidget(QWidget):
+class OrthogonalViewsWidget(DockWidget):
     """Dock widget showing the two planes orthogonal to the main canvas's, linked by a point.
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        The viewer the widget is docked in.
-    parent : QWidget, optional
-        Qt parent.
+    Constructed as every :class:`~napari_bigvol._qt.base.DockWidget`, from the viewer
+    (and a Qt parent); its :attr:`viewer` is the main viewer.
 
     Attributes
     ----------
-    viewer : napari.Viewer
-        The main viewer.
     model : OrthoViews
         The current point, the views' axes and crosshairs.
     panels : tuple of QWidget
@@ -353,14 +348,10 @@ class OrthogonalViewsWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        # napari hands plugins a PublicOnlyProxy; the canvas and the layer identities
-        # (copies are keyed by id) need the real objects.
-        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        super().__init__(napari_viewer, parent)
         dims = self.viewer.dims
         self.model = OrthoViews(dims.order, dims.range, dims.point)
         self._closed = False
-        self._connections: list[tuple[Any, Callable]] = []
         self.panels = tuple(_SidePanel(f"orthogonal view {n}", self.model) for n in (1, 2))
         self._layers = _LayerMirror(self.panels)
         self._build_layout()
@@ -417,27 +408,14 @@ class OrthogonalViewsWidget(QWidget):
         self._connect(dims.events.ndisplay, self._draw)
         self._connect(dims.events.axis_labels, self._on_axis_labels)
         self._connect(self.viewer.scene.camera.events.orientation, self._apply_orientation)
-        self._connect(self.viewer.mouse_drag_callbacks, self._on_main_drag, callbacks=True)
-
-    def _connect(self, emitter: Any, callback: Callable, *, callbacks: bool = False) -> None:
-        if callbacks:  # a napari callback list (mouse_drag_callbacks)
-            emitter.append(callback)
-        else:
-            emitter.connect(callback)
-        self._connections.append((emitter, callback))
+        self._connect(self.viewer.mouse_drag_callbacks, self._on_main_drag)
 
     def close_views(self) -> None:
         """Disconnect from the main viewer and close the side canvases; idempotent."""
         if self._closed:
             return
         self._closed = True
-        for emitter, callback in self._connections:
-            if isinstance(emitter, list):
-                if callback in emitter:
-                    emitter.remove(callback)
-            else:
-                emitter.disconnect(callback)
-        self._connections.clear()
+        self.disconnect_viewer()
         self._layers.close()
         self._main_crosshair.remove()
         for panel in self.panels:

@@ -48,13 +48,6 @@ PREVIEW_COLOUR = "cyan"
 class ThresholdMaskWidget(LayerWidget):
     """Threshold an image layer into a binary mask and a masked image.
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        The viewer.
-    parent : QWidget, optional
-        Qt parent.
-
     Attributes
     ----------
     model : ThresholdModel

@@ -27,6 +27,7 @@ from napari.utils.notifications import Notification, NotificationSeverity, notif
 from qtpy.QtWidgets import QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_bigvol._qt._runner import BackgroundTask, run_in_background
+from napari_bigvol._qt.base import DockWidget
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops import view_cache
 
@@ -226,15 +227,11 @@ class ViewCacheOffers:
         return task
 
 
-class ViewCacheWidget(QWidget):
+class ViewCacheWidget(DockWidget):
     """*View cache* dock: build the cache for a layer, see its size, clear it.
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-        The viewer the widget is docked in.
-    parent : QWidget, optional
-        Qt parent.
+    Constructed as every :class:`~napari_bigvol._qt.base.DockWidget`, from the viewer
+    (and a Qt parent).
 
     Attributes
     ----------
@@ -251,9 +248,9 @@ class ViewCacheWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        self.offers = ViewCacheOffers.install(napari_viewer)
+        super().__init__(napari_viewer, parent)
+        # The reader installs the offers on the viewer itself: share them.
+        self.offers = ViewCacheOffers.install(self.viewer)
         self.layer_combo = QComboBox()
         self.build_button = QPushButton("Build view cache")
         self.build_button.setToolTip(
@@ -269,12 +266,13 @@ class ViewCacheWidget(QWidget):
         layout.addStretch(1)
         self.build_button.clicked.connect(self.build)
         self.clear_button.clicked.connect(self.clear)
+        layer_events = self.viewer.layers.events
         for emitter in (
-            napari_viewer.layers.events.inserted,
-            napari_viewer.layers.events.removed,
-            napari_viewer.layers.selection.events.active,
+            layer_events.inserted,
+            layer_events.removed,
+            self.viewer.layers.selection.events.active,
         ):
-            emitter.connect(self._refresh_layers)
+            self._connect(emitter, self._refresh_layers)
         self._refresh_layers()
         self.show_usage()
 

@@ -462,7 +462,7 @@ def compute_array(
     Raises
     ------
     Cancelled
-        If ``should_stop`` returned True.
+        As for :func:`stream_blocks`.
 
     Examples
     --------

@@ -156,9 +156,7 @@ def histogram(
     >>> np.array_equal(edges, np.histogram(volume.compute(), 7)[1])
     True
     """
-    [result] = _summarise(
-        data, bins, range, exclude_zeros, None, progress=progress, should_stop=should_stop
-    )
+    [result] = _summarise(data, _Request(bins, range, exclude_zeros, None), progress, should_stop)
     return result.counts, result.edges
 
 
@@ -204,15 +202,8 @@ def histogram_stats(
     >>> stats.mean, stats.maximum, stats.percentiles[50.0]
     (2.0, 4.0, 2.0)
     """
-    [result] = _summarise(
-        data,
-        bins,
-        range,
-        exclude_zeros,
-        _checked_percentiles(percentiles),
-        progress=progress,
-        should_stop=should_stop,
-    )
+    request = _Request(bins, range, exclude_zeros, _checked_percentiles(percentiles))
+    [result] = _summarise(data, request, progress, should_stop)
     return result
 
 
@@ -272,16 +263,8 @@ def channel_histogram_stats(
         raise OperationError(
             f"no channel axis {axis} in data of {ndim} dimensions (shape {np.shape(data)})"
         )
-    return _summarise(
-        data,
-        bins,
-        range,
-        exclude_zeros,
-        _checked_percentiles(percentiles),
-        progress=progress,
-        should_stop=should_stop,
-        channel_axis=axis % ndim,
-    )
+    request = _Request(bins, range, exclude_zeros, _checked_percentiles(percentiles))
+    return _summarise(data, request, progress, should_stop, channel_axis=axis % ndim)
 
 
 def _checked_percentiles(percentiles: Sequence[float]) -> tuple[float, ...]:
@@ -338,56 +321,72 @@ def value_counts(
     return table.values, table.counts
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What to summarise, as a public function of this module was asked.
+
+    Attributes
+    ----------
+    bins, value_range, exclude_zeros
+        As for :func:`histogram` (``value_range`` is its ``range``).
+    percentiles : tuple of float or None
+        The percentiles to report, checked; None for the histogram alone, without the
+        statistics.
+    """
+
+    bins: Bins
+    value_range: ValueRange
+    exclude_zeros: bool
+    percentiles: tuple[float, ...] | None
+
+    @property
+    def needs_extremes(self) -> bool:
+        """Whether wide-valued data need a first pass for each channel's extremes."""
+        automatic_edges = self.value_range is None and np.ndim(self.bins) == 0
+        return self.percentiles is not None or automatic_edges
+
+
 def _summarise(
     data: Any,
-    bins: Bins,
-    value_range: ValueRange,
-    exclude_zeros: bool,
-    percentiles: tuple[float, ...] | None,
-    *,
+    request: _Request,
     progress: ProgressCallback | None,
     should_stop: StopCheck | None,
     channel_axis: int | None = None,
 ) -> list[HistogramStats]:
+    """Stream ``data`` once per group of channels, by the small or the wide path."""
     dtype = require_numeric(data)
-    _check_bins(bins, value_range)
+    _check_bins(request.bins, request.value_range)
     if not isinstance(data, da.Array) and 0 in np.shape(data):
         # dask cannot choose chunks for an empty array; one empty chunk holds it.
         data = da.from_array(np.asarray(data), chunks=-1)
     array, in_memory = as_dask_array(data)
-    if channel_axis is None:
-        groups = [(array, _Channels(None, 1))]
-    elif array.numblocks[channel_axis] == 1:
-        # Every block holds all channels: one pass serves them all.
-        groups = [(array, _Channels(channel_axis, array.shape[channel_axis]))]
+    groups = _channel_groups(array, channel_axis)
+    if dtype.itemsize <= 2:
+        summarise_group, passes_per_group = _summarise_small, 1
     else:
-        # Channels in separate chunks: each channel's pass reads only its own chunks.
-        lead = (slice(None),) * channel_axis
-        groups = [
-            (array[(*lead, channel)], _Channels(None, 1))
-            for channel in range(array.shape[channel_axis])
-        ]
-    small = dtype.itemsize <= 2
-    needs_extremes = percentiles is not None or (value_range is None and np.ndim(bins) == 0)
-    passes_per_group = 1 if small or not needs_extremes else 2
-    passes = _Passes(
-        sum(group.npartitions for group, _ in groups) * passes_per_group,
-        progress,
-        should_stop,
-        in_memory,
-    )
-    results: list[HistogramStats] = []
-    for group, channels in groups:
-        if small:
-            tables = _ValueTable.count(group, dtype, exclude_zeros, passes, channels)
-            results.extend(table.summarise(bins, value_range, percentiles) for table in tables)
-        else:
-            results.extend(
-                _summarise_wide(
-                    group, dtype, bins, value_range, exclude_zeros, percentiles, passes, channels
-                )
-            )
-    return results
+        summarise_group, passes_per_group = _summarise_wide, 2 if request.needs_extremes else 1
+    total_blocks = sum(group.npartitions for group, _ in groups) * passes_per_group
+    passes = _Passes(total_blocks, progress, should_stop, in_memory)
+    return [
+        stats
+        for group, channels in groups
+        for stats in summarise_group(group, dtype, request, passes, channels)
+    ]
+
+
+def _channel_groups(array: da.Array, channel_axis: int | None) -> list[tuple[da.Array, _Channels]]:
+    """Return the arrays to stream, each with the channels one pass over it serves."""
+    if channel_axis is None:
+        return [(array, _Channels(None, 1))]
+    if array.numblocks[channel_axis] == 1:
+        # Every block holds all channels: one pass serves them all.
+        return [(array, _Channels(channel_axis, array.shape[channel_axis]))]
+    # Channels in separate chunks: each channel's pass reads only its own chunks.
+    lead = (slice(None),) * channel_axis
+    return [
+        (array[(*lead, channel)], _Channels(None, 1))
+        for channel in range(array.shape[channel_axis])
+    ]
 
 
 def _check_bins(bins: Bins, value_range: ValueRange) -> None:
@@ -450,12 +449,12 @@ class _Channels:
         return _PerChannel(tuple(kernels), self.axis)
 
 
+@dataclass(frozen=True)
 class _PerChannel:
     """Block kernel: ``kernels[i]`` on channel ``i`` of the block, or on all of it (pickles)."""
 
-    def __init__(self, kernels: tuple[Any, ...], axis: int | None) -> None:
-        self.kernels = kernels
-        self.axis = axis
+    kernels: tuple[Any, ...]
+    axis: int | None
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> tuple[Any, ...]:
         if self.axis is None:
@@ -479,11 +478,19 @@ def _each(combine: Any) -> Any:
 # 8- and 16-bit data: count every bit pattern, then everything is exact.
 
 
+def _summarise_small(
+    array: da.Array, dtype: np.dtype, request: _Request, passes: _Passes, channels: _Channels
+) -> list[HistogramStats]:
+    """One counting pass; the histogram and statistics come from the value tables."""
+    tables = _ValueTable.count(array, dtype, request.exclude_zeros, passes, channels)
+    return [table.summarise(request) for table in tables]
+
+
+@dataclass(frozen=True)
 class _CodeCounter:
     """Block kernel: counts of every bit pattern of an 8- or 16-bit block (pickles)."""
 
-    def __init__(self, codes_dtype: np.dtype) -> None:
-        self.codes_dtype = codes_dtype
+    codes_dtype: np.dtype
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
         codes = block.view(self.codes_dtype)  # same item size: a view for any strides
@@ -532,9 +539,9 @@ class _ValueTable:
         order = np.argsort(values, kind="stable")
         return cls(values[order], counts[order])
 
-    def summarise(
-        self, bins: Bins, value_range: ValueRange, percentiles: tuple[float, ...] | None
-    ) -> HistogramStats:
+    def summarise(self, request: _Request) -> HistogramStats:
+        """Return the histogram and statistics ``request`` asks for, all exact."""
+        bins, value_range, percentiles = request.bins, request.value_range, request.percentiles
         total = int(self.counts.sum())
         if value_range is None:
             value_range = (self.values[0], self.values[-1]) if total else (0, 1)
@@ -642,16 +649,17 @@ class _Moments:
         )
 
 
+@dataclass(frozen=True)
 class _MomentsKernel:
     """Block kernel: :class:`_Moments` of the counted values of a block (pickles)."""
 
-    def __init__(self, exclude_zeros: bool) -> None:
-        self.exclude_zeros = exclude_zeros
+    exclude_zeros: bool
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> _Moments:
         return _Moments(*_kernels.finite_moments(block, self.exclude_zeros))
 
 
+@dataclass(frozen=True, eq=False)
 class _BinKernel:
     """Block kernel: numpy.histogram of the block with the global range (pickles).
 
@@ -660,19 +668,26 @@ class _BinKernel:
     the same counts in one pass over the block; explicit edges go through numpy.
     """
 
-    def __init__(
-        self,
-        bins: Bins,
-        value_range: tuple[Any, Any],
-        exclude_zeros: bool,
-        grid: tuple[float, float] | None,
-        edges: np.ndarray,
-    ) -> None:
-        self.bins = bins
-        self.value_range = value_range
-        self.exclude_zeros = exclude_zeros
-        self.grid = grid
-        self.edges = edges
+    bins: Bins
+    value_range: tuple[Any, Any]
+    exclude_zeros: bool
+    grid: tuple[float, float] | None
+    edges: np.ndarray
+
+    @classmethod
+    def for_channel(cls, moments: _Moments, dtype: np.dtype, request: _Request) -> _BinKernel:
+        """Return the kernel for a channel of these moments: its range, grid and edges."""
+        value_range = request.value_range
+        if value_range is None:
+            value_range = (moments.minimum, moments.maximum) if moments.count else (0, 1)
+        grid = None
+        if request.percentiles is not None and moments.count:
+            low, high = float(moments.minimum), float(moments.maximum)
+            grid = (low, max(high, low + 1.0))
+        # numpy's edges from an empty array of the same dtype: the same type promotion
+        # and rounding as for the data.
+        edges = np.histogram(np.empty(0, dtype), request.bins, value_range)[1]
+        return cls(request.bins, value_range, request.exclude_zeros, grid, edges)
 
     def __call__(
         self, block: np.ndarray, index: tuple[int, ...]
@@ -698,67 +713,36 @@ def _add_pairs(a: tuple[Any, Any], b: tuple[Any, Any]) -> tuple[Any, Any]:
 
 
 def _summarise_wide(
-    array: da.Array,
-    dtype: np.dtype,
-    bins: Bins,
-    value_range: ValueRange,
-    exclude_zeros: bool,
-    percentiles: tuple[float, ...] | None,
-    passes: _Passes,
-    channels: _Channels,
+    array: da.Array, dtype: np.dtype, request: _Request, passes: _Passes, channels: _Channels
 ) -> list[HistogramStats]:
-    with_stats = percentiles is not None
-    no_values = _Moments(0, None, None, 0.0, 0.0)
-    moments: tuple[_Moments, ...] = (no_values,) * channels.count
-    if with_stats or (value_range is None and np.ndim(bins) == 0):
+    """Extremes and moments when needed, then each block binned with the global range."""
+    moments = (_Moments(0, None, None, 0.0, 0.0),) * channels.count
+    if request.needs_extremes:
         moments = passes.reduce(
             array,
-            channels.kernel([_MomentsKernel(exclude_zeros)] * channels.count),
+            channels.kernel([_MomentsKernel(request.exclude_zeros)] * channels.count),
             _each(operator.add),
             ordered=True,  # float moments: the same rounding on every run and scheduler
         )
-    ranges = [
-        value_range if value_range is not None else ((m.minimum, m.maximum) if m.count else (0, 1))
-        for m in moments
-    ]
-    grids = [
-        (float(m.minimum), max(float(m.maximum), float(m.minimum) + 1.0))
-        if with_stats and m.count
-        else None
-        for m in moments
-    ]
-    # numpy's edges for each channel, from an empty array of the same dtype: the same
-    # type promotion and rounding as for the data.
-    edges = [np.histogram(np.empty(0, dtype), bins, channel_range)[1] for channel_range in ranges]
-    binned = passes.reduce(
-        array,
-        channels.kernel(
-            [
-                _BinKernel(bins, channel_range, exclude_zeros, grid, channel_edges)
-                for channel_range, grid, channel_edges in zip(ranges, grids, edges, strict=True)
-            ]
-        ),
-        _each(_add_pairs),
-    )
+    kernels = [_BinKernel.for_channel(channel, dtype, request) for channel in moments]
+    binned = passes.reduce(array, channels.kernel(kernels), _each(_add_pairs))
     return [
-        _wide_stats(counts, channel_edges, channel_moments, grid, grid_counts, percentiles)
-        for (counts, grid_counts), channel_edges, channel_moments, grid in zip(
-            binned, edges, moments, grids, strict=True
-        )
+        _wide_stats(counts, grid_counts, kernel, channel, request.percentiles)
+        for (counts, grid_counts), kernel, channel in zip(binned, kernels, moments, strict=True)
     ]
 
 
 def _wide_stats(
     counts: np.ndarray,
-    edges: np.ndarray,
-    moments: _Moments,
-    grid: tuple[float, float] | None,
     grid_counts: np.ndarray | None,
+    kernel: _BinKernel,
+    moments: _Moments,
     percentiles: tuple[float, ...] | None,
 ) -> HistogramStats:
-    if grid is None or grid_counts is None or percentiles is None:
+    edges = kernel.edges
+    if kernel.grid is None or grid_counts is None or percentiles is None:
         return _empty_stats(counts.astype(np.int64), edges, moments.count, percentiles or ())
-    low, high = grid
+    low, high = kernel.grid
     width = (high - low) / PERCENTILE_GRID_BINS
     ranked = np.cumsum(grid_counts)
     minimum, maximum = float(moments.minimum), float(moments.maximum)
