@@ -217,7 +217,12 @@ def main() -> None:
             },
             "napari-bigvol data[k]",
         )
-        np.testing.assert_array_equal(ours_plane(planes[0]), dcmread_plane(planes[0]))
+        # The layer is in RAS order (napari axes S, A, R): an axial series' rows (anterior to
+        # posterior) and columns (right to left) are flipped against the file's.
+        axes = kwargs["metadata"]["bigvol"]["axes"]
+        in_plane = [axes[label]["flipped"] for label in kwargs["axis_labels"][1:]]
+        flips = tuple(slice(None, None, -1) if flip else slice(None) for flip in in_plane)
+        np.testing.assert_array_equal(ours_plane(planes[0]), dcmread_plane(planes[0])[flips])
     finally:
         if args.data is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -1,9 +1,11 @@
 """Fuzzing napari-bigvol's readers with mutated real files, each case in a capped subprocess.
 
 Real files are written first (tifffile stacks, OME-TIFF, ImageJ hyperstacks, nibabel
-``.nii``/``.nii.gz``, zarr v2/v3 arrays and OME-Zarr 0.4/0.5 images), then each case
-mutates one of them (byte flips, truncation, edited header fields, edited OME/ImageJ
-descriptions, broken or edited JSON, missing, empty or damaged chunks) and reads it the
+``.nii``/``.nii.gz``, zarr v2/v3 arrays, OME-Zarr 0.4/0.5 images, a DICOM series written by
+SimpleITK, an enhanced multi-frame DICOM file and pydicom's ``CT_small.dcm``), then each
+case mutates one of them (byte flips, truncation, edited header fields, edited OME/ImageJ
+descriptions and DICOM text values, broken or edited JSON, missing, empty or damaged
+chunks or slices) and reads it the
 way napari does: :func:`napari_bigvol.read`, then every plane of every level. A case
 passes when it ends in a :class:`~napari_bigvol.BigVolError`, or in data of the original
 shape and dtype (``same``), or, for a mutation that edits what the header says rather
@@ -18,12 +20,15 @@ or stalls is replaced and its case counted as ``other``.
 Run it directly for a big campaign::
 
     PYTHONPATH=src python tests/io/fuzz_driver.py --cases 20000 --seed 1 --workers 2
+
+``--only dcm`` keeps the originals whose name contains ``dcm``, for a campaign on one format.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import queue
@@ -81,6 +86,17 @@ _DESCRIPTION_EDITS = [
     ('"shape": [', '"shape": [0, '),
     ('"shape"', '"shap"'),
 ]
+# DICOM: integer header values (US/SS) and text values (DS/IS/CS/UI) worth editing.
+_DICOM_INTEGERS = (
+    "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+    "SamplesPerPixel", "PlanarConfiguration",
+)  # fmt: skip
+_DICOM_TEXTS = (
+    "NumberOfFrames", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices",
+    "ImagePositionPatient", "ImageOrientationPatient", "RescaleSlope", "RescaleIntercept",
+    "WindowCenter", "WindowWidth", "PhotometricInterpretation", "SeriesInstanceUID",
+)  # fmt: skip
+_DICOM_TEXT_VALUES = ["nan", "inf", "-1", "0", "1e308", "x", "1\\2", "", "99999999", "-0"]
 
 
 # --- originals ------------------------------------------------------------------------------
@@ -155,8 +171,9 @@ def make_originals(folder: Path) -> list[dict[str, Any]]:
     _ome_zarr(folder / "image5.ome.zarr", stack, "0.5")
     originals.append({"path": str(folder / "image.ome.zarr"), "kind": "store"})
     originals.append({"path": str(folder / "image5.ome.zarr"), "kind": "store"})
+    originals.extend(_dicom_originals(folder))
     for original in originals:
-        if original["kind"] == "store":
+        if original["kind"] in ("store", "series"):
             root = Path(original["path"])
             original["files"] = sorted(
                 str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
@@ -180,6 +197,67 @@ def _ome_zarr(path: Path, stack: Any, version: str) -> None:
         (stack > 2000).astype("uint8"), group, name="cells", axes="zyx", fmt=fmt,
         scale_factors=[],
     )  # fmt: skip
+
+
+def _dicom_originals(folder: Path) -> list[dict[str, Any]]:
+    """A 6-slice SimpleITK series, an enhanced multi-frame file and pydicom's CT_small.dcm."""
+    from pydicom.data import get_testdata_file
+
+    # The DICOM tests' own writers, loaded by path: test modules are not a package.
+    spec = importlib.util.spec_from_file_location("test_dicom", Path(__file__).parent /
+                                                  "test_dicom.py")  # fmt: skip
+    assert spec is not None
+    assert spec.loader is not None
+    writers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(writers)
+    volume = writers.volume_values((6, 20, 24))
+    series = folder / "series_dcm"
+    writers.write_series(series, volume, direction=writers.OBLIQUE)
+    enhanced = folder / "enhanced.dcm"
+    writers.write_enhanced(enhanced, volume, writers.CORONAL, (0.5, 0.6, 2.0), (1.0, 2.0, 3.0))
+    ct = folder / "CT_small.dcm"
+    shutil.copyfile(get_testdata_file("CT_small.dcm"), ct)
+    fields = {path.name: _dicom_fields(path) for path in sorted(series.iterdir())}
+    return [
+        {"path": str(series), "kind": "series", "fields": fields},
+        *({"path": str(path), "kind": "file", "fields": _dicom_fields(path)}
+          for path in (enhanced, ct)),
+    ]  # fmt: skip
+
+
+def _dicom_fields(path: Path) -> list[list[Any]]:
+    """Offset, size and kind ("i" integer, "t" text) of DICOM values and element lengths.
+
+    Nested sequence items (the enhanced file's functional groups) are walked too; pydicom
+    keeps each element's file offset (``value_tell``) until its value is first used.
+    """
+    import pydicom
+
+    fields: list[list[Any]] = []
+
+    def walk(dataset: Any) -> None:
+        for tag in list(dataset.keys()):
+            raw = dataset.get_item(tag)
+            if not hasattr(raw, "value_tell"):
+                continue  # already parsed, offset unknown
+            name = pydicom.datadict.keyword_for_tag(tag)
+            if raw.VR == "SQ":
+                fields.append([raw.value_tell - 4, 4, "i"])  # the sequence's length
+                for item in dataset[tag].value:
+                    walk(item)
+            elif name in _DICOM_INTEGERS and raw.length == 2:
+                fields.append([raw.value_tell, 2, "i"])
+            elif name in _DICOM_TEXTS and raw.length:
+                fields.append([raw.value_tell, raw.length, "t"])
+            elif name == "PixelData":
+                fields.append([raw.value_tell - 4, 4, "i"])  # a length a header claims
+
+    dataset = pydicom.dcmread(path)
+    walk(dataset)
+    # pydicom parses the file meta group eagerly, so its offsets are gone: find the value.
+    syntax = dataset.file_meta.TransferSyntaxUID.encode()
+    fields.append([path.read_bytes().index(syntax), len(syntax), "t"])
+    return fields
 
 
 def _tiff_fields(path: Path) -> list[list[int]]:
@@ -230,7 +308,7 @@ def make_cases(originals: list[dict[str, Any]], count: int, seed: int) -> list[d
     for index in range(count):
         number = index % len(originals)
         original = originals[number]
-        make = _file_case if original["kind"] == "file" else _store_case
+        make = {"file": _file_case, "store": _store_case, "series": _series_case}[original["kind"]]
         cases.append({"id": index, "original": number, **make(original, rng)})
     return cases
 
@@ -255,6 +333,9 @@ def _file_case(original: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         return {"mutation": "describe", "at": field[0], "length": -field[1], "old": old,
                 "new": new}  # fmt: skip
     kind = field[2] if len(field) == 3 else "i"  # TIFF tag values are integers
+    if kind == "t":
+        value_text = rng.choice(_DICOM_TEXT_VALUES)
+        return {"mutation": "text", "at": field[0], "length": field[1], "value": value_text}
     value: Any = rng.choice(_INTERESTING_FLOATS if kind == "f" else _INTERESTING_INTS)
     if kind == "i" and rng.random() < 0.2:
         value = -rng.choice(_INTERESTING_INTS[1:5])
@@ -283,11 +364,25 @@ def _store_case(original: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {"mutation": choice, "file": name}
 
 
+def _series_case(original: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """Mutate one slice file of a series; only an inner slice may go missing.
+
+    Without its first or last slice a series is simply a shorter series, as a folder of
+    TIFFs without its last file is; an inner slice missing is a gap the reader must refuse.
+    """
+    files = original["files"]
+    if rng.random() < 0.1:
+        return {"mutation": "delete", "file": rng.choice(files[1:-1])}
+    name = rng.choice(files)
+    one_file = {"path": os.path.join(original["path"], name), "fields": original["fields"][name]}
+    return {**_file_case(one_file, rng), "file": name}
+
+
 def apply(case: dict[str, Any], original: dict[str, Any], work: Path) -> Path:
     """Copy the original into ``work`` and mutate the copy; return the path to open."""
     source = Path(original["path"])
     target = work / source.name
-    if original["kind"] == "store":
+    if original["kind"] in ("store", "series"):
         shutil.copytree(source, target)
         _mutate(target / case["file"], case)
     else:
@@ -320,6 +415,9 @@ def _mutate(path: Path, case: dict[str, Any]) -> None:
         text = data[start : start + length].decode("latin-1")
         edited = text.replace(case["old"], case["new"], 1).rstrip(" \0")
         data[start : start + length] = edited.encode("latin-1")[:length].ljust(length, b" ")
+    elif mutation == "text":
+        start, length = case["at"], case["length"]
+        data[start : start + length] = case["value"].encode()[:length].ljust(length, b" ")
     elif mutation == "json_set":
         data = bytearray(_edited_json(bytes(data), case))
     path.write_bytes(gzip.compress(bytes(data)) if inflated else bytes(data))
@@ -523,12 +621,15 @@ def _log(log: Any | None, result: dict[str, Any]) -> None:
             log.flush()
 
 
-def campaign(count: int, seed: int, workers: int, log: Any | None = None) -> dict[str, Any]:
+def campaign(
+    count: int, seed: int, workers: int, log: Any | None = None, only: str = ""
+) -> dict[str, Any]:
     """Write originals, run ``count`` cases on ``workers`` processes, return the summary."""
     sys.path.insert(0, str(SRC))
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:
         originals = make_originals(Path(folder))
+        originals = [o for o in originals if only in os.path.basename(o["path"])]
         expected = _expected(originals)
         cases = make_cases(originals, count, seed)
         job = {"originals": originals, "expected": expected}
@@ -573,10 +674,11 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", default="", help="keep originals whose name contains this")
     parser.add_argument("--log", help="also write each case's result to this file as it ends")
     args = parser.parse_args()
     with open(args.log, "w") if args.log else open(os.devnull, "w") as log:
-        summary = campaign(args.cases, args.seed, args.workers, log)
+        summary = campaign(args.cases, args.seed, args.workers, log, args.only)
     print(json.dumps(summary, indent=1, default=str))
 
 

@@ -588,3 +588,95 @@ def test_accepts_is_cheap_and_never_raises(tmp_path):
     assert not dicom.accepts("\0bad")
     assert dicom.accepts(str(tmp_path / "x.DCM"))
     assert not dicom.accepts(str(tmp_path))  # an empty folder is the sequence reader's
+
+
+# --- damaged files (cases the fuzz suite found; tests/io/fuzz_driver.py) -------------------
+
+
+@pytest.mark.parametrize(
+    ("at", "where"),
+    [(100, "before the DICM marker"), (190, "inside the file meta"), (700, "before Rows")],
+)
+@pytest.mark.parametrize("which", [0, -1], ids=["first", "last"])
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI:UserWarning")  # the cut UID
+def test_truncated_end_slice_is_an_error_not_a_shorter_series(tmp_path, at, where, which):
+    files = _series_with(tmp_path)
+    cut = files[which]
+    cut.write_bytes(cut.read_bytes()[:at])
+    with pytest.raises(ReadError, match="truncated") as info:
+        bv.read(tmp_path / "s")
+    assert str(info.value).startswith(str(cut)), where
+
+
+def test_non_image_objects_in_a_series_folder_are_still_skipped(tmp_path):
+    _series_with(tmp_path)
+    shutil.copy(get_testdata_file("reportsi.dcm"), tmp_path / "s" / "report.dcm")
+    [(data, kwargs, _)] = bv.read(tmp_path / "s")
+    assert data.shape[0] == 6
+    assert kwargs["metadata"]["bigvol"]["skipped"] == [str(tmp_path / "s" / "report.dcm")]
+
+
+def test_corrupt_element_length_allocates_nothing_it_claims(tmp_path):
+    import tracemalloc
+
+    path = _series_with(tmp_path)[0]
+    header = pydicom.dcmread(path)
+    assert header.is_implicit_VR  # GDCM's default: every value length takes 4 bytes
+    length_at = header.get_item("Rows").value_tell - 4
+    raw = bytearray(path.read_bytes())
+    raw[length_at : length_at + 4] = (0xFFFFFFF0).to_bytes(4, "little")  # claims 4 GiB
+    path.write_bytes(bytes(raw))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ReadError, match=r"img000\.dcm"):
+            bv.read(tmp_path / "s")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"reading the header allocated {peak / 2**30:.1f} GiB"
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "expected"),
+    [
+        ("ImagePositionPatient", [0.0, "inf", 0.0], "no geometry"),
+        ("ImagePositionPatient", [1e308, 0.0, 0.0], "no geometry"),
+        ("PixelSpacing", [-1.0, 0.5], "unit spacing"),
+        ("PixelSpacing", ["nan", 0.5], "unit spacing"),
+        ("SliceThickness", "inf", "opens"),
+        ("ImageOrientationPatient", [1e308, 0, 0, 0, 1, 0], "no geometry"),
+        ("ImageOrientationPatient", [2, 0, 0, 0, 1, 0], "refused"),
+        ("ImageOrientationPatient", [1, 0, 0, 1, 0, 0], "refused"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS:UserWarning")  # damaged on purpose
+def test_unusable_geometry_values_are_unknown_or_refused(tmp_path, keyword, value, expected):
+    path = tmp_path / "odd.dcm"
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds[keyword].value = value  # written as the text it would be in a damaged file
+    ds.save_as(path)
+    if expected == "refused":
+        with pytest.raises(ReadError, match=r"odd\.dcm: ImageOrientationPatient .* corrupt"):
+            bv.read(path)
+        return
+    [(data, kwargs, _)] = bv.read(path)
+    assert np.all(np.isfinite(kwargs["scale"]))
+    assert min(kwargs["scale"]) > 0
+    assert data.shape[-2:] == (128, 128)
+    if expected == "no geometry":
+        assert "affine" not in kwargs["metadata"]["bigvol"]
+    if expected == "unit spacing":
+        assert tuple(kwargs["scale"][-2:]) == pytest.approx((1.0, 1.0))
+
+
+def test_unknown_value_representation_names_the_file(tmp_path):
+    files = _series_with(tmp_path)
+    ds = pydicom.dcmread(files[0])
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian  # so that VRs are in the file
+    ds.save_as(files[0], enforce_file_format=True)
+    raw = bytearray(files[0].read_bytes())
+    modality = raw.index(b"\x08\x00\x60\x00CS")  # (0008,0060) Modality, explicit VR "CS"
+    raw[modality + 4 : modality + 6] = b"\x43\x81"  # a VR that does not exist
+    files[0].write_bytes(bytes(raw))
+    with pytest.raises(ReadError, match=r"img000\.dcm: not a readable DICOM file"):
+        bv.read(tmp_path / "s")

@@ -50,6 +50,7 @@ holds.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import struct
 from collections.abc import Sequence
@@ -60,7 +61,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.misc import is_dicom
 from pydicom.pixels import apply_modality_lut, get_decoder, pixel_array
 from pydicom.pixels.utils import get_expected_length, get_nr_frames, pixel_dtype
@@ -120,6 +121,8 @@ _BROKEN_FILE_ERRORS = (
     AttributeError,
     TypeError,
     struct.error,
+    BytesLengthException,
+    MemoryError,  # a file meta element claiming gigabytes, under an address-space cap
 )
 # Decoding failures; NotImplementedError and RuntimeError come from pydicom's decoders.
 _DECODE_ERRORS = (*_BROKEN_FILE_ERRORS, NotImplementedError, RuntimeError)
@@ -128,6 +131,8 @@ _SAME_POSITION_MM = 1e-3
 # A step between slices more than 10 % off the usual one is a missing slice or a mixed series.
 _SPACING_TOLERANCE = 0.1
 _ORIENTATION_TOLERANCE = 1e-4
+# Geometry values beyond a kilometre (or not finite) are corruption, not a scanner's mm.
+_LARGEST_MM = 1e6
 # Names in a folder that are never DICOM, so a folder of TIFFs is left to the TIFF reader.
 _OTHER_SUFFIXES = (*tiff.TIFF_SUFFIXES, ".png", ".jpg", ".jpeg", ".nii", ".gz", ".zarr")
 # Extensionless files probed for the DICM marker before a folder is declared "not DICOM".
@@ -265,7 +270,11 @@ class _Image:
         return all(p.position is not None and p.orientation is not None for p in self.planes)
 
     def get(self, keyword: str, default: Any = None) -> Any:
-        return self.header.get(keyword, default)
+        """Return the header's ``keyword`` value; one pydicom cannot convert names the file."""
+        try:
+            return _value(self.header, keyword, default)
+        except _DECODE_ERRORS as exc:
+            raise ReadError(self.path, f"not a readable DICOM file ({exc})") from exc
 
 
 class _ElementValues:
@@ -285,14 +294,27 @@ class _ElementValues:
         """Return ``dataset``'s value of ``keyword`` (``default`` when absent)."""
         tag = _tag(keyword)
         raw = dataset.get_item(tag)
-        if raw is None:
-            return default
         if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes):
-            return dataset[tag].value  # already converted (a sequence item, say)
+            return _value(dataset, keyword, default)  # absent, deferred or converted
         key = (tag, raw.VR, raw.is_implicit_VR, raw.is_little_endian, raw.value)
         if key not in self._converted:
             self._converted[key] = dataset[tag].value
         return self._converted[key]
+
+
+def _value(dataset: Dataset, keyword: str, default: Any = None) -> Any:
+    """Return ``dataset``'s value of ``keyword``; refuse one that claims more than its file.
+
+    _read_header defers (skips) a value whose element claims more bytes than the whole
+    file; pydicom would read it on first use, allocating all it claims.
+    """
+    tag = _tag(keyword)
+    raw = dataset.get_item(tag)
+    if raw is None:
+        return default
+    if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+        raise ValueError(f"{keyword} claims {raw.length} bytes, more than the file holds")
+    return dataset[tag].value
 
 
 @functools.cache
@@ -307,20 +329,29 @@ def _read_header(path: str, *, explicit: bool) -> tuple[Dataset, int] | None:
     is read even without the marker (old files lack the preamble), so that its own
     problem, not "not DICOM", is reported.
     """
+    # A file named as DICOM is the user's data even in a folder: a damaged one is reported.
+    explicit = explicit or path.lower().endswith(SUFFIXES)
     try:
         with open(path, "rb") as stream:
+            # pydicom reads a value with one read() of the length its element claims, and
+            # Python allocates that much first: a value claiming more than the whole file is
+            # deferred instead (skipped), and _ElementValues refuses it when it is used.
+            claims = {"defer_size": os.fstat(stream.fileno()).st_size}
             try:
-                header = dcmread(stream, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+                header = dcmread(
+                    stream, stop_before_pixels=True, specific_tags=_HEADER_TAGS, **claims
+                )
             except InvalidDicomError:
                 if not explicit:
                     return None  # a stray file in the folder, not our business
                 stream.seek(0)
                 header = dcmread(
-                    stream, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=True
-                )
+                    stream, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=True,
+                    **claims,
+                )  # fmt: skip
             # pydicom stops in front of the Pixel Data element.
             return header, stream.tell()
-    except _BROKEN_FILE_ERRORS as exc:
+    except _DECODE_ERRORS as exc:  # pydicom converts the file meta group while reading
         raise ReadError(path, f"not a readable DICOM file ({exc})") from exc
 
 
@@ -334,30 +365,80 @@ def _read_files(files: list[str], source: str, *, explicit: bool) -> list[LayerD
     skipped: list[str] = []
     values = _ElementValues()
     for path in files:
-        read_header = _read_header(path, explicit=explicit)
-        if read_header is None:
+        image = _file_image(path, values, explicit=explicit)
+        if image is None:
             skipped.append(path)
-            continue
-        header, pixel_offset = read_header
-        problem = _not_an_image(header, values)
-        if problem is None:
-            images.append(_image(path, header, pixel_offset, values))
-        elif explicit:
-            raise ReadError(path, problem)
         else:
-            skipped.append(path)
+            images.append(image)
     if not images:
         raise ReadError(source, "holds no DICOM images (only other files or non-image objects)")
+    facts = {"source": source, "skipped": skipped} if skipped else {"source": source}
+    try:
+        return _series_layers(images, source, facts)
+    except ReadError:
+        raise
+    except (*_DECODE_ERRORS, ArithmeticError) as exc:  # LinAlgError is a ValueError
+        # Values first used here (names, numbers, geometry of the whole series).
+        raise ReadError(source, f"the series headers are unusable ({exc})") from exc
+
+
+def _series_layers(images: list[_Image], source: str, facts: dict[str, Any]) -> list[LayerData]:
+    """One layer per series, sorted by SeriesNumber."""
     series: dict[str, list[_Image]] = {}
     for image in images:
         series.setdefault(image.series_uid, []).append(image)
     groups = sorted(series.values(), key=lambda group: _series_number(group[0]))
-    layers = []
-    for group in groups:
-        name = _layer_name(group[0], source, several=len(groups) > 1)
-        facts = {"source": source, "skipped": skipped} if skipped else {"source": source}
-        layers.append(_series_layer(group, name, facts))
-    return layers
+    return [
+        _series_layer(group, _layer_name(group[0], source, several=len(groups) > 1), facts)
+        for group in groups
+    ]
+
+
+def _file_image(path: str, values: _ElementValues, *, explicit: bool) -> _Image | None:
+    """One file's image, or None for a file in a folder that holds no image.
+
+    pydicom converts a header value when it is first used, so a corrupt one (an unknown
+    VR, a wrong length) raises only then: any such error becomes a ReadError naming the file.
+    """
+    read_header = _read_header(path, explicit=explicit)
+    if read_header is None:
+        return None
+    header, pixel_offset = read_header
+    try:
+        _require_image_description(path, header, values)
+        problem = _not_an_image(header, values)
+        if problem is None:
+            return _image(path, header, pixel_offset, values)
+    except ReadError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise ReadError(path, f"not a readable DICOM file ({exc})") from exc
+    if explicit:
+        raise ReadError(path, problem)
+    return None
+
+
+def _require_image_description(path: str, header: Dataset, values: _ElementValues) -> None:
+    """Refuse an image file whose header stops before its rows and columns: it is cut short.
+
+    Without this check a truncated slice in a folder would be skipped as a non-image
+    object, and the series would silently open one slice shorter.
+    """
+    if "Rows" in header and "Columns" in header:
+        return
+    meta = getattr(header, "file_meta", Dataset())
+    # The file meta repeats the class: it survives a cut inside the dataset's own copy.
+    classes = (values.get(header, "SOPClassUID"), values.get(meta, "MediaStorageSOPClassUID"))
+    names = [c.name for c in classes if isinstance(c, UID) and c.name.endswith("Image Storage")]
+    # Every DICOM object names its class; none, or only a cut-off UID, means a cut file.
+    unnamed = not any(isinstance(c, UID) and c.is_valid for c in classes)
+    if names or unnamed:
+        name = names[0] if names else "DICOM"
+        raise ReadError(
+            path,
+            f"the header of this {name} file ends before the image size (Rows, Columns): "
+            "the file is truncated or corrupt",
+        )
 
 
 def _not_an_image(header: Dataset, values: _ElementValues) -> str | None:
@@ -369,8 +450,8 @@ def _not_an_image(header: Dataset, values: _ElementValues) -> str | None:
             "holding the series files instead"
         )
     if "Rows" not in header or "Columns" not in header:
-        kind = header.get("SOPClassUID")
-        described = getattr(kind, "name", None) or header.get("Modality") or "not given"
+        kind = values.get(header, "SOPClassUID")
+        described = getattr(kind, "name", None) or values.get(header, "Modality") or "not given"
         return f"not an image: the object (SOP class {described}) holds no pixel data"
     return None
 
@@ -384,7 +465,7 @@ def _image(path: str, header: Dataset, pixel_offset: int, values: _ElementValues
     try:
         description = (transfer_syntax, *(values.get(header, k) for k in _PIXEL_KEYWORDS))
         rows, columns, samples, frames, dtype, expected = _pixel_facts(description)
-    except _BROKEN_FILE_ERRORS as exc:
+    except (*_BROKEN_FILE_ERRORS, NotImplementedError) as exc:  # NotImplemented: 256 bits
         raise ReadError(path, f"the image pixel description is incomplete ({exc})") from exc
     if min(rows, columns, samples, frames) < 1:
         raise ReadError(path, f"the header describes an empty image ({rows} x {columns})")
@@ -494,10 +575,36 @@ def _functional_group(items: tuple[Dataset | None, ...], keyword: str) -> Datase
 
 
 def _floats(values: Any, count: int) -> tuple[float, ...] | None:
+    """``count`` numbers from a header value, or None when absent, unreadable or absurd."""
     if values is None:
         return None
-    numbers = tuple(float(v) for v in (values if isinstance(values, Sequence) else [values]))
-    return numbers if len(numbers) == count else None
+    try:
+        numbers = tuple(float(v) for v in (values if isinstance(values, Sequence) else [values]))
+    except (TypeError, ValueError):
+        return None
+    usable = len(numbers) == count and all(abs(n) < _LARGEST_MM for n in numbers)
+    return numbers if usable else None
+
+
+def _direction_cosines(values: Any, path: str) -> tuple[float, ...] | None:
+    """ImageOrientationPatient as two unit row and column directions, or None when absent.
+
+    Slightly unnormalised cosines (few decimals written) are kept as they are; anything
+    far from two perpendicular unit vectors is a corrupt header, not an orientation.
+    """
+    cosines = _floats(values, 6)
+    if cosines is None:
+        return None
+    # Plain floats: numpy's allclose on six numbers costs 0.1 ms a file (a 500-file series).
+    row, column = cosines[:3], cosines[3:]
+    lengths_ok = abs(math.hypot(*row) - 1) <= 0.1 and abs(math.hypot(*column) - 1) <= 0.1
+    if not lengths_ok or abs(sum(r * c for r, c in zip(row, column, strict=True))) > 0.1:
+        raise ReadError(
+            path,
+            f"ImageOrientationPatient {list(cosines)} is not two perpendicular unit "
+            "directions: the header is corrupt",
+        )
+    return cosines
 
 
 def _frame_plane(
@@ -537,8 +644,10 @@ def _frame_plane(
             path=path,
             frame=frame,
             position=position,  # type: ignore[arg-type]
-            orientation=_floats(values.get(orientation_item, "ImageOrientationPatient"), 6),
-            spacing=_floats(values.get(measures_item, "PixelSpacing"), 2),  # type: ignore[arg-type]
+            orientation=_direction_cosines(
+                values.get(orientation_item, "ImageOrientationPatient"), path
+            ),
+            spacing=_pixel_spacing(values.get(measures_item, "PixelSpacing")),
             rescale=rescale,
             window=window,
         )
@@ -546,6 +655,12 @@ def _frame_plane(
         raise ReadError(
             path, f"frame {frame} has an unreadable geometry or rescale ({exc})"
         ) from exc
+
+
+def _pixel_spacing(values: Any) -> tuple[float, float] | None:
+    """PixelSpacing (row, column) in mm; None when absent, non-finite or not positive."""
+    spacing = _floats(values, 2)
+    return spacing if spacing is not None and min(spacing) > 0 else None  # type: ignore[return-value]
 
 
 def _first(value: Any) -> Any:
@@ -656,7 +771,8 @@ def _layer_dtype(stored: np.dtype, planes: Sequence[_Plane]) -> np.dtype:
 def _volume_layer(
     first: _Image, planes: list[_Plane], name: str, facts: dict[str, Any]
 ) -> LayerData:
-    ordered, step = _ordered_planes(planes, float(first.get("SliceThickness") or 1.0))
+    [thickness] = _floats(first.get("SliceThickness"), 1) or (1.0,)
+    ordered, step = _ordered_planes(planes, thickness)
     affine = _ras_affine(ordered, step)
     rows, columns = first.plane_shape[:2]
     colour = first.plane_shape[2:]
