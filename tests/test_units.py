@@ -34,6 +34,7 @@ from napari_bigvol.units import canonical_unit, length_unit, ngff_unit, unit_kin
         ("", None),
         (None, None),
         ("no such unit", None),
+        ("micron(", None),  # a damaged ImageJ unit: pint's tokenizer raised TokenError
     ],
 )
 def test_canonical_unit(unit, expected):

@@ -10,6 +10,7 @@ name otherwise.
 from __future__ import annotations
 
 import functools
+import tokenize
 from typing import Any
 
 import pint
@@ -66,7 +67,10 @@ def _parse(text: str) -> pint.Unit | None:
     for candidate in (text, text.lower()):
         try:
             return _registry().Unit(_NOT_FOR_PINT.get(candidate, candidate))
-        except (pint.errors.PintError, ValueError, TypeError, AttributeError, KeyError):
+        except (
+            pint.errors.PintError, ValueError, TypeError, AttributeError, KeyError,
+            tokenize.TokenError,  # unbalanced brackets: pint tokenizes units as Python
+        ):  # fmt: skip
             continue  # pint raises several kinds for text it cannot parse
     return None
 

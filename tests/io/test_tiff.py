@@ -544,6 +544,19 @@ def test_later_page_claiming_another_plane_is_refused_not_allocated_or_cast(
         _read_planes(path, check={2: stack[2]})
 
 
+@pytest.mark.parametrize("page", [0, 1])
+def test_tiled_page_claiming_more_rows_than_its_tiles_is_refused_not_allocated(tmp_path, page):
+    """A flipped ImageLength (10,289,184 rows in 4 tiles) made tifffile allocate 942 MiB."""
+    path = tmp_path / "tiled.tif"
+    rgb = np.arange(2 * 32 * 32 * 3, dtype=np.uint32).reshape(2, 32, 32, 3).astype(np.uint8)
+    tifffile.imwrite(path, rgb, tile=(16, 16), compression="zlib", photometric="rgb")
+    _set_tag(path, page, "ImageLength", 10_289_184)
+
+    # Page 0 against its own tiles; page 1 against its series' first page as well.
+    with pytest.raises(ReadError, match=rf"tiled\.tif: page {page} claims .*10289184"):
+        _read_planes(path, check={})
+
+
 def _read_planes(path: Path, check: dict[int, np.ndarray]) -> None:
     """Open ``path``, compare the planes in ``check``, then read every plane."""
     data, _, _ = only_layer(path)

@@ -224,6 +224,15 @@ def _check_page_data(page: Any, path: str) -> None:
             f"page {page.index} lists {len(page.dataoffsets)} data offsets but "
             f"{len(page.databytecounts)} byte counts: the file is corrupt",
         )
+    needed = math.prod(page.chunked)  # strips or tiles the page's size and layout imply
+    if len(page.dataoffsets) < needed:
+        # tifffile would fill the missing segments with zeros, allocating the whole plane
+        # a corrupt ImageLength or ImageWidth claims.
+        raise ReadError(
+            path,
+            f"page {page.index} claims a {' x '.join(map(str, page.shape))} image in "
+            f"{needed} strips or tiles but lists {len(page.dataoffsets)}: the file is corrupt",
+        )
     end = max(
         (o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)), default=0
     )
