@@ -3,20 +3,23 @@
 Run (from the repository root)::
 
     xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python benchmarks/bench_view_cache.py \
-        [--planes 2000] [--side 512] [--workdir DIR]
+        [--planes 2000] [--side 512] [--workdir DIR] [--folder SLICES] [--rounds 3] \
+        [--only build|planes|gui]
 
 It writes a folder of uint16 TIFF slices (``--planes`` of ``--side`` x ``--side``; the
-defaults make 1 GB), then measures, each step in its own subprocess so that peak memory is
-per step:
+defaults make 1 GB; ``--side 1024`` makes 4 GB), or uses ``--folder``, then measures, each
+step in its own subprocess so that peak memory is per step:
 
 * **build**: ``napari_bigvol.read(folder, cache=True)`` from an empty cache (64^3 chunks,
-  Blosc zstd, pyramid), against *baseline* ``dask.array.store`` of the same volume (rechunked
-  to 64 planes) into one zarr array of 64^3 chunks with the same codec (level 0 only);
-  wall time, CPU time and peak RSS; and the build's peak RSS on the first quarter of the
-  slices, to show it is flat in volume size;
-* **planes**: sagittal (``[:, :, x]``) and coronal (``[:, y, :]``) planes from the TIFF
-  folder (napari-bigvol's reader, what napari reads uncached) and from the cache (level 0,
-  and level 1, which napari shows when the plane is larger than the screen);
+  Blosc lz4, pyramid), against *baseline* ``read(folder)`` plus ``dask.array.store`` of the
+  volume (rechunked to 64 planes) into one zarr array of 64^3 chunks with the same codec
+  (level 0 only), both timed after their imports; wall time, CPU time and peak RSS, the two
+  alternated ``--rounds`` times (A, B, A, B, ...) and the medians compared; and the build's
+  peak RSS on the first quarter of the slices, to show it is flat in volume size;
+* **planes**: sagittal (``[:, :, x]``) and coronal (``[:, y, :]``) planes at five
+  positions from the TIFF folder (napari-bigvol's reader, what napari reads uncached) and
+  from the cache (level 0, and the first level whose plane fits a 1600 x 1200 canvas, which
+  napari shows when the whole plane is in view), interleaved position by position;
 * **3-D**: RSS growth and time to the first 3-D frame (``viewer.screenshot()`` after
   ``dims.ndisplay = 3``) in a real viewer, for napari's default single-scale layer
   (*baseline*), napari-bigvol's reader without a cache (budgeted lazy level) and with it;
@@ -145,6 +148,48 @@ def step_planes(folder: str) -> dict:
             result[f"{name}_{key}"] = statistics.median(values)
             result[f"{name}_{key}_all"] = values
     return result
+
+
+def step_viewer_planes(folder: str, uncached_cache: str, cached_cache: str) -> dict:
+    """Sagittal steps in a real viewer: the same folder opened uncached and cache-backed.
+
+    napari slices synchronously when ``dims`` change: the time of ``set_current_step`` is
+    the plane's read at the level napari picks for the canvas, the time of the following
+    ``screenshot`` is the draw. The two layers alternate step by step.
+    """
+    import napari
+
+    viewer = napari.Viewer(show=True)
+    layers = {}
+    for name, cache in (("tiff", uncached_cache), ("cache", cached_cache)):
+        os.environ["NAPARI_BIGVOL_CACHE"] = cache
+        [layer] = viewer.open(folder, plugin="napari-bigvol")
+        layer.visible = False
+        layers[name] = layer
+    assert "view_cache" in layers["cache"].metadata["bigvol"]
+    assert "view_cache" not in layers["tiff"].metadata["bigvol"]
+    viewer.dims.order = (2, 0, 1)  # sagittal: z up, y across
+    viewer.reset_view()
+    side = int(layers["tiff"].level_shapes[0][2])
+    times: dict = {f"{name}_{part}": [] for name in layers for part in ("slice", "draw")}
+    for position in (side // 4, side // 3 + 1, side // 2 + 1, 2 * side // 3 + 3):
+        for name, layer in layers.items():
+            for other in layers.values():
+                other.visible = other is layer
+            viewer.dims.set_current_step(2, position - 1)
+            viewer.screenshot()
+            start = time.perf_counter()
+            viewer.dims.set_current_step(2, position)
+            sliced = time.perf_counter()
+            viewer.screenshot()
+            times[f"{name}_slice"].append(sliced - start)
+            times[f"{name}_draw"].append(time.perf_counter() - sliced)
+    levels = {name: layer.data_level for name, layer in layers.items()}
+    viewer.close()
+    return {
+        **{key: statistics.median(values) for key, values in times.items()},
+        "levels": levels,
+    }
 
 
 def step_3d(folder: str, mode: str, chunk_cache: str = "on") -> dict:
@@ -313,12 +358,15 @@ def main() -> None:
             report(results)
             return
         results["planes"] = run_step("planes", str(folder), env=cache)
+        empty = {"NAPARI_BIGVOL_CACHE": str(work / "no-cache")}
+        results["viewer_planes"] = run_step(
+            "viewer_planes", str(folder), str(work / "no-cache"), str(work / "cache")
+        )
         results["load_after_planes"] = os.getloadavg()
         if options.only == "planes":
             report(results)
             return
         results["build_quarter"] = run_step("build", str(quarter), env=cache)
-        empty = {"NAPARI_BIGVOL_CACHE": str(work / "no-cache")}
         results["3d_napari"] = run_step("3d", str(folder), "napari_single_scale", env=empty)
         results["3d_uncached"] = run_step("3d", str(folder), "bigvol", env=empty)
         results["3d_uncached_no_chunk_cache"] = run_step(
@@ -370,6 +418,14 @@ def report(results: dict) -> None:
                 f"{axis}: TIFF folder {tiff * 1000:.0f} ms, {label} {cached * 1000:.0f} ms "
                 f"-> {tiff / cached:.0f}x"
             )
+    viewer = results["viewer_planes"]
+    print(
+        f"in a viewer (sagittal step, levels {viewer['levels']}): TIFF folder "
+        f"{viewer['tiff_slice'] * 1000:.0f} ms slice + {viewer['tiff_draw'] * 1000:.0f} ms "
+        f"draw, cache {viewer['cache_slice'] * 1000:.0f} ms slice + "
+        f"{viewer['cache_draw'] * 1000:.0f} ms draw -> "
+        f"{viewer['tiff_slice'] / viewer['cache_slice']:.0f}x (slice)"
+    )
     print(f"load average after the planes: {results['load_after_planes']}")
     if "build_quarter" not in results:
         return
