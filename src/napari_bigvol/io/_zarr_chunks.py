@@ -13,10 +13,12 @@ other array (zarr v3, sharding, remote stores, filters) goes through zarr.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +130,11 @@ class ChunkFiles:
         )
 
 
+@functools.cache
+def _encoders() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="bigvol-chunk-writer")
+
+
 def write_region(path: str, region: tuple[slice, ...], data: np.ndarray) -> None:
     """``zarr.open_array(path, mode="r+")[region] = data``, faster for whole plain chunks.
 
@@ -147,12 +154,16 @@ def write_region(path: str, region: tuple[slice, ...], data: np.ndarray) -> None
         return
     first = [r.start // c for r, c in zip(region, files.chunks, strict=True)]
     counts = [math.ceil(n / c) for n, c in zip(data.shape, files.chunks, strict=True)]
-    for position in itertools.product(*(range(n) for n in counts)):
+
+    def write(position: tuple[int, ...]) -> None:
         part = tuple(
             slice(p * c, (p + 1) * c) for p, c in zip(position, files.chunks, strict=True)
         )
-        index = [f + p for f, p in zip(first, position, strict=True)]
-        files.write(index, data[part])
+        files.write([f + p for f, p in zip(first, position, strict=True)], data[part])
+
+    # Chunks are encoded and written by a pool of threads (numcodecs and file writes
+    # release the GIL), as zarr does: the caller's thread meanwhile waits, not computes.
+    list(_encoders().map(write, itertools.product(*(range(n) for n in counts))))
 
 
 def _axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice, slice]]:
