@@ -4,7 +4,9 @@ A TIFF folder or a ``.nii.gz`` is fast to read along the axis it was saved in an
 along the others: every sagittal plane of a 2,000-file folder opens all 2,000 files.
 The view cache is a copy of the volume in 64-voxel cubes with a pyramid, written by the
 one-pass pyramid writer of :func:`~napari_bigvol.ops.export.export_layers`, so a plane
-along any axis, and every pyramid level, reads only the few cubes it crosses.
+along any axis, and every pyramid level, reads only the few cubes it crosses. Its levels
+are read straight from the chunk files (:mod:`napari_bigvol.io._zarr_chunks`), in dask
+blocks of many cubes: a plane costs a few tasks, not one per cube.
 
 * **Where:** ``$NAPARI_BIGVOL_CACHE`` when set, else the user cache folder that
   :mod:`platformdirs` names (``~/.cache/napari-bigvol`` on Linux). Never beside the data.
