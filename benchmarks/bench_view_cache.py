@@ -3,20 +3,23 @@
 Run (from the repository root)::
 
     xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python benchmarks/bench_view_cache.py \
-        [--planes 2000] [--side 512] [--workdir DIR]
+        [--planes 2000] [--side 512] [--workdir DIR] [--folder SLICES] [--rounds 3] \
+        [--only build|planes|gui]
 
 It writes a folder of uint16 TIFF slices (``--planes`` of ``--side`` x ``--side``; the
-defaults make 1 GB), then measures, each step in its own subprocess so that peak memory is
-per step:
+defaults make 1 GB; ``--side 1024`` makes 4 GB), or uses ``--folder``, then measures, each
+step in its own subprocess so that peak memory is per step:
 
 * **build**: ``napari_bigvol.read(folder, cache=True)`` from an empty cache (64^3 chunks,
-  Blosc zstd, pyramid), against *baseline* ``dask.array.store`` of the same volume (rechunked
-  to 64 planes) into one zarr array of 64^3 chunks with the same codec (level 0 only);
-  wall time, CPU time and peak RSS; and the build's peak RSS on the first quarter of the
-  slices, to show it is flat in volume size;
-* **planes**: sagittal (``[:, :, x]``) and coronal (``[:, y, :]``) planes from the TIFF
-  folder (napari-bigvol's reader, what napari reads uncached) and from the cache (level 0,
-  and level 1, which napari shows when the plane is larger than the screen);
+  Blosc lz4, pyramid), against *baseline* ``read(folder)`` plus ``dask.array.store`` of the
+  volume (rechunked to 64 planes) into one zarr array of 64^3 chunks with the same codec
+  (level 0 only), both timed after their imports; wall time, CPU time and peak RSS, the two
+  alternated ``--rounds`` times (A, B, A, B, ...) and the medians compared; and the build's
+  peak RSS on the first quarter of the slices, to show it is flat in volume size;
+* **planes**: sagittal (``[:, :, x]``) and coronal (``[:, y, :]``) planes at five
+  positions from the TIFF folder (napari-bigvol's reader, what napari reads uncached) and
+  from the cache (level 0, and the first level whose plane fits a 1600 x 1200 canvas, which
+  napari shows when the whole plane is in view), interleaved position by position;
 * **3-D**: RSS growth and time to the first 3-D frame (``viewer.screenshot()`` after
   ``dims.ndisplay = 3``) in a real viewer, for napari's default single-scale layer
   (*baseline*), napari-bigvol's reader without a cache (budgeted lazy level) and with it;
@@ -67,6 +70,7 @@ def _cpu() -> float:
 
 def step_build(folder: str) -> dict:
     from napari_bigvol import read
+    from napari_bigvol.ops import view_cache  # noqa: F401  (imports out of the timing)
 
     start_rss = _peak_rss_mb()
     wall, cpu = time.perf_counter(), _cpu()
@@ -87,9 +91,10 @@ def step_store(folder: str, target: str) -> dict:
     from napari_bigvol.ops.export import _compressor
     from napari_bigvol.ops.view_cache import CACHE_COMPRESSOR
 
-    [(data, _, _)] = read(folder)
     start_rss = _peak_rss_mb()
     wall, cpu = time.perf_counter(), _cpu()
+    # Timed like the build, which also starts by reading the folder's header.
+    [(data, _, _)] = read(folder)
     array = zarr.create_array(
         target,
         shape=data.shape,
@@ -108,33 +113,83 @@ def step_store(folder: str, target: str) -> dict:
     }
 
 
-def _median_time(read_plane, positions) -> float:
-    times = []
-    for position in positions:
-        start = time.perf_counter()
-        read_plane(position)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _canvas_level(levels, axis: int, canvas=(1200, 1600)) -> int:
+    # The level napari shows a plane at when the whole plane is in view: the first whose
+    # plane fits the canvas (height, width) in screen pixels.
+    for index, level in enumerate(levels):
+        plane = [n for a, n in enumerate(level.shape) if a != axis]
+        if plane[0] <= canvas[0] and plane[1] <= canvas[1]:
+            return index
+    return len(levels) - 1
 
 
 def step_planes(folder: str) -> dict:
+    """Planes from the TIFF folder and from the cache, interleaved position by position."""
     from napari_bigvol import read
 
     [(tiff, _, _)] = read(folder)
     [(levels, _, _)] = read(folder, cache=True)
     side = tiff.shape[2]
-    positions = [side // 4, side // 2 + 1, 3 * side // 4 + 2]
-    result = {}
-    sources = {"tiff": tiff, **{f"cache_level{i}": level for i, level in enumerate(levels[:2])}}
-    for name, array in sources.items():
-        scale = tiff.shape[2] // array.shape[2]
-        result[f"sagittal_{name}"] = _median_time(
-            lambda x, a=array, s=scale: np.asarray(a[:, :, x // s]), positions
-        )
-        result[f"coronal_{name}"] = _median_time(
-            lambda y, a=array, s=scale: np.asarray(a[:, y // s, :]), positions
-        )
+    positions = [side // 4, side // 3 + 1, side // 2 + 1, 2 * side // 3 + 3, 3 * side // 4 + 2]
+    result: dict = {"levels": [list(level.shape) for level in levels]}
+    for axis, name in ((2, "sagittal"), (1, "coronal")):
+        screen = _canvas_level(levels, axis)
+        sources = {"tiff": tiff, "cache_level0": levels[0], "cache_screen": levels[screen]}
+        result[f"{name}_screen_level"] = screen
+        times: dict = {key: [] for key in sources}
+        for position in positions:  # A, B, C, A, B, C, ...: the same load for each
+            for key, array in sources.items():
+                index = [slice(None)] * 3
+                index[axis] = position * array.shape[axis] // tiff.shape[axis]
+                start = time.perf_counter()
+                np.asarray(array[tuple(index)])
+                times[key].append(time.perf_counter() - start)
+        for key, values in times.items():
+            result[f"{name}_{key}"] = statistics.median(values)
+            result[f"{name}_{key}_all"] = values
     return result
+
+
+def step_viewer_planes(folder: str, uncached_cache: str, cached_cache: str) -> dict:
+    """Sagittal steps in a real viewer: the same folder opened uncached and cache-backed.
+
+    napari slices synchronously when ``dims`` change: the time of ``set_current_step`` is
+    the plane's read at the level napari picks for the canvas, the time of the following
+    ``screenshot`` is the draw. The two layers alternate step by step.
+    """
+    import napari
+
+    viewer = napari.Viewer(show=True)
+    layers = {}
+    for name, cache in (("tiff", uncached_cache), ("cache", cached_cache)):
+        os.environ["NAPARI_BIGVOL_CACHE"] = cache
+        [layer] = viewer.open(folder, plugin="napari-bigvol")
+        layer.visible = False
+        layers[name] = layer
+    assert "view_cache" in layers["cache"].metadata["bigvol"]
+    assert "view_cache" not in layers["tiff"].metadata["bigvol"]
+    viewer.dims.order = (2, 0, 1)  # sagittal: z up, y across
+    viewer.reset_view()
+    side = int(layers["tiff"].level_shapes[0][2])
+    times: dict = {f"{name}_{part}": [] for name in layers for part in ("slice", "draw")}
+    for position in (side // 4, side // 3 + 1, side // 2 + 1, 2 * side // 3 + 3):
+        for name, layer in layers.items():
+            for other in layers.values():
+                other.visible = other is layer
+            viewer.dims.set_current_step(2, position - 1)
+            viewer.screenshot()
+            start = time.perf_counter()
+            viewer.dims.set_current_step(2, position)
+            sliced = time.perf_counter()
+            viewer.screenshot()
+            times[f"{name}_slice"].append(sliced - start)
+            times[f"{name}_draw"].append(time.perf_counter() - sliced)
+    levels = {name: layer.data_level for name, layer in layers.items()}
+    viewer.close()
+    return {
+        **{key: statistics.median(values) for key, values in times.items()},
+        "levels": levels,
+    }
 
 
 def step_3d(folder: str, mode: str, chunk_cache: str = "on") -> dict:
@@ -248,7 +303,14 @@ def main() -> None:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--step", default=None)
     parser.add_argument(
-        "--only", choices=["gui"], default=None, help="run only the GUI stall measurement"
+        "--folder", default=None, help="an existing folder of slices to use (kept)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="build/store alternations")
+    parser.add_argument(
+        "--only",
+        choices=["gui", "build", "planes"],
+        default=None,
+        help="run only the GUI stall measurement, the build comparison, or build and planes",
     )
     parser.add_argument("args", nargs="*")
     options = parser.parse_args()
@@ -259,9 +321,10 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-view-cache-", dir=options.workdir))
     try:
-        folder = work / "slices"
+        folder = Path(options.folder) if options.folder else work / "slices"
         start = time.perf_counter()
-        make_tiffs(folder, options.planes, options.side)
+        if not options.folder:
+            make_tiffs(folder, options.planes, options.side)
         quarter = work / "quarter"
         quarter.mkdir()
         for path in sorted(folder.iterdir())[: options.planes // 4]:
@@ -272,7 +335,7 @@ def main() -> None:
             f"(written in {time.perf_counter() - start:.0f} s)"
         )
         cache = {"NAPARI_BIGVOL_CACHE": str(work / "cache")}
-        results: dict = {}
+        results: dict = {"load_before": os.getloadavg()}
         gui = {"NAPARI_BIGVOL_CACHE": str(work / "gui-cache")}
         if options.only == "gui":
             results["gui_build"] = run_step("gui_build", str(folder), env=gui)
@@ -280,18 +343,30 @@ def main() -> None:
             results["gui_idle"] = run_step("gui_build", str(folder), idle, env=gui)
             report_gui(results)
             return
-        # Alternate the two, twice, on a shared and loaded machine; keep the faster of each.
-        for round_ in range(2):
+        # Alternate the two on a shared and loaded machine (A, B, A, B, ...); medians.
+        for round_ in range(options.rounds):
             store = run_step("store", str(folder), str(work / "store.zarr"))
             shutil.rmtree(work / "store.zarr")
             shutil.rmtree(work / "cache", ignore_errors=True)
             build = run_step("build", str(folder), env=cache)
             results[f"store_{round_}"], results[f"build_{round_}"] = store, build
-        results["store"] = min((results["store_0"], results["store_1"]), key=lambda r: r["wall"])
-        results["build"] = min((results["build_0"], results["build_1"]), key=lambda r: r["wall"])
-        results["build_quarter"] = run_step("build", str(quarter), env=cache)
+        for kind in ("store", "build"):
+            runs = [results[f"{kind}_{r}"] for r in range(options.rounds)]
+            results[kind] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        results["load_after_build"] = os.getloadavg()
+        if options.only == "build":
+            report(results)
+            return
         results["planes"] = run_step("planes", str(folder), env=cache)
         empty = {"NAPARI_BIGVOL_CACHE": str(work / "no-cache")}
+        results["viewer_planes"] = run_step(
+            "viewer_planes", str(folder), str(work / "no-cache"), str(work / "cache")
+        )
+        results["load_after_planes"] = os.getloadavg()
+        if options.only == "planes":
+            report(results)
+            return
+        results["build_quarter"] = run_step("build", str(quarter), env=cache)
         results["3d_napari"] = run_step("3d", str(folder), "napari_single_scale", env=empty)
         results["3d_uncached"] = run_step("3d", str(folder), "bigvol", env=empty)
         results["3d_uncached_no_chunk_cache"] = run_step(
@@ -309,39 +384,56 @@ def main() -> None:
 def report(results: dict) -> None:
     print(json.dumps(results, indent=1))
     build, store = results["build"], results["store"]
+    print(f"\nload average before: {results['load_before']}")
     print("\n## Cache build vs dask.array.store (same volume, codec, 64^3 chunks)")
-    for round_ in range(2):
+    rounds = sorted(
+        int(k.split("_")[1]) for k in results if k.startswith("build_") and k[6:].isdigit()
+    )
+    for round_ in rounds:
         b, st = results[f"build_{round_}"], results[f"store_{round_}"]
-        print(f"round {round_}: build {b['wall']:.1f} s, store {st['wall']:.1f} s")
+        print(f"round {round_}: store {st['wall']:.1f} s, build {b['wall']:.1f} s")
     print(
-        f"cache build: {build['wall']:.1f} s wall, {build['cpu']:.1f} s CPU, "
+        f"cache build (median): {build['wall']:.1f} s wall, {build['cpu']:.1f} s CPU, "
         f"peak RSS {build['peak_rss_mb']:.0f} MB"
     )
     print(
-        f"dask store : {store['wall']:.1f} s wall, {store['cpu']:.1f} s CPU, "
+        f"dask store (median) : {store['wall']:.1f} s wall, {store['cpu']:.1f} s CPU, "
         f"peak RSS {store['peak_rss_mb']:.0f} MB"
     )
     print(
         f"speed ratio (store time / build time): {store['wall'] / build['wall']:.2f}x wall, "
         f"{store['cpu'] / build['cpu']:.2f}x CPU"
     )
+    print(f"load average after the builds: {results['load_after_build']}")
+    if "planes" not in results:
+        return
+    planes = results["planes"]
+    print(f"\n## Planes (median of 5 positions, interleaved); levels {planes['levels']}")
+    for axis in ("sagittal", "coronal"):
+        tiff = planes[f"{axis}_tiff"]
+        for level in ("cache_level0", "cache_screen"):
+            cached = planes[f"{axis}_{level}"]
+            label = level if level == "cache_level0" else f"level {planes[f'{axis}_screen_level']}"
+            print(
+                f"{axis}: TIFF folder {tiff * 1000:.0f} ms, {label} {cached * 1000:.0f} ms "
+                f"-> {tiff / cached:.0f}x"
+            )
+    viewer = results["viewer_planes"]
+    print(
+        f"in a viewer (sagittal step, levels {viewer['levels']}): TIFF folder "
+        f"{viewer['tiff_slice'] * 1000:.0f} ms slice + {viewer['tiff_draw'] * 1000:.0f} ms "
+        f"draw, cache {viewer['cache_slice'] * 1000:.0f} ms slice + "
+        f"{viewer['cache_draw'] * 1000:.0f} ms draw -> "
+        f"{viewer['tiff_slice'] / viewer['cache_slice']:.0f}x (slice)"
+    )
+    print(f"load average after the planes: {results['load_after_planes']}")
+    if "build_quarter" not in results:
+        return
     quarter = results["build_quarter"]
     print(
         f"build peak RSS, quarter volume: {quarter['peak_rss_mb']:.0f} MB; full volume: "
         f"{build['peak_rss_mb']:.0f} MB"
     )
-    planes = results["planes"]
-    print("\n## Planes (median of 3 positions)")
-    for axis in ("sagittal", "coronal"):
-        tiff = planes[f"{axis}_tiff"]
-        for level in ("cache_level0", "cache_level1"):
-            if f"{axis}_{level}" not in planes:
-                continue
-            cached = planes[f"{axis}_{level}"]
-            print(
-                f"{axis}: TIFF folder {tiff * 1000:.0f} ms, {level} {cached * 1000:.0f} ms "
-                f"-> {tiff / cached:.0f}x"
-            )
     print("\n## 3-D switch")
     for name in ("3d_napari", "3d_uncached", "3d_uncached_no_chunk_cache", "3d_cached"):
         r = results[name]

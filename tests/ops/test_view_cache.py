@@ -5,6 +5,8 @@ Every check counts file opens or bytes, never time.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -119,7 +121,11 @@ def test_a_big_volume_gets_pyramid_levels_of_64_voxel_cubes(tmp_path, cache_dir)
     tifffile.imwrite(source, volume)
     [(levels, _, _)] = bv.read(source, cache=True)
     assert [level.shape for level in levels] == [(130, 600, 520), (65, 300, 260)]
-    assert levels[0].chunksize == (64, 64, 64)
+    entry = vc.find_cache(source)
+    assert zarr.open_array(f"{entry.stores[0]}/0").chunks == (64, 64, 64)
+    # dask blocks of whole cubes, up to the read-block size: few tasks per plane.
+    assert levels[0].chunksize == (130, 256, 256)
+    assert math.prod(levels[0].chunksize) * 2 <= vc.READ_BLOCK_BYTES
     np.testing.assert_array_equal(
         levels[1][10:11, 20:24, 30:34].compute(),
         downsample_mean(volume[20:22, 40:48, 60:68], (2, 2, 2)),
@@ -167,6 +173,36 @@ def test_a_second_open_reuses_the_cache_and_reads_no_source_plane_for_a_side_vie
         sagittal = levels[0][:, :, 17].compute()
     assert sum(opened.values()) == 0
     np.testing.assert_array_equal(sagittal, volume[:, :, 17])
+
+
+def test_a_side_view_opens_each_cube_it_crosses_once(tmp_path, cache_dir, open_counter):
+    volume = _volume((150, 200, 136))
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, volume)
+    [(levels, _, _)] = bv.read(source, cache=True)
+    folder = vc.find_cache(source).folder
+    with open_counter.watch(folder) as opened:
+        sagittal = levels[0][:, :, 70].compute()
+    np.testing.assert_array_equal(sagittal, volume[:, :, 70])
+    assert len(opened) == 3 * 4  # ceil(150 / 64) x ceil(200 / 64) cubes
+    assert set(opened.values()) == {1}
+    # All 36 cubes in one dask block (one task for the plane), yet only 12 cubes read.
+    assert levels[0].numblocks == (1, 1, 1)
+
+
+def test_an_entry_of_an_older_layout_is_removed_and_rebuilt(tiff_folder, cache_dir, monkeypatch):
+    folder, volume = tiff_folder
+    with monkeypatch.context() as earlier_version:
+        earlier_version.setattr(vc, "_LAYOUT", vc._LAYOUT - 1)
+        old = vc.build_cache(folder)
+        with open(os.path.join(old.folder, vc.MARKER), encoding="utf-8") as file:
+            assert json.load(file)["layout"] == old.layout == vc._LAYOUT
+    assert vc.find_cache(folder) is None  # never read as if it were of this layout
+    [(levels, _, _)] = bv.read(folder, cache=True)
+    np.testing.assert_array_equal(levels[0].compute(), volume)
+    assert not os.path.exists(old.folder)
+    assert [entry.layout for entry in vc.cache_entries()] == [vc._LAYOUT]
+    assert vc.find_cache(folder).folder.startswith(str(cache_dir))
 
 
 @pytest.mark.parametrize("change", ["mtime", "size"])

@@ -42,6 +42,7 @@ from napari_bigvol.io._store_swap import (
     remove,
     sibling,
 )
+from napari_bigvol.io._zarr_chunks import write_region
 from napari_bigvol.ops._pyramid import (
     WORK_UNIT_BUDGET,
     WorkPlan,
@@ -578,7 +579,7 @@ class _UnitWriter:
                 data = downsample(data, self.plan.steps[level - 1])
             start = [o // f for o, f in zip(offset, self.plan.cumulative[level], strict=True)]
             region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
-            zarr.open_array(path, mode="r+")[region] = data
+            write_region(path, region, data)
         first = 0 if self.channel_axis is None else offset[self.channel_axis]
         return _channel_range(block, self.channel_axis, first, self.n_channels)
 

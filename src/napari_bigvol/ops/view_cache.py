@@ -4,7 +4,9 @@ A TIFF folder or a ``.nii.gz`` is fast to read along the axis it was saved in an
 along the others: every sagittal plane of a 2,000-file folder opens all 2,000 files.
 The view cache is a copy of the volume in 64-voxel cubes with a pyramid, written by the
 one-pass pyramid writer of :func:`~napari_bigvol.ops.export.export_layers`, so a plane
-along any axis, and every pyramid level, reads only the few cubes it crosses.
+along any axis, and every pyramid level, reads only the few cubes it crosses. Its levels
+are read straight from the chunk files (:mod:`napari_bigvol.io._zarr_chunks`), in dask
+blocks of many cubes: a plane costs a few tasks, not one per cube.
 
 * **Where:** ``$NAPARI_BIGVOL_CACHE`` when set, else the user cache folder that
   :mod:`platformdirs` names (``~/.cache/napari-bigvol`` on Linux). Never beside the data.
@@ -40,12 +42,14 @@ import numpy as np
 import platformdirs
 import psutil
 import zarr
+from dask.base import tokenize
 from dask.utils import format_bytes, parse_bytes
 
 from napari_bigvol.errors import BigVolError, OperationError
 from napari_bigvol.io import _ngff, zarr_store
 from napari_bigvol.io import read as read_uncached
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
+from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles
 from napari_bigvol.ops._pyramid import downsample_mean
 from napari_bigvol.ops.compute import ProgressCallback, StopCheck, stream_blocks
 from napari_bigvol.ops.export import export_layers
@@ -72,14 +76,19 @@ TEXTURE_COPIES = 4
 #: In-plane size a 3-D level keeps before its depth axis is halved too.
 SMALLEST_PLANE = 64
 MARKER = "complete.json"
-# Bump when the layout of an entry changes: older entries are then simply not found.
-_LAYOUT = 1
+#: Largest dask block of a cached level: a plane costs a task per block it crosses (about
+#: 1 ms of dask overhead each), a whole-volume operation holds a few blocks per thread.
+READ_BLOCK_BYTES = 32 * 2**20
+# Bump when the layout of an entry changes: older entries are then not found, and removed.
+# 2: every chunk written (none left to the fill value), read directly as chunk files.
+_LAYOUT = 2
 _PARTIAL = ".partial-"
 _TRASH = ".trash-"
 # Worst case of a pyramid beside level 0, when only the plane is halved: 1/4 + 1/16 + ...
 _PYRAMID_OVERHEAD = 4 / 3
 
 __all__ = [
+    "ByteSetting",
     "CacheEntry",
     "budget_3d",
     "build_cache",
@@ -117,39 +126,43 @@ def cache_root() -> str:
     return os.path.abspath(os.path.expanduser(folder))
 
 
-def _bytes_setting(variable: str, default: str) -> int:
-    text = os.environ.get(variable) or default
-    try:
-        value = parse_bytes(text)
-    except (ValueError, TypeError) as error:
-        raise OperationError(
-            f"{variable}={text!r} is not a size; write it like 50GB, 500MiB or 1000000"
-        ) from error
-    if value <= 0:
-        raise OperationError(f"{variable}={text!r} is not a size; write it like 50GB, 500MiB")
-    return int(value)
+@dataclass(frozen=True)
+class ByteSetting:
+    """A size in bytes set by an environment variable (``"50GB"``, ``"500MiB"``, bytes).
 
-
-def cache_size_limit() -> int:
-    """Size cap of the cache in bytes: ``$NAPARI_BIGVOL_CACHE_SIZE`` or 50 GB.
+    Calling it reads the variable, or ``default`` when it is unset or empty.
 
     Examples
     --------
-    >>> cache_size_limit() > 0
+    >>> ByteSetting("NAPARI_BIGVOL_EXAMPLE_SIZE", "2KiB")()
+    2048
+    >>> cache_size_limit() > 0 and budget_3d() > 0
     True
     """
-    return _bytes_setting(CACHE_SIZE_ENV, DEFAULT_CACHE_SIZE)
+
+    variable: str
+    default: str
+
+    def __call__(self) -> int:
+        """Return the size; raise OperationError naming the variable when it is not one."""
+        text = os.environ.get(self.variable) or self.default
+        try:
+            value = parse_bytes(text)
+        except (ValueError, TypeError) as error:
+            raise OperationError(
+                f"{self.variable}={text!r} is not a size; write it like 50GB, 500MiB or 1000000"
+            ) from error
+        if value <= 0:
+            raise OperationError(
+                f"{self.variable}={text!r} is not a size; write it like 50GB, 500MiB"
+            )
+        return int(value)
 
 
-def budget_3d() -> int:
-    """Bytes the level shown in 3-D may take: ``$NAPARI_BIGVOL_3D_BUDGET`` or 256 MiB.
-
-    Examples
-    --------
-    >>> budget_3d() > 0
-    True
-    """
-    return _bytes_setting(BUDGET_3D_ENV, DEFAULT_3D_BUDGET)
+#: Size cap of the cache in bytes: ``$NAPARI_BIGVOL_CACHE_SIZE`` or 50 GB.
+cache_size_limit = ByteSetting(CACHE_SIZE_ENV, DEFAULT_CACHE_SIZE)
+#: Bytes the level shown in 3-D may take: ``$NAPARI_BIGVOL_3D_BUDGET`` or 256 MiB.
+budget_3d = ByteSetting(BUDGET_3D_ENV, DEFAULT_3D_BUDGET)
 
 
 # --- sources and their stamps -------------------------------------------------------------
@@ -240,6 +253,8 @@ class CacheEntry:
         OME-Zarr store holding that layer.
     last_used : float
         Time of the last use (the marker's modification time), for LRU eviction.
+    layout : int
+        Version of the entry's layout; entries of other versions are only removed.
     """
 
     folder: str
@@ -248,6 +263,7 @@ class CacheEntry:
     size: int
     stores: dict[int, str]
     last_used: float
+    layout: int = 1
 
     @classmethod
     def load(cls, folder: str) -> CacheEntry | None:
@@ -265,6 +281,7 @@ class CacheEntry:
                 int(facts["size"]),
                 stores,
                 last_used,
+                int(facts.get("layout", 1)),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -414,8 +431,12 @@ def _check_outside_sources(root: str, source: PathLike | Sequence[PathLike]) -> 
             )
 
 
-def _remove_dead_partials(root: str) -> None:
-    # Leftovers of killed builds on this host (their process is gone) and of discards.
+def _remove_leftovers(root: str) -> None:
+    # Entries of older layouts (never read again), leftovers of discards, and of killed
+    # builds on this host (their process is gone).
+    for entry in cache_entries(root):
+        if entry.layout != _LAYOUT:
+            _discard(entry.folder)
     host = socket.gethostname()
     with os.scandir(root) as listing:
         for item in listing:
@@ -504,52 +525,15 @@ def build_cache(
     """
     layers = list(layers) if layers is not None else read_uncached(source)
     stamp = source_stamp(source)  # before reading pixels: a change during the build shows
-    root = cache_root()
-    os.makedirs(root, exist_ok=True)
-    _check_outside_sources(root, source)
-    _remove_dead_partials(root)
-    key = cache_key(source)
-    wanted = [i for i, layer in enumerate(layers) if needs_cache(layer)]
-    needed = _estimate([layers[i] for i in wanted])
-    _make_room(root, needed, cache_size_limit(), key)
-    _check_free_space(root, needed)
-    temporary = os.path.join(
-        root, f".{key}{_PARTIAL}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    )
+    wanted = {i: layer for i, layer in enumerate(layers) if needs_cache(layer)}
+    root, key = _prepare_room(source, _estimate(list(wanted.values())))
+    host = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temporary = os.path.join(root, f".{key}{_PARTIAL}{host}")
     os.mkdir(temporary)
     try:
-        stores = {}
-        for position, index in enumerate(wanted):
-
-            def report(done: int, total: int, before: int = position) -> None:
-                if progress is not None:
-                    progress(before * total + done, len(wanted) * total)
-
-            name = f"{index}.ome.zarr"
-            export_layers(
-                os.path.join(temporary, name),
-                [layers[index]],
-                compressor=CACHE_COMPRESSOR,
-                unit_bytes=CACHE_UNIT_BYTES,
-                progress=report,
-                should_stop=should_stop,
-            )
-            stores[str(index)] = name
-        facts = {
-            "source": [os.path.abspath(p) for p in _paths(source)],
-            "stamp": stamp,
-            "size": _folder_size(temporary),
-            "stores": stores,
-            "created": time.time(),
-            "layout": _LAYOUT,
-        }
-        # The marker last: without it the folder is never taken for a complete entry.
-        with open(os.path.join(temporary, MARKER), "w", encoding="utf-8") as file:
-            json.dump(facts, file)
-        target = os.path.join(root, key)
-        if os.path.lexists(target):
-            _discard(target)
-        os.rename(temporary, target)
+        stores = _write_stores(temporary, wanted, progress, should_stop)
+        facts = {"source": [os.path.abspath(p) for p in _paths(source)], "stamp": stamp}
+        target = _seal(temporary, os.path.join(root, key), {**facts, "stores": stores})
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -557,6 +541,57 @@ def build_cache(
     assert entry is not None  # just written
     _make_room(root, 0, cache_size_limit(), key)
     return entry
+
+
+def _prepare_room(source: PathLike | Sequence[PathLike], needed: int) -> tuple[str, str]:
+    """Check and clean the cache folder before a build; return it and the entry's key."""
+    root = cache_root()
+    os.makedirs(root, exist_ok=True)
+    _check_outside_sources(root, source)
+    _remove_leftovers(root)
+    key = cache_key(source)
+    _make_room(root, needed, cache_size_limit(), key)
+    _check_free_space(root, needed)
+    return root, key
+
+
+def _write_stores(
+    folder: str,
+    layers: dict[int, LayerData],
+    progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+) -> dict[str, str]:
+    """Write one OME-Zarr store per layer into ``folder``; return index to store name."""
+    stores = {}
+    for position, (index, layer) in enumerate(layers.items()):
+
+        def report(done: int, total: int, before: int = position) -> None:
+            if progress is not None:
+                progress(before * total + done, len(layers) * total)
+
+        name = f"{index}.ome.zarr"
+        export_layers(
+            os.path.join(folder, name),
+            [layer],
+            compressor=CACHE_COMPRESSOR,
+            unit_bytes=CACHE_UNIT_BYTES,
+            progress=report,
+            should_stop=should_stop,
+        )
+        stores[str(index)] = name
+    return stores
+
+
+def _seal(temporary: str, target: str, facts: dict[str, Any]) -> str:
+    """Write the marker into a finished build, then rename it into place; return it."""
+    facts = {**facts, "size": _folder_size(temporary), "created": time.time()}
+    # The marker last: without it the folder is never taken for a complete entry.
+    with open(os.path.join(temporary, MARKER), "w", encoding="utf-8") as file:
+        json.dump({**facts, "layout": _LAYOUT}, file)
+    if os.path.lexists(target):
+        _discard(target)
+    os.rename(temporary, target)
+    return target
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -568,6 +603,47 @@ def _channel_position(meta: dict[str, Any], ndim: int) -> int | None:
     return ndim - 1 if meta.get("rgb") else None
 
 
+def read_block(chunks: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
+    """Dask chunk shape of a cached level: whole stored chunks, up to :data:`READ_BLOCK_BYTES`.
+
+    Axes with more than one voxel per chunk (not channels) grow in turn, the shortest
+    first, by doubling the number of stored chunks a block holds.
+
+    Examples
+    --------
+    >>> read_block((64, 64, 64), (2000, 512, 512), 2)
+    (256, 256, 256)
+    >>> read_block((1, 64, 64), (3, 100, 100), 1)
+    (1, 100, 100)
+    """
+    block = [min(c, n) for c, n in zip(chunks, shape, strict=True)]
+    while True:
+        growable = [a for a, c in enumerate(chunks) if c > 1 and block[a] < shape[a]]
+        if not growable:
+            return tuple(block)
+        axis = min(growable, key=lambda a: block[a])
+        grown = min(block[axis] * 2, shape[axis])
+        if math.prod([*block[:axis], grown, *block[axis + 1 :]]) * itemsize > READ_BLOCK_BYTES:
+            return tuple(block)
+        block[axis] = grown
+
+
+def _level_array(array: zarr.Array) -> da.Array:
+    files = ChunkFiles.of(array)
+    if files is None:  # not the plain layout this version writes: read through zarr
+        return da.from_zarr(
+            array, chunks=read_block(array.chunks, array.shape, array.dtype.itemsize)
+        )
+    stamp = os.stat(os.path.join(files.folder, ".zarray")).st_mtime_ns
+    return da.from_array(
+        ChunkedLevel(files),
+        chunks=read_block(files.chunks, files.shape, files.dtype.itemsize),
+        name=f"bigvol-cache-{tokenize(files.folder, stamp, files.shape, str(files.dtype))}",
+        meta=np.empty((0,) * array.ndim, files.dtype),
+        asarray=False,
+    )
+
+
 def _store_levels(store: str) -> tuple[list[da.Array], int | None]:
     """Open the levels of a cache store; also return the position of its channel axis."""
     group = zarr.open_group(store, mode="r")
@@ -575,8 +651,8 @@ def _store_levels(store: str) -> tuple[list[da.Array], int | None]:
     axes = ome["multiscales"][0]["axes"]
     kinds = [axis.get("type") for axis in axes]
     channel = kinds.index("channel") if "channel" in kinds else None
-    data = zarr_store.read(store)[0][0]
-    return (list(data) if isinstance(data, list) else [data]), channel
+    levels = [group[path] for path in _ngff.dataset_paths(ome, store)]
+    return [_level_array(level) for level in levels], channel
 
 
 def cached_layer(layer: LayerData, store: str, entry_folder: str) -> LayerData:
@@ -594,7 +670,7 @@ def cached_layer(layer: LayerData, store: str, entry_folder: str) -> LayerData:
     >>> entry = build_cache("axial")
     >>> [layer] = read_uncached("axial")
     >>> data, kwargs, kind = cached_layer(layer, entry.stores[0], entry.folder)
-    >>> kwargs["multiscale"], data[0].chunksize
+    >>> kwargs["multiscale"], zarr.open_array(f"{entry.stores[0]}/0").chunks
     (True, (64, 64, 64))
     """
     data, meta, kind = layer
@@ -643,8 +719,8 @@ def cached_read(
     >>> from napari_bigvol.sample import brain_volume, write_tiff_slices
     >>> _ = write_tiff_slices(brain_volume((80, 96, 96)), "axial")
     >>> layers = cached_read("axial")
-    >>> [level.chunksize for level in layers[0][0]][:1]
-    [(64, 64, 64)]
+    >>> [level.shape for level in layers[0][0]]
+    [(80, 96, 96)]
     """
     layers = read_uncached(source)
     if not any(needs_cache(layer) for layer in layers):
