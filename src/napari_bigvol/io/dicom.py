@@ -430,8 +430,8 @@ def _require_image_description(path: str, header: Dataset, values: _ElementValue
     # The file meta repeats the class: it survives a cut inside the dataset's own copy.
     classes = (values.get(header, "SOPClassUID"), values.get(meta, "MediaStorageSOPClassUID"))
     names = [c.name for c in classes if isinstance(c, UID) and c.name.endswith("Image Storage")]
-    # Every DICOM object names its class; none, or only a cut-off UID, means a cut file.
-    unnamed = not any(isinstance(c, UID) and c.is_valid for c in classes)
+    # Every DICOM object but a DICOMDIR names its class in its dataset: none means a cut.
+    unnamed = classes[0] is None and classes[1] != MediaStorageDirectoryStorage
     if names or unnamed:
         name = names[0] if names else "DICOM"
         raise ReadError(

@@ -224,7 +224,10 @@ def _check_page_data(page: Any, path: str) -> None:
             f"page {page.index} lists {len(page.dataoffsets)} data offsets but "
             f"{len(page.databytecounts)} byte counts: the file is corrupt",
         )
-    needed = math.prod(page.chunked)  # strips or tiles the page's size and layout imply
+    try:
+        needed = math.prod(page.chunked)  # strips or tiles the page's size and layout imply
+    except (ArithmeticError, TypeError, ValueError, tifffile.TiffFileError):
+        needed = 0  # tags too broken to say; decoding reports them as before
     if len(page.dataoffsets) < needed:
         # tifffile would fill the missing segments with zeros, allocating the whole plane
         # a corrupt ImageLength or ImageWidth claims.
