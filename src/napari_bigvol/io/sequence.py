@@ -415,6 +415,7 @@ class _Slices:
 
 
 def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> list[LayerData]:
+    """Stack ``files`` (on their name grid, if any) into one lazy image layer."""
     grid = parse_grid(files) if len(files) > 1 else None
     ordered = list(grid.files) if grid else files
     first = ordered[0]
