@@ -649,31 +649,47 @@ def _frame_plane(
 
     ``groups`` are the frame's own functional groups and the shared ones (None if absent).
     """
-    # A classic multi-frame file's top-level position is its first frame's only.
-    position_item = _functional_group(groups, "PlanePositionSequence") or (
-        header if frame == 0 else None
-    )
-    orientation_item = _functional_group(groups, "PlaneOrientationSequence") or header
-    measures_item = _functional_group(groups, "PixelMeasuresSequence") or header
+    sources = _frame_sources(groups, header, frame)
     try:
-        rescale = _rescale(groups, header, values)
-        window = _window(groups, header, values)
-        position = position_item and _floats(values.get(position_item, "ImagePositionPatient"), 3)
-        return _Plane(
-            path=path,
-            frame=frame,
-            position=position,  # type: ignore[arg-type]
-            orientation=_direction_cosines(
-                values.get(orientation_item, "ImageOrientationPatient"), path
-            ),
-            spacing=_pixel_spacing(values.get(measures_item, "PixelSpacing")),
-            rescale=rescale,
-            window=window,
+        rescale = _rescale(sources.rescale, values)
+        window = _window(sources.window, values)
+        position = sources.position and _floats(
+            values.get(sources.position, "ImagePositionPatient"), 3
         )
+        orientation = _direction_cosines(
+            values.get(sources.orientation, "ImageOrientationPatient"), path
+        )
+        spacing = _pixel_spacing(values.get(sources.measures, "PixelSpacing"))
     except (ValueError, TypeError) as exc:
         raise ReadError(
             path, f"frame {frame} has an unreadable geometry or rescale ({exc})"
         ) from exc
+    return _Plane(path, frame, position, orientation, spacing, rescale, window)  # type: ignore[arg-type]
+
+
+class _FrameSources(NamedTuple):
+    """The dataset each of a frame's values comes from (None: the frame has no position)."""
+
+    position: Dataset | None
+    orientation: Dataset
+    measures: Dataset
+    rescale: Dataset
+    window: Dataset
+
+
+def _frame_sources(
+    groups: tuple[Dataset | None, Dataset | None], header: Dataset, frame: int
+) -> _FrameSources:
+    """Pick each value's dataset: the frame's functional group, the shared one, or the header."""
+    return _FrameSources(
+        # A classic multi-frame file's top-level position is its first frame's only.
+        position=_functional_group(groups, "PlanePositionSequence")
+        or (header if frame == 0 else None),
+        orientation=_functional_group(groups, "PlaneOrientationSequence") or header,
+        measures=_functional_group(groups, "PixelMeasuresSequence") or header,
+        rescale=_functional_group(groups, "PixelValueTransformationSequence") or header,
+        window=_functional_group(groups, "FrameVOILUTSequence") or header,
+    )
 
 
 def _pixel_spacing(values: Any) -> tuple[float, float] | None:
@@ -682,14 +698,8 @@ def _pixel_spacing(values: Any) -> tuple[float, float] | None:
     return spacing if spacing is not None and min(spacing) > 0 else None  # type: ignore[return-value]
 
 
-def _rescale(
-    groups: tuple[Dataset | None, ...], header: Dataset, values: _ElementValues
-) -> tuple[float, float] | None:
-    """Return a frame's RescaleSlope and RescaleIntercept; None if absent or the identity.
-
-    From the frame's PixelValueTransformationSequence, the shared one, or the top level.
-    """
-    item = _functional_group(groups, "PixelValueTransformationSequence") or header
+def _rescale(item: Dataset, values: _ElementValues) -> tuple[float, float] | None:
+    """Return ``item``'s RescaleSlope and RescaleIntercept; None if absent or the identity."""
     slope = values.get(item, "RescaleSlope")
     intercept = values.get(item, "RescaleIntercept")
     if slope is None or intercept is None:
@@ -698,14 +708,8 @@ def _rescale(
     return None if rescale == (1.0, 0.0) else rescale
 
 
-def _window(
-    groups: tuple[Dataset | None, ...], header: Dataset, values: _ElementValues
-) -> tuple[float, float] | None:
-    """Return a frame's first WindowCenter and WindowWidth; None unless the width is positive.
-
-    From the frame's FrameVOILUTSequence, the shared one, or the top level.
-    """
-    item = _functional_group(groups, "FrameVOILUTSequence") or header
+def _window(item: Dataset, values: _ElementValues) -> tuple[float, float] | None:
+    """Return ``item``'s first WindowCenter and WindowWidth; None unless the width is positive."""
     centre = _first(values.get(item, "WindowCenter"))
     width = _first(values.get(item, "WindowWidth"))
     if centre is None or width is None or not float(width) > 0:
