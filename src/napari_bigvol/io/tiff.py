@@ -531,8 +531,8 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
         levels = tuple(_series_axes(level, rgb)[0] for level in series.levels[1:])
         spacing, unit, channel_names = _physical_metadata(tif, page, series_index, path)
         dtype = np.dtype(series.dtype)
-    _check_plane_layout(path, shape, plane_shape, dtype)
-    _check_page_data(page, path)
+        _check_plane_layout(path, shape, plane_shape, dtype)
+        _check_page_data(page, path)  # tifffile checks a page's strip layout lazily, here
     return TiffHeader(
         path=path,
         series=series_index,
