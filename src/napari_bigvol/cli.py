@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    convert = _add_convert_command(commands)
+    _add_layout_options(convert)
+    _add_run_options(convert)
+    return parser
+
+
+def _add_convert_command(commands: Any) -> argparse.ArgumentParser:
+    """Add the ``convert`` sub-command with its INPUT and OUTPUT arguments."""
     convert = commands.add_parser(
         "convert",
         help="write a volume (TIFF folder or glob, NIfTI, zarr, ...) as OME-Zarr with a pyramid",
@@ -76,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder or glob")
     convert.add_argument("output", metavar="OUTPUT.zarr", help="the store to create")
+    return convert
+
+
+def _add_layout_options(convert: argparse.ArgumentParser) -> None:
+    """Add the options that shape the store: chunks, compression, pyramid, voxel size."""
     convert.add_argument(
         "--chunks", type=_chunks, metavar="Z,Y,X", help="level-0 chunk shape (default 64,64,64)"
     )
@@ -99,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="unit of --voxel-size, any spelling pint knows (um, micron, mm, ...); "
         "default micrometer",
     )
+
+
+def _add_run_options(convert: argparse.ArgumentParser) -> None:
+    """Add the options of the run: zarr format, sharding, overwrite, scheduler, quiet."""
     convert.add_argument(
         "--zarr-format",
         type=int,
@@ -116,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler", metavar="ADDRESS", help="dask.distributed scheduler, e.g. tcp://host:8786"
     )
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 class _ProgressBar:

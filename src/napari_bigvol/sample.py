@@ -561,23 +561,9 @@ def write_nifti(
     >>> image.shape, nibabel.aff2axcodes(image.affine)
     ((12, 16, 8), ('L', 'A', 'S'))
     """
-    import nibabel
-
     target = Path(path)
     _fresh_target(target)
-    n_s, n_p, n_l = volume.shape
-    d_s, d_p, d_l = (float(v) for v in voxel_size)
-    # RAS+ world: i (left) lowers x, j (anterior) raises y, k (superior) raises z.
-    affine = np.diag([-d_l, d_p, d_s, 1.0])
-    affine[:3, 3] = [d_l * (n_l - 1) / 2, -d_p * (n_p - 1) / 2, -d_s * (n_s - 1) / 2]
-    header = nibabel.Nifti1Header()
-    header.set_data_dtype(volume.dtype)
-    header.set_data_shape((n_l, n_p, n_s))
-    header.set_zooms((d_l, d_p, d_s))
-    header.set_xyzt_units("mm")
-    header.set_sform(affine, code="scanner")
-    header.set_qform(affine, code="scanner")
-    header["vox_offset"] = 352
+    header = _las_header(volume.shape, voxel_size, volume.dtype)
     opener = gzip.open if target.name.endswith(".gz") else open
     handle, partial = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)
     os.close(handle)
@@ -594,3 +580,31 @@ def write_nifti(
     finally:
         Path(partial).unlink(missing_ok=True)
     return target
+
+
+def _las_header(shape: Sequence[int], voxel_size: Sequence[float], dtype: np.dtype) -> Any:
+    """NIfTI-1 header of an ``(S, P, L)`` volume stored ``LAS``, centred on 0 (scanner space).
+
+    Examples
+    --------
+    >>> import nibabel
+    >>> header = _las_header((8, 16, 12), (2.0, 1.0, 1.0), np.dtype("uint16"))
+    >>> header.get_data_shape(), nibabel.aff2axcodes(header.get_best_affine())
+    ((12, 16, 8), ('L', 'A', 'S'))
+    """
+    import nibabel
+
+    n_s, n_p, n_l = shape
+    d_s, d_p, d_l = (float(v) for v in voxel_size)
+    # RAS+ world: i (left) lowers x, j (anterior) raises y, k (superior) raises z.
+    affine = np.diag([-d_l, d_p, d_s, 1.0])
+    affine[:3, 3] = [d_l * (n_l - 1) / 2, -d_p * (n_p - 1) / 2, -d_s * (n_s - 1) / 2]
+    header = nibabel.Nifti1Header()
+    header.set_data_dtype(dtype)
+    header.set_data_shape((n_l, n_p, n_s))
+    header.set_zooms((d_l, d_p, d_s))
+    header.set_xyzt_units("mm")
+    header.set_sform(affine, code="scanner")
+    header.set_qform(affine, code="scanner")
+    header["vox_offset"] = 352
+    return header

@@ -55,8 +55,9 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import dask.array as da
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
@@ -70,7 +71,7 @@ from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import tiff
-from napari_bigvol.io._orientation import layer_geometry
+from napari_bigvol.io._orientation import Reorientation, layer_geometry
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob, natural_sorted
 from napari_bigvol.io._planes import stack_planes
 
@@ -462,13 +463,58 @@ def _image(path: str, header: Dataset, pixel_offset: int, values: _ElementValues
     if transfer_syntax is None:
         raise ReadError(path, "the file meta information has no transfer syntax")
     _check_decoder(path, transfer_syntax)
+    pixels = _checked_pixels(path, transfer_syntax, header, values)
+    _check_pixel_bytes(path, pixel_offset, transfer_syntax, pixels)
+    per_frame = values.get(header, "PerFrameFunctionalGroupsSequence") or []
+    shared = values.get(header, "SharedFunctionalGroupsSequence") or [None]
+    planes = tuple(
+        _frame_plane(
+            path,
+            header,
+            frame,
+            (per_frame[frame] if frame < len(per_frame) else None, shared[0]),
+            values,
+        )
+        for frame in range(pixels.frames)
+    )
+    rows, columns, samples = pixels.rows, pixels.columns, pixels.samples
+    plane_shape = (rows, columns, samples) if samples > 1 else (rows, columns)
+    series_uid = str(values.get(header, "SeriesInstanceUID", ""))
+    return _Image(path, header, series_uid, plane_shape, pixels.dtype, planes)
+
+
+class _Pixels(NamedTuple):
+    """What an image pixel description says: sizes, stored dtype and pixel data bytes."""
+
+    rows: int
+    columns: int
+    samples: int
+    frames: int
+    dtype: np.dtype
+    expected_bytes: int
+
+
+def _checked_pixels(
+    path: str, transfer_syntax: UID, header: Dataset, values: _ElementValues
+) -> _Pixels:
+    """Return the header's pixel description; refuse an incomplete or empty one."""
     try:
         description = (transfer_syntax, *(values.get(header, k) for k in _PIXEL_KEYWORDS))
-        rows, columns, samples, frames, dtype, expected = _pixel_facts(description)
+        pixels = _pixel_facts(description)
     except (*_BROKEN_FILE_ERRORS, NotImplementedError) as exc:  # NotImplemented: 256 bits
         raise ReadError(path, f"the image pixel description is incomplete ({exc})") from exc
-    if min(rows, columns, samples, frames) < 1:
-        raise ReadError(path, f"the header describes an empty image ({rows} x {columns})")
+    if min(pixels.rows, pixels.columns, pixels.samples, pixels.frames) < 1:
+        raise ReadError(
+            path, f"the header describes an empty image ({pixels.rows} x {pixels.columns})"
+        )
+    return pixels
+
+
+def _check_pixel_bytes(
+    path: str, pixel_offset: int, transfer_syntax: UID, pixels: _Pixels
+) -> None:
+    """Refuse a header claiming more pixel data than its file holds, or huge planes."""
+    rows, columns, samples, frames, dtype, expected = pixels
     if transfer_syntax.is_compressed or transfer_syntax.is_deflated:
         # Encapsulated frames are decoded one at a time; each needs at least an item header.
         claimed, limit = frames * 8, os.path.getsize(path)
@@ -485,21 +531,6 @@ def _image(path: str, header: Dataset, pixel_offset: int, values: _ElementValues
             f"{dtype.name} pixels, more than the file's {os.path.getsize(path)} bytes "
             "can hold: it is truncated or its header is corrupt",
         )
-    per_frame = values.get(header, "PerFrameFunctionalGroupsSequence") or []
-    shared = values.get(header, "SharedFunctionalGroupsSequence") or [None]
-    planes = tuple(
-        _frame_plane(
-            path,
-            header,
-            frame,
-            (per_frame[frame] if frame < len(per_frame) else None, shared[0]),
-            values,
-        )
-        for frame in range(frames)
-    )
-    plane_shape = (rows, columns, samples) if samples > 1 else (rows, columns)
-    series_uid = str(values.get(header, "SeriesInstanceUID", ""))
-    return _Image(path, header, series_uid, plane_shape, dtype, planes)
 
 
 _PIXEL_KEYWORDS = (
@@ -515,7 +546,7 @@ _PIXEL_KEYWORDS = (
 
 
 @functools.lru_cache(maxsize=64)
-def _pixel_facts(description: tuple[Any, ...]) -> tuple[int, int, int, int, np.dtype, int]:
+def _pixel_facts(description: tuple[Any, ...]) -> _Pixels:
     """Rows, columns, samples, frames, dtype and pixel bytes of an image pixel description.
 
     ``description`` is the transfer syntax and the values of :data:`_PIXEL_KEYWORDS`; the
@@ -531,7 +562,7 @@ def _pixel_facts(description: tuple[Any, ...]) -> tuple[int, int, int, int, np.d
             setattr(pixels, keyword, value)
     pixels.SamplesPerPixel = pixels.get("SamplesPerPixel", 1)
     frames = get_nr_frames(pixels, warn=False)
-    return (
+    return _Pixels(
         int(pixels.Rows),
         int(pixels.Columns),
         int(pixels.SamplesPerPixel),
@@ -618,49 +649,72 @@ def _frame_plane(
 
     ``groups`` are the frame's own functional groups and the shared ones (None if absent).
     """
-    # A classic multi-frame file's top-level position is its first frame's only.
-    position_item = _functional_group(groups, "PlanePositionSequence") or (
-        header if frame == 0 else None
-    )
-    orientation_item = _functional_group(groups, "PlaneOrientationSequence") or header
-    measures_item = _functional_group(groups, "PixelMeasuresSequence") or header
-    rescale_item = _functional_group(groups, "PixelValueTransformationSequence") or header
-    window_item = _functional_group(groups, "FrameVOILUTSequence") or header
+    sources = _frame_sources(groups, header, frame)
     try:
-        slope = values.get(rescale_item, "RescaleSlope")
-        intercept = values.get(rescale_item, "RescaleIntercept")
-        rescale = None
-        if slope is not None and intercept is not None:
-            rescale = (float(slope), float(intercept))
-            if rescale == (1.0, 0.0):
-                rescale = None
-        window = None
-        centre = _first(values.get(window_item, "WindowCenter"))
-        width = _first(values.get(window_item, "WindowWidth"))
-        if centre is not None and width is not None and float(width) > 0:
-            window = (float(centre), float(width))
-        position = position_item and _floats(values.get(position_item, "ImagePositionPatient"), 3)
-        return _Plane(
-            path=path,
-            frame=frame,
-            position=position,  # type: ignore[arg-type]
-            orientation=_direction_cosines(
-                values.get(orientation_item, "ImageOrientationPatient"), path
-            ),
-            spacing=_pixel_spacing(values.get(measures_item, "PixelSpacing")),
-            rescale=rescale,
-            window=window,
+        rescale = _rescale(sources.rescale, values)
+        window = _window(sources.window, values)
+        position = sources.position and _floats(
+            values.get(sources.position, "ImagePositionPatient"), 3
         )
+        orientation = _direction_cosines(
+            values.get(sources.orientation, "ImageOrientationPatient"), path
+        )
+        spacing = _pixel_spacing(values.get(sources.measures, "PixelSpacing"))
     except (ValueError, TypeError) as exc:
         raise ReadError(
             path, f"frame {frame} has an unreadable geometry or rescale ({exc})"
         ) from exc
+    return _Plane(path, frame, position, orientation, spacing, rescale, window)  # type: ignore[arg-type]
+
+
+class _FrameSources(NamedTuple):
+    """The dataset each of a frame's values comes from (None: the frame has no position)."""
+
+    position: Dataset | None
+    orientation: Dataset
+    measures: Dataset
+    rescale: Dataset
+    window: Dataset
+
+
+def _frame_sources(
+    groups: tuple[Dataset | None, Dataset | None], header: Dataset, frame: int
+) -> _FrameSources:
+    """Pick each value's dataset: the frame's functional group, the shared one, or the header."""
+    return _FrameSources(
+        # A classic multi-frame file's top-level position is its first frame's only.
+        position=_functional_group(groups, "PlanePositionSequence")
+        or (header if frame == 0 else None),
+        orientation=_functional_group(groups, "PlaneOrientationSequence") or header,
+        measures=_functional_group(groups, "PixelMeasuresSequence") or header,
+        rescale=_functional_group(groups, "PixelValueTransformationSequence") or header,
+        window=_functional_group(groups, "FrameVOILUTSequence") or header,
+    )
 
 
 def _pixel_spacing(values: Any) -> tuple[float, float] | None:
     """PixelSpacing (row, column) in mm; None when absent, non-finite or not positive."""
     spacing = _floats(values, 2)
     return spacing if spacing is not None and min(spacing) > 0 else None  # type: ignore[return-value]
+
+
+def _rescale(item: Dataset, values: _ElementValues) -> tuple[float, float] | None:
+    """Return ``item``'s RescaleSlope and RescaleIntercept; None if absent or the identity."""
+    slope = values.get(item, "RescaleSlope")
+    intercept = values.get(item, "RescaleIntercept")
+    if slope is None or intercept is None:
+        return None
+    rescale = (float(slope), float(intercept))
+    return None if rescale == (1.0, 0.0) else rescale
+
+
+def _window(item: Dataset, values: _ElementValues) -> tuple[float, float] | None:
+    """Return ``item``'s first WindowCenter and WindowWidth; None unless the width is positive."""
+    centre = _first(values.get(item, "WindowCenter"))
+    width = _first(values.get(item, "WindowWidth"))
+    if centre is None or width is None or not float(width) > 0:
+        return None
+    return float(centre), float(width)
 
 
 def _first(value: Any) -> Any:
@@ -771,60 +825,86 @@ def _layer_dtype(stored: np.dtype, planes: Sequence[_Plane]) -> np.dtype:
 def _volume_layer(
     first: _Image, planes: list[_Plane], name: str, facts: dict[str, Any]
 ) -> LayerData:
+    """Build a layer for slices with patient geometry: ordered, checked and placed in RAS."""
     [thickness] = _floats(first.get("SliceThickness"), 1) or (1.0,)
     ordered, step = _ordered_planes(planes, thickness)
     affine = _ras_affine(ordered, step)
-    rows, columns = first.plane_shape[:2]
-    colour = first.plane_shape[2:]
     dtype = _layer_dtype(first.dtype, ordered)
-    loader = _DicomPlanes(ordered, first.plane_shape, first.dtype, dtype)
-    token = tiff.files_token(
-        [f"{p.path}:{p.frame}" for p in ordered], first.plane_shape, tiff.file_stamp(first.path)
-    )
-    stack = stack_planes(loader, len(ordered), first.plane_shape, dtype, name=f"dicom-{token}")
+    loader, stack = _planes_array(ordered, first, dtype, [f"{p.path}:{p.frame}" for p in ordered])
+    rows, columns = first.plane_shape[:2]
     # Source axes (i, j, k) = (column, row, slice), the affine's columns, as dcm2niix has them.
-    disk_shape = (columns, rows, len(ordered))
-    reorientation, geometry = layer_geometry(affine, disk_shape)
-    # napari axis a reads source axis spatial_axis[a], which is stack axis 2 - spatial_axis[a]
-    # (the stack is (slice, row, column)); an axial series needs neither transpose nor flip.
-    order = (*(2 - axis for axis in reorientation.spatial_axis), *range(3, stack.ndim))
-    flips = tuple(slice(None, None, -1) if f else slice(None) for f in reorientation.spatial_flip)
-    data = stack.transpose(order)
-    if any(reorientation.spatial_flip):
-        data = data[flips]
-    contrast_limits, limits_source = _contrast_limits(ordered, loader, dtype, bool(colour))
+    reorientation, geometry = layer_geometry(affine, (columns, rows, len(ordered)))
+    rgb = bool(first.plane_shape[2:])
+    contrast_limits, limits_source = _contrast_limits(ordered, loader, dtype, rgb)
     kwargs = {
         "name": name,
         **geometry,
         "contrast_limits": contrast_limits,
-        "rgb": bool(colour),
+        "rgb": rgb,
         "multiscale": False,
         "metadata": {
             "bigvol": {
                 **facts,
-                "format": "DICOM",
-                "files": len({p.path for p in ordered}),
-                "first_file": ordered[0].path,
-                "series_uid": first.series_uid,
-                "modality": str(first.get("Modality", "")),
-                "transfer_syntax": str(first.header.file_meta.TransferSyntaxUID.name),
-                "affine": affine.tolist(),
-                "slice_step_lps_mm": [float(v) for v in step],
-                "axes": {
-                    label: {"source_axis": "ijk"[axis], "flipped": flip}
-                    for label, axis, flip in zip(
-                        geometry["axis_labels"],
-                        reorientation.spatial_axis,
-                        reorientation.spatial_flip,
-                        strict=True,
-                    )
-                },
+                **_volume_facts(first, ordered, affine, step),
+                "axes": _axes_facts(geometry["axis_labels"], reorientation),
                 "rescaled": dtype != first.dtype,
                 "contrast_limits_from": limits_source,
             }
         },
     }
-    return data, kwargs, "image"
+    return _reoriented(stack, reorientation), kwargs, "image"
+
+
+def _planes_array(
+    planes: Sequence[_Plane], image: _Image, dtype: np.dtype, names: Sequence[str]
+) -> tuple[_DicomPlanes, da.Array]:
+    """Return the loader of ``planes`` and their lazy stack, one chunk per plane.
+
+    ``names`` identify the planes in the dask key, with ``image``'s shape and file stamp.
+    """
+    loader = _DicomPlanes(planes, image.plane_shape, image.dtype, dtype)
+    token = tiff.files_token(names, image.plane_shape, tiff.file_stamp(image.path))
+    array = stack_planes(loader, len(planes), image.plane_shape, dtype, name=f"dicom-{token}")
+    return loader, array
+
+
+def _reoriented(stack: da.Array, reorientation: Reorientation) -> da.Array:
+    """Transpose and flip the ``(slice, row, column)`` stack to napari's axes."""
+    # napari axis a reads source axis spatial_axis[a], which is stack axis 2 - spatial_axis[a]
+    # (the stack is (slice, row, column)); an axial series needs neither transpose nor flip.
+    order = (*(2 - axis for axis in reorientation.spatial_axis), *range(3, stack.ndim))
+    data = stack.transpose(order)
+    if any(reorientation.spatial_flip):
+        data = data[
+            tuple(slice(None, None, -1 if f else None) for f in reorientation.spatial_flip)
+        ]
+    return data
+
+
+def _volume_facts(
+    first: _Image, ordered: list[_Plane], affine: np.ndarray, step: np.ndarray
+) -> dict[str, Any]:
+    """Facts about a series' files and geometry, for the layer metadata."""
+    return {
+        "format": "DICOM",
+        "files": len({p.path for p in ordered}),
+        "first_file": ordered[0].path,
+        "series_uid": first.series_uid,
+        "modality": str(first.get("Modality", "")),
+        "transfer_syntax": str(first.header.file_meta.TransferSyntaxUID.name),
+        "affine": affine.tolist(),
+        "slice_step_lps_mm": [float(v) for v in step],
+    }
+
+
+def _axes_facts(labels: Sequence[str], reorientation: Reorientation) -> dict[str, Any]:
+    """Which source axis (i, j, k) each napari axis reads, and whether it runs backwards."""
+    return {
+        label: {"source_axis": "ijk"[axis], "flipped": flip}
+        for label, axis, flip in zip(
+            labels, reorientation.spatial_axis, reorientation.spatial_flip, strict=True
+        )
+    }
 
 
 def _ordered_planes(planes: list[_Plane], thickness: float) -> tuple[list[_Plane], np.ndarray]:
@@ -950,9 +1030,7 @@ def _frames_layer(image: _Image, name: str, facts: dict[str, Any]) -> LayerData:
     """Build a layer for a file without geometry: a 2-D image, or frames on a leading axis."""
     planes = list(image.planes)
     dtype = _layer_dtype(image.dtype, planes)
-    loader = _DicomPlanes(planes, image.plane_shape, image.dtype, dtype)
-    token = tiff.files_token([image.path], image.plane_shape, tiff.file_stamp(image.path))
-    array = stack_planes(loader, len(planes), image.plane_shape, dtype, name=f"dicom-{token}")
+    loader, array = _planes_array(planes, image, dtype, [image.path])
     rgb = len(image.plane_shape) == 3
     axes = "YXS" if rgb else "YX"
     if len(planes) == 1:

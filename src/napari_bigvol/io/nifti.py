@@ -351,6 +351,11 @@ class _Layout:
         return tuple(self.disk_shape[a] for a in self.leading_axes)
 
     @property
+    def leading_labels(self) -> tuple[str, ...]:
+        """Axis labels napari shows for the leading (non-spatial) axes: t, then u, v, w."""
+        return tuple(_EXTRA_AXIS_LABELS[axis - 3] for axis in self.leading_axes)
+
+    @property
     def spatial_shape(self) -> tuple[int, int, int]:
         z, y, x = (self.disk_shape[a] for a in self.spatial_axis)
         return z, y, x
@@ -408,6 +413,7 @@ def _output_dtype(disk_dtype: np.dtype, scaling: tuple[float, float] | None) -> 
 
 
 def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
+    """Open one NIfTI file lazily: check its header, reorient, stack planes, describe."""
     header = _read_header(path)
     disk_shape, disk_dtype, offset, scaling, affine = _header_facts(path, header)
     _check_size(path, disk_shape, disk_dtype, offset)
@@ -415,7 +421,32 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
     reorientation = reorient(usable_affine, disk_shape)
     layout = _Layout(reorientation.spatial_axis, reorientation.spatial_flip, disk_shape)
     loader = _PlaneLoader(path, layout, disk_dtype, offset, scaling)
-    colour_shape = (len(disk_dtype.names),) if disk_dtype.names else ()
+    data = _lazy_volume(path, loader, layout)
+    contrast_limits, limits_source = _contrast_limits(header, loader, layout)
+    kwargs = {
+        "name": _layer_name(path),
+        **world_placement(reorientation.affine, _leading_axes(header, layout)),
+        "axis_labels": (*layout.leading_labels, *SPATIAL_AXIS_LABELS),
+        "units": _units(header, layout),
+        "contrast_limits": contrast_limits,
+        # An x axis 3 or 4 voxels wide must not be mistaken for colour channels.
+        "rgb": bool(disk_dtype.names),
+        "multiscale": False,
+        "metadata": {
+            "bigvol": {
+                **_file_facts(path, header, affine, affine_note),
+                "axes": layout.describe(),
+                "contrast_limits_from": limits_source,
+                "header": _header_summary(header, disk_shape, offset, scaling),
+            }
+        },
+    }
+    return data, kwargs, "image"
+
+
+def _lazy_volume(path: str, loader: _PlaneLoader, layout: _Layout) -> Any:
+    """Dask array of the reoriented volume, one chunk per napari plane, keyed by the file."""
+    colour_shape = (len(loader.disk_dtype.names),) if loader.disk_dtype.names else ()
     stat = os.stat(path)
     token = tokenize(path, stat.st_mtime_ns, stat.st_size, layout.describe())
     planes = stack_planes(
@@ -425,39 +456,21 @@ def _read_file(path: str) -> tuple[Any, dict[str, Any], str]:
         loader.dtype,
         name=f"nifti-{token}",
     )
-    data = planes.reshape((*layout.napari_shape, *colour_shape))
+    return planes.reshape((*layout.napari_shape, *colour_shape))
 
-    if colour_shape:
-        contrast_limits, limits_source = (0.0, 255.0), "the uint8 range of RGB voxels"
-    else:
-        contrast_limits, limits_source = _contrast_limits(header, loader, layout)
-    kwargs = {
-        "name": _layer_name(path),
-        **world_placement(reorientation.affine, _leading_axes(header, layout)),
-        "axis_labels": (
-            *(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes),
-            *SPATIAL_AXIS_LABELS,
-        ),
-        "units": _units(header, layout),
-        "contrast_limits": contrast_limits,
-        # An x axis 3 or 4 voxels wide must not be mistaken for colour channels.
-        "rgb": bool(colour_shape),
-        "multiscale": False,
-        "metadata": {
-            "bigvol": {
-                "source": path,
-                "format": "NIfTI-2" if isinstance(header, Nifti2Header) else "NIfTI-1",
-                "compressed": path.lower().endswith(".gz"),
-                "affine": affine.tolist(),
-                "axcodes": list(aff2axcodes(affine)),
-                "affine_note": affine_note,
-                "axes": layout.describe(),
-                "contrast_limits_from": limits_source,
-                "header": _header_summary(header, disk_shape, offset, scaling),
-            }
-        },
+
+def _file_facts(
+    path: str, header: Any, affine: np.ndarray, affine_note: str | None
+) -> dict[str, Any]:
+    """Format, compression and the stored affine (with its axis codes), for metadata."""
+    return {
+        "source": path,
+        "format": "NIfTI-2" if isinstance(header, Nifti2Header) else "NIfTI-1",
+        "compressed": path.lower().endswith(".gz"),
+        "affine": affine.tolist(),
+        "axcodes": list(aff2axcodes(affine)),
+        "affine_note": affine_note,
     }
-    return data, kwargs, "image"
 
 
 def _read_header(path: str) -> Nifti1Header:
@@ -607,7 +620,12 @@ def _units(header: Any, layout: _Layout) -> tuple[str, ...]:
 def _contrast_limits(
     header: Any, loader: _PlaneLoader, layout: _Layout
 ) -> tuple[tuple[float, float], str]:
-    """Header cal_min/cal_max when set, else the range of the plane napari shows first."""
+    """Header cal_min/cal_max when set, else the range of the plane napari shows first.
+
+    RGB voxels take the uint8 range.
+    """
+    if loader.disk_dtype.names:
+        return (0.0, 255.0), "the uint8 range of RGB voxels"
     cal_min, cal_max = float(header["cal_min"]), float(header["cal_max"])
     if np.isfinite(cal_min) and np.isfinite(cal_max) and cal_max > cal_min:
         return (cal_min, cal_max), "header cal_min/cal_max"
@@ -618,7 +636,7 @@ def _contrast_limits(
     where = ", ".join(
         f"{label}={i}"
         for label, i in zip(
-            (*(_EXTRA_AXIS_LABELS[a - 3] for a in layout.leading_axes), SPATIAL_AXIS_LABELS[0]),
+            (*layout.leading_labels, SPATIAL_AXIS_LABELS[0]),
             middle,
             strict=True,
         )

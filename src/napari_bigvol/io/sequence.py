@@ -386,51 +386,92 @@ def _leading_axis(file_axes: str) -> str:
     return "T" if "T" not in file_axes else "Q"
 
 
+@dataclass(frozen=True)
+class _Slices:
+    """Files stacked plane by plane, with what the first file says about them all.
+
+    Attributes
+    ----------
+    stack : PlaneStack
+        The planes of every file, ``(files, *file_shape)`` (``file_shape`` for one file).
+    file_axes : str
+        Axis letters of one file.
+    file_shape : tuple of int
+        Shape of one file.
+    rgb : bool
+        Whether the last axis holds RGB(A) samples.
+    spacing : dict
+        Physical size per axis letter.
+    unit : str or None
+        pint unit of ``spacing``.
+    """
+
+    stack: tiff.PlaneStack
+    file_axes: str
+    file_shape: tuple[int, ...]
+    rgb: bool
+    spacing: dict[str, float]
+    unit: str | None
+
+
 def _read_stack(files: list[str], name: str, source: dict[str, Any]) -> list[LayerData]:
+    """Stack ``files`` (on their name grid, if any) into one lazy image layer."""
     grid = parse_grid(files) if len(files) > 1 else None
     ordered = list(grid.files) if grid else files
     first = ordered[0]
-    stamp = tiff.file_stamp(first)
     if _format_of(first) == "tiff":
         header = tiff.probe_tiff(first)
         if header.multifile:
             # A multi-file OME-TIFF (Micro-Manager and others): the first file's
             # metadata already spans the other files, so it alone is the dataset.
             return tiff.read_tiff_file(first)
-        stack = tiff.tiff_stack(ordered, header, stamp=stamp)
-        file_axes, rgb = header.axes, header.rgb
-        spacing, unit = header.spacing, header.unit
-        file_shape = header.shape
+        slices = _tiff_slices(ordered, header)
     else:
-        with _open_pil(first) as image:
-            layout = _pil_layout(image, first)
-            spacing, unit = _pil_spacing(image)
-        loader = PilPlanes(ordered, layout.shape, layout.dtype)
-        token = tiff.files_token(ordered, layout.shape, layout.dtype.str, stamp)
-        array = stack_planes(
-            loader, len(ordered), layout.shape, layout.dtype, name=f"bigvol-image-{token}"
-        )
-        stack = tiff.PlaneStack(array, loader, len(layout.shape))
-        rgb = len(layout.shape) == 3
-        file_axes = "YXS" if rgb else "YX"
-        file_shape = layout.shape
-        if len(ordered) == 1:
-            stack = stack.reshaped(layout.shape)
-    if grid:
-        stack = stack.reshaped((*grid.shape, *file_shape))
-        axes = grid.axes + file_axes
-    elif len(ordered) == 1:
-        axes = file_axes
-    else:
-        axes = _leading_axis(file_axes) + file_axes
+        slices = _pil_slices(ordered)
+    stack, axes = _arranged(slices, grid, len(ordered))
     layer = tiff.layer_data(
         [stack],
         axes,
-        rgb=rgb,
-        spacing=spacing,
-        unit=unit,
+        rgb=slices.rgb,
+        spacing=slices.spacing,
+        unit=slices.unit,
         channel_names=grid.channel_names if grid else (),
         name=name,
         source={**source, "files": len(ordered), "first_file": first},
     )
     return [layer]
+
+
+def _tiff_slices(files: list[str], header: tiff.TiffHeader) -> _Slices:
+    """Stack TIFF files that match ``header``, the first file's."""
+    stack = tiff.tiff_stack(files, header, stamp=tiff.file_stamp(files[0]))
+    return _Slices(stack, header.axes, header.shape, header.rgb, header.spacing, header.unit)
+
+
+def _pil_slices(files: list[str]) -> _Slices:
+    """Stack PNG or JPEG files that match the first one, decoded by Pillow."""
+    first = files[0]
+    with _open_pil(first) as image:
+        layout = _pil_layout(image, first)
+        spacing, unit = _pil_spacing(image)
+    loader = PilPlanes(files, layout.shape, layout.dtype)
+    token = tiff.files_token(files, layout.shape, layout.dtype.str, tiff.file_stamp(first))
+    array = stack_planes(
+        loader, len(files), layout.shape, layout.dtype, name=f"bigvol-image-{token}"
+    )
+    stack = tiff.PlaneStack(array, loader, len(layout.shape))
+    if len(files) == 1:
+        stack = stack.reshaped(layout.shape)
+    rgb = len(layout.shape) == 3
+    return _Slices(stack, "YXS" if rgb else "YX", layout.shape, rgb, spacing, unit)
+
+
+def _arranged(slices: _Slices, grid: FileGrid | None, count: int) -> tuple[tiff.PlaneStack, str]:
+    """Give the file index its axes: the name grid's, a new z (or t) axis, or none for one file."""
+    if grid:
+        return slices.stack.reshaped(
+            (*grid.shape, *slices.file_shape)
+        ), grid.axes + slices.file_axes
+    if count == 1:
+        return slices.stack, slices.file_axes
+    return slices.stack, _leading_axis(slices.file_axes) + slices.file_axes

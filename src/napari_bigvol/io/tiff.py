@@ -23,6 +23,7 @@ specimen, and are ignored.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import math
 import os
@@ -32,7 +33,7 @@ import threading
 import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -171,6 +172,20 @@ def _reason(error: BaseException) -> str:
     if package:
         return f"{text}; install it with: pip install {package}"
     return text
+
+
+@contextlib.contextmanager
+def _tiff_errors_as_read_error(path: str) -> Iterator[None]:
+    """Turn what tifffile raises for a broken file into a :class:`ReadError` naming it.
+
+    A :class:`ReadError` raised inside already names the file and passes unchanged.
+    """
+    try:
+        yield
+    except ReadError:
+        raise
+    except _BROKEN_FILE_ERRORS as exc:
+        raise ReadError(path, f"not a readable TIFF file ({_reason(exc)})") from exc
 
 
 def _open_tiff(path: str) -> tifffile.TiffFile:
@@ -477,13 +492,9 @@ def series_of(tif: tifffile.TiffFile, path: str) -> list[Any]:
     ReadError
         If the file holds fewer planes than its header promises, or is corrupt.
     """
-    try:
+    with _tiff_errors_as_read_error(path):
         _check_claimed_planes(tif, path)
         return list(tif.series)
-    except ReadError:
-        raise
-    except _BROKEN_FILE_ERRORS as exc:
-        raise ReadError(path, f"not a readable TIFF file ({_reason(exc)})") from exc
 
 
 def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> TiffHeader:
@@ -515,32 +526,78 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
     ...     header_from(tif, "stack.tif").shape
     (40, 64, 32)
     """
-    all_series = series_of(tif, path)
-    try:
-        if series_index >= len(all_series):
-            raise ReadError(path, f"the file holds no image series {series_index}")
-        series = all_series[series_index]
+    series = _nth_series(tif, path, series_index)
+    with _tiff_errors_as_read_error(path):
         page = series.keyframe
         plane_shape, rgb, _ = _page_layout(page)
         shape, axes = _series_axes(series, rgb)
         levels = tuple(_series_axes(level, rgb)[0] for level in series.levels[1:])
-        spacing, unit = _resolution_spacing(page)
-        channel_names: tuple[str, ...] = ()
-        ome_image = _ome_image(tif, series_index)
-        imagej = _imagej_metadata(tif, page)
-        source = "the resolution tags"
-        if ome_image is not None:
-            spacing, unit, channel_names = _ome_metadata(ome_image)
-            source = "OME PhysicalSize"
-        elif imagej is not None:
-            spacing, unit = imagej
-            source = "ImageJ"
-        spacing = usable_sizes(spacing, path, source)
+        spacing, unit, channel_names = _physical_metadata(tif, page, series_index, path)
         dtype = np.dtype(series.dtype)
-    except ReadError:
-        raise
-    except _BROKEN_FILE_ERRORS as exc:
-        raise ReadError(path, f"not a readable TIFF file ({_reason(exc)})") from exc
+        _check_plane_layout(path, shape, plane_shape, dtype)
+        _check_page_data(page, path)  # tifffile checks a page's strip layout lazily, here
+    return TiffHeader(
+        path=path,
+        series=series_index,
+        shape=shape,
+        axes=axes,
+        plane_shape=plane_shape,
+        dtype=dtype,
+        rgb=rgb,
+        spacing=spacing,
+        unit=unit,
+        channel_names=channel_names,
+        level_shapes=levels,
+        multifile=bool(series.is_multifile),
+    )
+
+
+def _nth_series(tif: tifffile.TiffFile, path: str, series_index: int) -> Any:
+    """Return series ``series_index`` of ``tif``, checked as :func:`series_of` checks.
+
+    Raises
+    ------
+    ReadError
+        If the file holds no such series.
+    """
+    all_series = series_of(tif, path)
+    if series_index >= len(all_series):
+        raise ReadError(path, f"the file holds no image series {series_index}")
+    return all_series[series_index]
+
+
+def _physical_metadata(
+    tif: tifffile.TiffFile, page: Any, series_index: int, path: str
+) -> tuple[dict[str, float], str | None, tuple[str, ...]]:
+    """Voxel size, its unit and channel names, from the best metadata the file holds.
+
+    OME ``PhysicalSize`` wins over ImageJ's ``spacing``/``unit``, which wins over the
+    resolution tags; every source is parsed, so a corrupt one is reported whichever wins.
+    """
+    spacing, unit = _resolution_spacing(page)
+    channel_names: tuple[str, ...] = ()
+    ome_image = _ome_image(tif, series_index)
+    imagej = _imagej_metadata(tif, page)
+    source = "the resolution tags"
+    if ome_image is not None:
+        spacing, unit, channel_names = _ome_metadata(ome_image)
+        source = "OME PhysicalSize"
+    elif imagej is not None:
+        spacing, unit = imagej
+        source = "ImageJ"
+    return usable_sizes(spacing, path, source), unit, channel_names
+
+
+def _check_plane_layout(
+    path: str, shape: tuple[int, ...], plane_shape: tuple[int, ...], dtype: np.dtype
+) -> None:
+    """Refuse a series without 2-D planes, not ending with its plane, or with huge planes.
+
+    Raises
+    ------
+    ReadError
+        Naming ``path`` and the shapes involved.
+    """
     if math.prod(plane_shape) == 0 or len(plane_shape) < 2:
         raise ReadError(path, f"the TIFF holds no 2-D image (page shape {plane_shape})")
     if shape[len(shape) - len(plane_shape) :] != plane_shape:
@@ -557,21 +614,6 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
             "napari-bigvol reads TIFFs plane by plane and refuses planes over "
             f"{MAX_PLANE_BYTES / 2**30:.0f} GiB (convert the file to zarr first)",
         )
-    _check_page_data(page, path)
-    return TiffHeader(
-        path=path,
-        series=series_index,
-        shape=shape,
-        axes=axes,
-        plane_shape=plane_shape,
-        dtype=dtype,
-        rgb=rgb,
-        spacing=spacing,
-        unit=unit,
-        channel_names=channel_names,
-        level_shapes=levels,
-        multifile=bool(series.is_multifile),
-    )
 
 
 def probe_tiff(path: str, series_index: int = 0) -> TiffHeader:
@@ -689,6 +731,27 @@ def _read_page(page: Any, path: str) -> np.ndarray:
         handle.close()
 
 
+def _read_contiguous(
+    tif: tifffile.TiffFile, series: Any, page_index: int, path: str
+) -> np.ndarray:
+    """Read plane ``page_index`` of uncompressed data stored in one run after one page.
+
+    ImageJ files over 4 GB, and files written with ``truncate=True``, describe all their
+    planes by a single page: plane k sits at a fixed offset.
+    """
+    offset = series.dataoffset
+    if offset is None:
+        raise ReadError(path, "the pages of this series are not stored in a readable layout")
+    page_shape = tuple(int(n) for n in series.keyframe.shape)
+    dtype = np.dtype(series.dtype)
+    count = math.prod(page_shape)
+    start = offset + page_index * count * dtype.itemsize
+    if start + count * dtype.itemsize > tif.filehandle.size:
+        raise ReadError(path, f"the file is truncated: plane {page_index} lies past its end")
+    raw = tif.filehandle.read_array(tif.byteorder + dtype.char, count, start)
+    return raw.reshape(page_shape)
+
+
 class TiffPlanes:
     """Picklable loader of plane ``i`` from a list of TIFFs with equal page layout.
 
@@ -743,13 +806,13 @@ class TiffPlanes:
         file_index, page_index = divmod(index, self.planes_per_file)
         path = self.files[file_index]
         try:
-            if self.planes_per_file == 1 and self.series == 0 and self.level == 0:
+            if self._one_page_per_file:
                 # One page per file (a folder of slices): open, read, close.
                 with _open_tiff(path) as tif:
-                    return self._read(tif, path, 0)
+                    return self._read_only_page(tif, path)
             tif, lock = _HANDLES.get(path)
             with lock:
-                return self._read(tif, path, page_index)
+                return self._read_series_page(tif, path, page_index)
         except ReadError:  # already names the file and the problem
             raise
         except FileNotFoundError as exc:
@@ -757,57 +820,54 @@ class TiffPlanes:
         except _BROKEN_FILE_ERRORS as exc:
             raise ReadError(path, f"cannot read plane {page_index}: {_reason(exc)}") from exc
 
-    def _mismatch(self, path: str, shape: tuple[int, ...], dtype: np.dtype, planes: int) -> str:
-        return (
+    @property
+    def _one_page_per_file(self) -> bool:
+        """Whether every file is one plane (a folder of slices), read without series."""
+        return self.planes_per_file == 1 and self.series == 0 and self.level == 0
+
+    def _require_match(
+        self, path: str, shape: tuple[int, ...], dtype: np.dtype, planes: int
+    ) -> None:
+        """Refuse a file whose planes differ from the first file's."""
+        if shape == self.plane_shape and dtype == self.dtype and planes == self.planes_per_file:
+            return
+        raise ReadError(
+            path,
             f"this slice holds {planes} plane(s) of shape {shape} and dtype {dtype}, but "
             f"{os.path.basename(self.files[0])} (the first file) holds {self.planes_per_file} "
             f"plane(s) of shape {self.plane_shape} and dtype {self.dtype}; every file of "
-            "a stack must match"
+            "a stack must match",
         )
 
-    def _read(self, tif: tifffile.TiffFile, path: str, page_index: int) -> np.ndarray:
-        if self.planes_per_file == 1 and self.series == 0 and self.level == 0:
-            # Fast path for a folder of slices: the first page, without parsing series
-            # unless the file unexpectedly holds more pages.
-            page = tif.pages.first
-            shape, _, samples_first = _page_layout(page)
-            dtype = np.dtype(page.dtype)
-            planes = 1
-            if len(tif.pages) != 1:
-                _check_claimed_planes(tif, path)
-                planes = _planes_in(tif.series[0], shape)
-            if shape != self.plane_shape or dtype != self.dtype or planes != 1:
-                raise ReadError(path, self._mismatch(path, shape, dtype, planes))
-            _check_page_data(page, path)
-            return self._finish(page.asarray(), samples_first)
+    def _read_only_page(self, tif: tifffile.TiffFile, path: str) -> np.ndarray:
+        """Read a slice file's first page, without parsing series unless it holds more."""
+        page = tif.pages.first
+        shape, _, samples_first = _page_layout(page)
+        planes = 1
+        if len(tif.pages) != 1:
+            _check_claimed_planes(tif, path)
+            planes = _planes_in(tif.series[0], shape)
+        self._require_match(path, shape, np.dtype(page.dtype), planes)
+        _check_page_data(page, path)
+        return self._finish(page.asarray(), samples_first)
+
+    def _read_series_page(self, tif: tifffile.TiffFile, path: str, page_index: int) -> np.ndarray:
+        """Read page ``page_index`` of this loader's series and pyramid level."""
         _check_claimed_planes(tif, path)
         if self.series >= len(tif.series):
             raise ReadError(path, f"the file holds no image series {self.series}")
         series = tif.series[self.series].levels[self.level]
         keyframe = series.keyframe
         shape, _, samples_first = _page_layout(keyframe)
-        dtype = np.dtype(series.dtype)
         planes = _planes_in(series, shape)
-        if shape != self.plane_shape or dtype != self.dtype or planes != self.planes_per_file:
-            raise ReadError(path, self._mismatch(path, shape, dtype, planes))
-        page_shape = tuple(int(n) for n in keyframe.shape)
-        if len(series) == planes:
-            page = series[page_index]
-            if page is None:  # OME-TIFF may leave planes out; they read as zeros
-                return np.zeros(self.plane_shape, self.dtype)
-            _check_like_keyframe(page, keyframe, path)
-            return self._finish(_read_page(page, path), samples_first)
-        # Contiguous uncompressed data described by a single page (ImageJ > 4 GB, or
-        # files written with truncate=True): plane k sits at a fixed offset.
-        offset = series.dataoffset
-        if offset is None:
-            raise ReadError(path, "the pages of this series are not stored in a readable layout")
-        count = math.prod(page_shape)
-        start = offset + page_index * count * dtype.itemsize
-        if start + count * dtype.itemsize > tif.filehandle.size:
-            raise ReadError(path, f"the file is truncated: plane {page_index} lies past its end")
-        raw = tif.filehandle.read_array(tif.byteorder + dtype.char, count, start)
-        return self._finish(raw.reshape(page_shape), samples_first)
+        self._require_match(path, shape, np.dtype(series.dtype), planes)
+        if len(series) != planes:
+            return self._finish(_read_contiguous(tif, series, page_index, path), samples_first)
+        page = series[page_index]
+        if page is None:  # OME-TIFF may leave planes out; they read as zeros
+            return np.zeros(self.plane_shape, self.dtype)
+        _check_like_keyframe(page, keyframe, path)
+        return self._finish(_read_page(page, path), samples_first)
 
     def _finish(self, plane: np.ndarray, samples_first: bool) -> np.ndarray:
         if samples_first:
@@ -1028,45 +1088,110 @@ def layer_data(
     ((2.0, 0.5, 0.5), ('z', 'y', 'x'))
     """
     letters = _axis_letters(axes)
-    channel_letter = "C" if "C" in letters else ("S" if "S" in letters and not rgb else None)
-    channel_axis = letters.index(channel_letter) if channel_letter else None
-    full = levels[0].array
-    if channel_axis is not None and full.shape[channel_axis] == 1:
-        channel_axis = None
-    spacing = dict(spacing)
-    assumed_z = "Z" in letters and "Z" not in spacing and "X" in spacing
-    if assumed_z:
-        spacing["Z"] = spacing["X"]
-    layer_axes = [
-        letter
-        for index, letter in enumerate(letters)
-        if index != channel_axis and not (rgb and index == len(letters) - 1)
-    ]
-    labels = [_AXIS_LABELS.get(letter, letter.lower()) for letter in layer_axes]
+    channel_axis = _channel_axis(letters, rgb, levels[0].array.shape)
+    layer_axes = _layer_axes(letters, channel_axis, rgb)
+    spacing, assumed_z = _spacing_with_z(spacing, letters)
     kwargs: dict[str, Any] = {
         "name": name,
-        "scale": tuple(float(spacing.get(letter, 1.0)) for letter in layer_axes),
-        "axis_labels": tuple(labels),
+        **_axes_kwargs(layer_axes, spacing, unit),
         "rgb": rgb,
         "multiscale": len(levels) > 1,
-        "metadata": {
-            "bigvol": {**source, "axes": letters, "assumed_z_spacing": assumed_z},
-        },
+        "metadata": {"bigvol": {**source, "axes": letters, "assumed_z_spacing": assumed_z}},
     }
-    if unit is not None:
-        kwargs["units"] = tuple(unit if letter in _SPATIAL else "pixel" for letter in layer_axes)
     limits = _contrast_limits(levels[-1], channel_axis, rgb)
     if limits is not None:
         kwargs["contrast_limits"] = limits
     if channel_axis is not None:
-        count = full.shape[channel_axis]
-        names = list(channel_names) if len(channel_names) == count else []
-        names = names or [f"c{index}" for index in range(count)]
-        kwargs["channel_axis"] = channel_axis
-        kwargs["name"] = [f"{name} {channel}" for channel in names]
-        kwargs["metadata"]["bigvol"]["channel_names"] = tuple(names)
+        count = levels[0].array.shape[channel_axis]
+        _split_channels(kwargs, channel_axis, _channel_names(channel_names, count))
     arrays = [level.array for level in levels]
     return (arrays if len(arrays) > 1 else arrays[0]), kwargs, "image"
+
+
+def _channel_axis(letters: str, rgb: bool, shape: Sequence[int]) -> int | None:
+    """Index of the axis napari splits into channel layers, or None.
+
+    A ``C`` axis, else a samples axis that is not RGB; a channel axis of length 1 is no
+    channel axis.
+
+    Examples
+    --------
+    >>> _channel_axis("CYX", False, (2, 8, 8)), _channel_axis("YXS", True, (8, 8, 3))
+    (0, None)
+    """
+    letter = "C" if "C" in letters else ("S" if "S" in letters and not rgb else None)
+    axis = letters.index(letter) if letter else None
+    return None if axis is None or shape[axis] == 1 else axis
+
+
+def _layer_axes(letters: str, channel_axis: int | None, rgb: bool) -> list[str]:
+    """Axis letters of each channel layer: no channel axis, no trailing RGB axis.
+
+    Examples
+    --------
+    >>> _layer_axes("CZYX", 0, False), _layer_axes("YXS", None, True)
+    (['Z', 'Y', 'X'], ['Y', 'X'])
+    """
+    return [
+        letter
+        for index, letter in enumerate(letters)
+        if index != channel_axis and not (rgb and index == len(letters) - 1)
+    ]
+
+
+def _axes_kwargs(
+    layer_axes: Sequence[str], spacing: dict[str, float], unit: str | None
+) -> dict[str, Any]:
+    """``scale``, ``axis_labels`` and (when the unit is known) ``units`` of the layer axes.
+
+    Examples
+    --------
+    >>> _axes_kwargs(["Z", "Y", "X"], {"X": 0.5, "Y": 0.5, "Z": 2.0}, "micrometer")["scale"]
+    (2.0, 0.5, 0.5)
+    """
+    kwargs: dict[str, Any] = {
+        "scale": tuple(float(spacing.get(letter, 1.0)) for letter in layer_axes),
+        "axis_labels": tuple(_AXIS_LABELS.get(letter, letter.lower()) for letter in layer_axes),
+    }
+    if unit is not None:
+        kwargs["units"] = tuple(unit if letter in _SPATIAL else "pixel" for letter in layer_axes)
+    return kwargs
+
+
+def _spacing_with_z(spacing: dict[str, float], letters: str) -> tuple[dict[str, float], bool]:
+    """Copy ``spacing``, with z spacing equal to x when only in-plane sizes are known.
+
+    Returns the spacing and whether z was assumed.
+
+    Examples
+    --------
+    >>> _spacing_with_z({"X": 0.5, "Y": 0.5}, "ZYX")
+    ({'X': 0.5, 'Y': 0.5, 'Z': 0.5}, True)
+    """
+    spacing = dict(spacing)
+    assumed_z = "Z" in letters and "Z" not in spacing and "X" in spacing
+    if assumed_z:
+        spacing["Z"] = spacing["X"]
+    return spacing, assumed_z
+
+
+def _channel_names(given: Sequence[str], count: int) -> list[str]:
+    """Return the given names if there is one per channel, else ``c0``, ``c1``, ...
+
+    Examples
+    --------
+    >>> _channel_names(["DAPI"], 2)
+    ['c0', 'c1']
+    """
+    names = list(given) if len(given) == count else []
+    return names or [f"c{index}" for index in range(count)]
+
+
+def _split_channels(kwargs: dict[str, Any], channel_axis: int, names: Sequence[str]) -> None:
+    """Make ``kwargs`` split ``channel_axis`` into layers named after ``names``."""
+    kwargs["channel_axis"] = channel_axis
+    kwargs["name"] = [f"{kwargs['name']} {channel}" for channel in names]
+    kwargs["metadata"]["bigvol"]["channel_names"] = tuple(names)
 
 
 def read_tiff_file(path: str) -> list[tuple[Any, dict[str, Any], str]]:

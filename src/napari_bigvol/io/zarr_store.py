@@ -460,46 +460,84 @@ def _image_layers_from(
     """Image layer data for ``levels``, the datasets of ``spec`` from ``first_level`` on."""
     channel_axis = spec.channel_axis
     kept = [i for i in range(len(spec.axes)) if i != channel_axis]
-    count = levels[0].shape[channel_axis] if channel_axis is not None else 1
-    displays = _ngff.channel_displays(ome, count)
-    limits = _contrast_limits(
-        levels[-1], channel_axis, [d.window for d in displays], whole_level=len(levels) > 1
-    )
+    displays, limits = _channel_displays(levels, ome, channel_axis)
     kwargs: dict[str, Any] = {
-        "scale": tuple(spec.scales[first_level][i] for i in kept),
-        "translate": tuple(spec.translations[first_level][i] for i in kept),
-        "axis_labels": tuple(spec.axes[i].name for i in kept),
+        **_placement(spec, spec.axes, first_level, kept),
         "rgb": False,
         "multiscale": len(levels) > 1,
     }
-    units = _ngff.napari_units([spec.axes[i] for i in kept])
-    if units is not None:
-        kwargs["units"] = units
     facts: dict[str, Any] = {
         "ngff_version": spec.version,
         "axes": [axis.name for axis in spec.axes],
         "datasets": list(spec.paths[first_level : first_level + len(levels)]),
     }
     if channel_axis is None:
-        display = displays[0]
-        kwargs.update(name=name, contrast_limits=limits[0])
-        if display.colormap is not None:
-            kwargs["colormap"] = display.colormap
+        kwargs.update(_single_channel_kwargs(displays[0], limits[0], name))
     else:
-        names = [d.name or f"{name} [{index}]" for index, d in enumerate(displays)]
-        facts["channel_names"] = names
-        kwargs.update(
-            channel_axis=channel_axis,
-            name=names,
-            contrast_limits=limits,
-            visible=[d.visible for d in displays],
-        )
-        if all(d.colormap is not None for d in displays):
-            kwargs["colormap"] = [d.colormap for d in displays]
-        if count > 1:
-            kwargs["blending"] = "additive"
+        kwargs.update(_channel_kwargs(displays, limits, channel_axis, name))
+        facts["channel_names"] = kwargs["name"]
     kwargs["metadata"] = _metadata(root, levels[0], "ome-zarr", **facts)
     return [_layer_data(levels, kwargs, "image")]
+
+
+def _channel_displays(
+    levels: Sequence[zarr.Array], ome: Mapping[str, Any], channel_axis: int | None
+) -> tuple[list[_ngff.ChannelDisplay], list[tuple[float, float]]]:
+    """Each channel's display settings from ``omero``, and its contrast limits."""
+    count = levels[0].shape[channel_axis] if channel_axis is not None else 1
+    displays = _ngff.channel_displays(ome, count)
+    limits = _contrast_limits(
+        levels[-1], channel_axis, [d.window for d in displays], whole_level=len(levels) > 1
+    )
+    return displays, limits
+
+
+def _placement(
+    spec: _ngff.Multiscale, axes: Sequence[_ngff.Axis], level: int, kept: Sequence[int]
+) -> dict[str, Any]:
+    """``scale``, ``translate``, ``axis_labels`` (and known ``units``) of the ``kept`` axes.
+
+    ``level`` is the index in ``spec`` of the dataset napari shows as level 0.
+    """
+    kwargs: dict[str, Any] = {
+        "scale": tuple(spec.scales[level][i] for i in kept),
+        "translate": tuple(spec.translations[level][i] for i in kept),
+        "axis_labels": tuple(axes[i].name for i in kept),
+    }
+    units = _ngff.napari_units([axes[i] for i in kept])
+    if units is not None:
+        kwargs["units"] = units
+    return kwargs
+
+
+def _single_channel_kwargs(
+    display: _ngff.ChannelDisplay, limits: tuple[float, float], name: str
+) -> dict[str, Any]:
+    """Name, contrast limits and (when the metadata give one) colormap of a one-channel image."""
+    kwargs: dict[str, Any] = {"name": name, "contrast_limits": limits}
+    if display.colormap is not None:
+        kwargs["colormap"] = display.colormap
+    return kwargs
+
+
+def _channel_kwargs(
+    displays: Sequence[_ngff.ChannelDisplay],
+    limits: list[tuple[float, float]],
+    channel_axis: int,
+    name: str,
+) -> dict[str, Any]:
+    """Return kwargs splitting ``channel_axis`` into layers, displayed as ``omero`` says."""
+    kwargs: dict[str, Any] = {
+        "channel_axis": channel_axis,
+        "name": [d.name or f"{name} [{index}]" for index, d in enumerate(displays)],
+        "contrast_limits": limits,
+        "visible": [d.visible for d in displays],
+    }
+    if all(d.colormap is not None for d in displays):
+        kwargs["colormap"] = [d.colormap for d in displays]
+    if len(displays) > 1:
+        kwargs["blending"] = "additive"
+    return kwargs
 
 
 def _enclosing_image(root: str, ndim: int) -> tuple[Mapping[str, Any], _ngff.Multiscale] | None:
@@ -593,9 +631,7 @@ def _label_layer(group: zarr.Group, root: str, image_axes: Sequence[_ngff.Axis] 
         kept.remove(channel_axis)
     kwargs: dict[str, Any] = {
         "name": spec.name or os.path.basename(root),  # the layer's name, not its folder's
-        "scale": tuple(spec.scales[0][i] for i in kept),
-        "translate": tuple(spec.translations[0][i] for i in kept),
-        "axis_labels": tuple(axes[i].name for i in kept),
+        **_placement(spec, axes, 0, kept),
         "multiscale": len(data) > 1,
         "metadata": _metadata(
             root,
@@ -605,9 +641,6 @@ def _label_layer(group: zarr.Group, root: str, image_axes: Sequence[_ngff.Axis] 
             datasets=list(spec.paths),
         ),
     }
-    units = _ngff.napari_units([axes[i] for i in kept])
-    if units is not None:
-        kwargs["units"] = units
     return (data if len(data) > 1 else data[0], kwargs, "labels")
 
 
