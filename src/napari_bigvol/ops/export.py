@@ -51,7 +51,13 @@ from napari_bigvol.ops._pyramid import (
     level_factors,
     plan_work,
 )
-from napari_bigvol.ops.compute import ProgressCallback, StopCheck, as_dask_array, stream_blocks
+from napari_bigvol.ops.compute import (
+    ProgressCallback,
+    StopCheck,
+    as_dask_array,
+    block_checkpoint,
+    stream_blocks,
+)
 from napari_bigvol.units import ngff_unit
 
 COMPRESSORS = ("zstd", "lz4", None)
@@ -61,6 +67,9 @@ ZARR_FORMATS = (2, 3)
 # docs/performance/export.md has the measurements behind this choice.
 DEFAULT_CHUNK_3D = 64
 DEFAULT_CHUNK_2D = 512
+# A work unit is written in pieces of whole chunk rows of at least this size; between
+# pieces the progress moves and a cancel can stop the unit (see _UnitPieces).
+PIECE_BYTES = 4 << 20
 _RGB_NAMES = ("red", "green", "blue", "alpha")
 _RGB_COLORS = ("FF0000", "00FF00", "0000FF", "FFFFFF")
 # napari's own defaults when it splits channels: magenta/green for two, else CMYRGB.
@@ -556,19 +565,67 @@ def _compressor(name: str | None, zarr_format: int) -> Any:
     return BloscCodec(cname=name, clevel=3 if name == "zstd" else 5, shuffle=shuffle)
 
 
+@dataclass(frozen=True)
+class _UnitPieces:
+    """How a work unit is cut into pieces to write, level by level.
+
+    A piece is a slab of whole rows of the level's write blocks (its chunks, or its
+    shards: a shard written in parts would be rewritten for every part) along the
+    outermost axis the unit spans more than one block of, and at least
+    :data:`PIECE_BYTES` large. The kernel passes a
+    :func:`~napari_bigvol.ops.compute.block_checkpoint` after each piece, so the count
+    of pieces is the unit's count of progress steps.
+
+    Examples
+    --------
+    >>> pieces = _UnitPieces(write_blocks=((64, 64, 64),), cumulative=((1, 1, 1),), itemsize=2)
+    >>> len(pieces.of_level(0, (64, 2048, 1024))), pieces.of_level(0, (64, 2048, 1024))[1]
+    (32, (slice(0, 64, None), slice(64, 128, None), slice(0, 1024, None)))
+    >>> pieces.steps((64, 64, 64))
+    1
+    """
+
+    write_blocks: tuple[tuple[int, ...], ...]
+    cumulative: tuple[tuple[int, ...], ...]
+    itemsize: int
+
+    def of_level(self, level: int, shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
+        """Regions of a unit of ``shape`` at ``level``, relative to its corner."""
+        blocks = self.write_blocks[level]
+        axis = next((a for a, (n, b) in enumerate(zip(shape, blocks, strict=True)) if n > b), 0)
+        row_bytes = self.itemsize * math.prod(shape) // max(1, shape[axis]) * blocks[axis]
+        depth = blocks[axis] * max(1, -(-PIECE_BYTES // max(1, row_bytes)))
+        whole = [slice(0, n) for n in shape]
+        return [
+            (*whole[:axis], slice(first, min(first + depth, shape[axis])), *whole[axis + 1 :])
+            for first in range(0, max(1, shape[axis]), depth)
+        ]
+
+    def steps(self, unit_shape: tuple[int, ...]) -> int:
+        """How many pieces a unit of ``unit_shape`` (at level 0) is written in."""
+        count = 0
+        for level, factors in enumerate(self.cumulative):
+            # Each halving rounds up (downsample_mean), so a level has ceil(n / factor).
+            shape = tuple(-(-n // f) for n, f in zip(unit_shape, factors, strict=True))
+            count += len(self.of_level(level, shape))
+        return count
+
+
 class _UnitWriter:
     """Block kernel: write one work unit to every level; returns per-channel min and max.
 
     A plain class (not a closure) so it pickles for a ``dask.distributed`` cluster; it
-    holds only paths and shapes and opens the arrays where it runs.
+    holds only paths and shapes and opens the arrays where it runs. It writes piece by
+    piece (see :class:`_UnitPieces`), passing a checkpoint after each.
     """
 
-    def __init__(self, level_paths: list[str], plan: WorkPlan, volume: Volume) -> None:
+    def __init__(self, level_paths: list[str], job: _Job) -> None:
         self.level_paths = level_paths
-        self.plan = plan
-        self.is_labels = volume.is_labels
-        self.channel_axis = volume.channel_axis
-        self.n_channels = len(volume.channel_names)
+        self.plan = job.plan
+        self.pieces = job.pieces
+        self.is_labels = job.volume.is_labels
+        self.channel_axis = job.volume.channel_axis
+        self.n_channels = len(job.volume.channel_names)
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
         downsample = downsample_mode if self.is_labels else downsample_mean
@@ -578,10 +635,17 @@ class _UnitWriter:
             if level:
                 data = downsample(data, self.plan.steps[level - 1])
             start = [o // f for o, f in zip(offset, self.plan.cumulative[level], strict=True)]
-            region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
-            write_region(path, region, data)
+            self._write_level(path, level, start, data)
         first = 0 if self.channel_axis is None else offset[self.channel_axis]
         return _channel_range(block, self.channel_axis, first, self.n_channels)
+
+    def _write_level(self, path: str, level: int, start: list[int], data: np.ndarray) -> None:
+        for piece in self.pieces.of_level(level, data.shape):
+            region = tuple(
+                slice(s + p.start, s + p.stop) for s, p in zip(start, piece, strict=True)
+            )
+            write_region(path, region, data[piece])
+            block_checkpoint()  # progress, and where a cancel stops a local run
 
 
 def _channel_range(
@@ -610,12 +674,30 @@ class _Job:
     volume: Volume
     group_path: str
     plan: WorkPlan
+    sharded: bool = False
 
     @property
-    def unit_count(self) -> int:
-        return math.prod(
+    def pieces(self) -> _UnitPieces:
+        blocks = (
+            [_shard_shape(self.plan, level) for level in range(len(self.plan.level_chunks))]
+            if self.sharded
+            else self.plan.level_chunks
+        )
+        return _UnitPieces(tuple(blocks), self.plan.cumulative, self.volume.data.dtype.itemsize)
+
+    def unit_steps(self, index: tuple[int, ...]) -> int:
+        """Progress steps of the work unit at block ``index``: the pieces it is written in."""
+        shape = self.volume.data.shape
+        return self.pieces.steps(
+            tuple(min(u, n - i * u) for n, u, i in zip(shape, self.plan.unit, index, strict=True))
+        )
+
+    @property
+    def step_count(self) -> int:
+        counts = (
             math.ceil(n / u) for n, u in zip(self.volume.data.shape, self.plan.unit, strict=True)
         )
+        return sum(self.unit_steps(index) for index in np.ndindex(*counts))
 
 
 def _plan(volume: Volume, options: ExportOptions) -> WorkPlan:
@@ -801,27 +883,54 @@ def _stream(
     should_stop: StopCheck | None,
     paths: list[list[str]],
 ) -> list[np.ndarray]:
-    total = sum(job.unit_count for job in jobs)
-    done_before = 0
+    store_progress = _StoreProgress(progress, jobs)
     ranges = []
     for job, level_paths in zip(jobs, paths, strict=True):
-        vol = job.volume
-        kernel = _UnitWriter(level_paths, job.plan, vol)
-
-        def report(done: int, _total: int, before: int = done_before) -> None:
-            if progress is not None:
-                progress(before + done, total)
-
-        merged: np.ndarray | None = None
-        work = vol.data.rechunk(job.plan.unit)
-        blocks = stream_blocks(
-            work, kernel, progress=report, should_stop=should_stop, local=vol.slicing_is_free
-        )
-        for _, result in blocks:
-            merged = result if merged is None else _merge_ranges(merged, result)
-        ranges.append(merged)
-        done_before += job.unit_count
+        store_progress.next_image()
+        ranges.append(_write_image(job, level_paths, store_progress, should_stop))
     return ranges
+
+
+class _StoreProgress:
+    """Progress over all images of a store (the image, then each label image).
+
+    The run of an image counts its reads and the pieces it writes (see
+    :class:`_UnitPieces`); images still to come count their pieces, as their reads are
+    only known once they run.
+    """
+
+    def __init__(self, progress: ProgressCallback | None, jobs: list[_Job]) -> None:
+        self.progress = progress
+        self.to_come = [job.step_count for job in jobs]
+        self.before = 0  # steps of the images written
+        self.current = 0  # steps of the image being written
+
+    def next_image(self) -> None:
+        self.before += self.current
+        self.current = self.to_come.pop(0)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.current = total
+        if self.progress is not None:
+            self.progress(self.before + done, self.before + total + sum(self.to_come))
+
+
+def _write_image(
+    job: _Job, level_paths: list[str], report: ProgressCallback, should_stop: StopCheck | None
+) -> np.ndarray:
+    """Write one image's work units; return the ``(channels, 2)`` min and max."""
+    merged: np.ndarray | None = None
+    blocks = stream_blocks(
+        job.volume.data.rechunk(job.plan.unit),
+        _UnitWriter(level_paths, job),
+        progress=report,
+        should_stop=should_stop,
+        local=job.volume.slicing_is_free,
+        steps=job.unit_steps,
+    )
+    for _, result in blocks:
+        merged = result if merged is None else _merge_ranges(merged, result)
+    return merged
 
 
 def check_export_target(
@@ -1080,13 +1189,13 @@ def _layout(
 ) -> tuple[list[zarr.Group], list[_Job], list[str]]:
     # The store's groups: the image at the root, each label image under labels/.
     root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
-    jobs = [_Job(image, "", _plan(image, options))]
+    jobs = [_Job(image, "", _plan(image, options), options.sharding)]
     names: list[str] = []
     taken: set[str] = set()
     for vol in labels:
         _check_labels_fit(image, vol)
         names.append(_label_name(vol.name, taken))
-        jobs.append(_Job(vol, f"labels/{names[-1]}", _plan(vol, options)))
+        jobs.append(_Job(vol, f"labels/{names[-1]}", _plan(vol, options), options.sharding))
     label_root = root.create_group("labels") if labels else None
     groups = [root] + [label_root.create_group(name) for name in names]
     return groups, jobs, names
@@ -1139,9 +1248,12 @@ def export_zarr(
         Integer arrays (taking this image's geometry), ``(array, LayerDescription)``
         pairs or Labels layers, stored as NGFF labels of this image.
     progress : callable, optional
-        ``progress(done, total)`` after each work unit.
+        ``progress(done, total)`` as the store is written, with every ``done`` from 1 to
+        ``total`` in order; a step is a piece of a few MiB (whole chunk rows) of one level.
+        On a ``dask.distributed`` cluster it moves by whole work units.
     should_stop : callable, optional
-        Polled between work units; True cancels (raises :class:`Cancelled`).
+        Polled while the export runs; True cancels (raises :class:`Cancelled`). Local
+        threads stop after the piece they are writing.
     **source_keywords
         Any :class:`.LayerDescription` field but ``sources`` (``scale``, ``translate``,
         ``axis_labels``, ``units``, ``name``, ``channel_axis``, ``channel_names``,
