@@ -22,7 +22,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import dask.array as da
 import numcodecs
@@ -60,6 +60,7 @@ from napari_bigvol.ops.compute import (
 )
 from napari_bigvol.units import ngff_unit
 
+T = TypeVar("T")
 COMPRESSORS = ("zstd", "lz4", None)
 ZARR_FORMATS = (2, 3)
 # 64-voxel cubes: an XY and an XZ plane cost the same (64 planes' worth of chunks),
@@ -482,21 +483,23 @@ def _geometry(
     return _Geometry(axes, scale, translate, order, len(time_part))
 
 
+def _default_channels(name: str, n_channels: int, rgb: bool) -> tuple[list[str], list[str]]:
+    # Names and colours napari itself would give the channels.
+    if rgb:
+        return list(_RGB_NAMES[:n_channels]), list(_RGB_COLORS[:n_channels])
+    names = [name] if n_channels == 1 else [f"{name} [{i}]" for i in range(n_channels)]
+    palette = ("FFFFFF",) if n_channels == 1 else _TWO_CHANNEL_COLORS if n_channels == 2 else None
+    colors = [
+        (palette or _CHANNEL_COLORS)[i % len(palette or _CHANNEL_COLORS)]
+        for i in range(n_channels)
+    ]
+    return names, colors
+
+
 def _channel_descriptions(
     keywords: dict[str, Any], name: str, n_channels: int, rgb: bool
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if rgb:
-        names = list(_RGB_NAMES[:n_channels])
-        colors = list(_RGB_COLORS[:n_channels])
-    else:
-        names = [name] if n_channels == 1 else [f"{name} [{i}]" for i in range(n_channels)]
-        palette = (
-            ("FFFFFF",) if n_channels == 1 else _TWO_CHANNEL_COLORS if n_channels == 2 else None
-        )
-        colors = [
-            (palette or _CHANNEL_COLORS)[i % len(palette or _CHANNEL_COLORS)]
-            for i in range(n_channels)
-        ]
+    names, colors = _default_channels(name, n_channels, rgb)
     given_names = keywords.get("channel_names")
     if given_names is not None:
         if len(given_names) != n_channels:
@@ -990,9 +993,15 @@ def check_export_target(
                 f"{target}: refusing to write over or inside the source {source}; "
                 "choose another path"
             )
-    parent = os.path.dirname(target)
     if os.path.lexists(target) and not overwrite:
         raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
+    _check_parent_folder(target)
+    return target
+
+
+def _check_parent_folder(target: str) -> None:
+    # The folder must exist (else name what blocks it) and be writable.
+    parent = os.path.dirname(target)
     if not os.path.isdir(parent):
         existing = parent
         while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
@@ -1002,7 +1011,6 @@ def check_export_target(
         raise OperationError(f"{target}: the folder {parent} does not exist")
     if not _writable(parent):
         raise OperationError(f"{target}: permission denied, cannot write in {parent}")
-    return target
 
 
 def _writable(folder: str) -> bool:
@@ -1136,11 +1144,10 @@ def _metadata_paths(metadata: dict[str, Any] | None) -> list[str]:
 
 
 def _write_store(
-    target: str,
+    target: str | os.PathLike,
     image: Volume,
     labels: Sequence[Volume],
     options: ExportOptions,
-    *,
     overwrite: bool,
     sources: Sequence[str],
     progress: ProgressCallback | None,
@@ -1153,13 +1160,7 @@ def _write_store(
     _remove_stale_partials(target)
     temporary = sibling(target, PARTIAL)
     try:
-        groups, jobs, names = _layout(temporary, image, labels, options)
-        paths = [
-            _create_arrays(temporary, group, job, options)
-            for group, job in zip(groups, jobs, strict=True)
-        ]
-        ranges = _stream(jobs, progress, should_stop, paths)
-        _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
+        _build_store(temporary, image, labels, options, progress, should_stop)
         _move_into_place(temporary, target, overwrite)
     except BaseException as error:
         # Nothing half-written is left behind, whatever stopped the export; a finished
@@ -1171,6 +1172,24 @@ def _write_store(
             raise
         raise reported from error
     return target
+
+
+def _build_store(
+    temporary: str,
+    image: Volume,
+    labels: Sequence[Volume],
+    options: ExportOptions,
+    progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+) -> None:
+    """Write the whole store at ``temporary``: the arrays, then the image metadata."""
+    groups, jobs, names = _layout(temporary, image, labels, options)
+    paths = [
+        _create_arrays(temporary, group, job, options)
+        for group, job in zip(groups, jobs, strict=True)
+    ]
+    ranges = _stream(jobs, progress, should_stop, paths)
+    _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
 
 
 def _export_error(target: str, error: BaseException) -> BaseException:
@@ -1286,16 +1305,22 @@ def export_zarr(
     >>> export_zarr(mask, "mask.zarr", zarr_format=3)
     '/.../mask.zarr'
     """
-    options = ExportOptions(
-        chunks=tuple(chunks) if chunks is not None else None,
-        compressor=compressor,
-        pyramid=pyramid,
-        zarr_format=zarr_format,
-        sharding=sharding,
-    )
+    chunks = tuple(chunks) if chunks is not None else None
+    options = ExportOptions(chunks, compressor, pyramid, zarr_format, sharding)
     if description is None and _is_layer_data_source(source):
         source, description = describe_layer(source)
     image = volume(source, description, **source_keywords)
+    label_volumes, label_descriptions = _label_volumes(labels, image)
+    sources = [p for d in [description, *label_descriptions] if d for p in d.sources]
+    return _write_store(
+        path, image, label_volumes, options, overwrite, sources, progress, should_stop
+    )
+
+
+def _label_volumes(
+    labels: Sequence[Any], image: Volume
+) -> tuple[list[Volume], list[LayerDescription | None]]:
+    """Return the ``labels`` given to :func:`export_zarr` as volumes, and their descriptions."""
     label_items = [
         item if isinstance(item, tuple) else describe_layer(item) if _is_layer_data_source(item)
         else (item, None)
@@ -1308,17 +1333,7 @@ def export_zarr(
     if image.is_labels and not label_volumes:
         # Labels alone: an image of the label values plus the same data as NGFF labels.
         label_volumes = [image]
-    sources = [p for d in [description, *(d for _, d in label_items)] if d for p in d.sources]
-    return _write_store(
-        os.fspath(path),
-        image,
-        label_volumes,
-        options,
-        overwrite=overwrite,
-        sources=sources,
-        progress=progress,
-        should_stop=should_stop,
-    )
+    return label_volumes, [label_description for _, label_description in label_items]
 
 
 def _labels_like(image: Volume) -> LayerDescription:
@@ -1402,17 +1417,7 @@ def describe_layer_data(meta: dict[str, Any], layer_type: str) -> LayerDescripti
         keywords["channel_names"] = keywords["channel_names"] or list(names)
         keywords["name"] = bigvol.get("name") or _common_prefix([str(n) for n in names]) or "image"
     if not is_labels:
-        colormap = meta.get("colormap")
-        colormaps = (
-            colormap
-            if isinstance(colormap, list | tuple) and channel_axis is not None
-            else [colormap]
-        )
-        if channel_axis is not None or colormap is not None:
-            hex_colors = [_hex_color(c) for c in colormaps]
-            if channel_axis is None or len(hex_colors) > 1:
-                keywords["channel_colors"] = hex_colors
-        keywords["contrast_limits"] = meta.get("contrast_limits")
+        keywords.update(_display_keywords(meta, channel_axis))
     return LayerDescription(
         scale=meta.get("scale"),
         translate=meta.get("translate"),
@@ -1425,6 +1430,20 @@ def describe_layer_data(meta: dict[str, Any], layer_type: str) -> LayerDescripti
         sources=tuple(_metadata_paths(meta.get("metadata"))),
         **keywords,
     )
+
+
+def _display_keywords(meta: dict[str, Any], channel_axis: int | None) -> dict[str, Any]:
+    # An image layer's colours (one per channel, or its colormap's) and contrast limits.
+    keywords: dict[str, Any] = {"contrast_limits": meta.get("contrast_limits")}
+    colormap = meta.get("colormap")
+    colormaps = (
+        colormap if isinstance(colormap, list | tuple) and channel_axis is not None else [colormap]
+    )
+    if channel_axis is not None or colormap is not None:
+        hex_colors = [_hex_color(c) for c in colormaps]
+        if channel_axis is None or len(hex_colors) > 1:
+            keywords["channel_colors"] = hex_colors
+    return keywords
 
 
 def _common_prefix(names: list[str]) -> str:
@@ -1465,13 +1484,13 @@ def export_layers(
     Returns
     -------
     str
-        The absolute path written.
+        As :func:`export_zarr` returns it: the absolute path of the new store.
 
     Raises
     ------
     OperationError
-        If the layers cannot share one store (image layers of different shapes, labels
-        that do not match the image), or for any reason :func:`export_zarr` gives.
+        For any reason :func:`export_zarr` gives, and when the layers cannot share one
+        store (image layers of different shapes, labels that do not match the image).
 
     Examples
     --------
@@ -1481,6 +1500,18 @@ def export_layers(
     >>> export_layers("out.zarr", [image.as_layer_data_tuple(), mask.as_layer_data_tuple()])
     '/.../out.zarr'
     """
+    image, label_volumes = _store_contents(layer_data)
+    sources = [p for _, m, _ in layer_data for p in _metadata_paths(m.get("metadata"))]
+    progress, should_stop = options.get("progress"), options.get("should_stop")
+    return _write_store(
+        path, image, label_volumes, _options(options), overwrite, sources, progress, should_stop
+    )
+
+
+def _store_contents(
+    layer_data: Sequence[tuple[Any, dict[str, Any], str]],
+) -> tuple[Volume, list[Volume]]:
+    """Return the store's image (layers stacked as channels, or the labels) and labels."""
     images = [(d, m) for d, m, t in layer_data if not t.startswith("labels")]
     labels = [(d, m) for d, m, t in layer_data if t.startswith("labels")]
     unsupported = [t for _, _, t in layer_data if not t.startswith(("image", "labels"))]
@@ -1491,22 +1522,10 @@ def export_layers(
     label_volumes = [volume(d, describe_layer_data(m, "labels")) for d, m in labels]
     if len(images) == 1:
         data, meta = images[0]
-        image = volume(data, describe_layer_data(meta, "image"))
-    elif images:
-        image = _stack_images(images)
-    else:
-        image = label_volumes[0]
-    sources = [p for _, m, _ in layer_data for p in _metadata_paths(m.get("metadata"))]
-    return _write_store(
-        os.fspath(path),
-        image,
-        label_volumes,
-        _options(options),
-        overwrite=overwrite,
-        sources=sources,
-        progress=options.get("progress"),
-        should_stop=options.get("should_stop"),
-    )
+        return volume(data, describe_layer_data(meta, "image")), label_volumes
+    if images:
+        return _stack_images(images), label_volumes
+    return label_volumes[0], label_volumes
 
 
 def _options(options: dict[str, Any]) -> ExportOptions:
@@ -1521,6 +1540,28 @@ def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
     # Several image layers (for example split channels) become the channels of one image.
     volumes = [volume(d, describe_layer_data(m, "image")) for d, m in images]
     first = volumes[0]
+    _check_stackable(volumes)
+    position = 1 if first.axes[0].type == "time" else 0
+    limits = [v.contrast_limits[0] if v.contrast_limits else None for v in volumes]
+    return Volume(
+        data=da.stack([v.data for v in volumes], axis=position),
+        axes=_inserted(first.axes, position, ngff.Axis("c", "channel")),
+        scale=_inserted(first.scale, position, 1.0),
+        translate=_inserted(first.translate, position, 0.0),
+        name=first.name,
+        channel_names=tuple(v.name for v in volumes),
+        channel_colors=tuple(
+            v.channel_colors[0] if v.channel_colors[0] != "FFFFFF" else _CHANNEL_COLORS[i % 6]
+            for i, v in enumerate(volumes)
+        ),
+        contrast_limits=tuple(limits) if all(limits) else None,
+        is_labels=False,
+        slicing_is_free=all(v.slicing_is_free for v in volumes),
+    )
+
+
+def _check_stackable(volumes: list[Volume]) -> None:
+    first = volumes[0]
     for other in volumes[1:]:
         if (
             other.data.shape != first.data.shape
@@ -1534,26 +1575,7 @@ def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
                 "only single-channel layers of one shape and dtype become channels; "
                 "save them one at a time"
             )
-    position = 1 if first.axes[0].type == "time" else 0
-    axes = list(first.axes)
-    axes.insert(position, ngff.Axis("c", "channel"))
-    scale = list(first.scale)
-    scale.insert(position, 1.0)
-    translate = list(first.translate)
-    translate.insert(position, 0.0)
-    limits = [v.contrast_limits[0] if v.contrast_limits else None for v in volumes]
-    return Volume(
-        data=da.stack([v.data for v in volumes], axis=position),
-        axes=tuple(axes),
-        scale=tuple(scale),
-        translate=tuple(translate),
-        name=first.name,
-        channel_names=tuple(v.name for v in volumes),
-        channel_colors=tuple(
-            v.channel_colors[0] if v.channel_colors[0] != "FFFFFF" else _CHANNEL_COLORS[i % 6]
-            for i, v in enumerate(volumes)
-        ),
-        contrast_limits=tuple(limits) if all(limits) else None,
-        is_labels=False,
-        slicing_is_free=all(v.slicing_is_free for v in volumes),
-    )
+
+
+def _inserted(values: Sequence[T], position: int, value: T) -> tuple[T, ...]:
+    return (*values[:position], value, *values[position:])
