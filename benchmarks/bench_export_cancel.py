@@ -3,16 +3,18 @@
 Run (from the repository root)::
 
     .venv/bin/python benchmarks/bench_export_cancel.py [--planes 128] [--rounds 3]
+        [--cancel-at 0.5,1,2]
 
 It writes a folder of uint16 TIFF slices (2048 x 1024 each; 128 make 512 MiB) and exports
 it with ``export_layers`` (what the Export widget and the writer use), once to the end
-and once cancelled at each of several moments after it starts (0.5 s, 1 s and 2 s: the
-read phase and the write phase), for the default work units (``unit_bytes`` = 256 MiB)
-and for minimal ones (``unit_bytes=0``: one chunk depth, 64 planes, so for these planes
-both are 256 MiB slabs). It prints the time to the first progress report, the number of
-reports, the longest wait between two reports, the total wall and CPU time, and the
-delay between asking to stop and ``Cancelled``. Each figure is the best of the rounds
-(for a cancel: the worst delay is printed too).
+and once cancelled at each of several moments after it starts (by default 0.5 s, 1 s
+and 2 s: the read phase and the write phase; ``--cancel-at ''`` for none). It does so
+for the default work units (``unit_bytes`` = 256 MiB) and for minimal ones
+(``unit_bytes=0``: one chunk depth, 64 planes, so for these planes both are 256 MiB
+slabs). It prints the time to the first progress report, the number of reports, the
+longest wait between two reports, the total wall and CPU time, and the delay between
+asking to stop and ``Cancelled``. Each figure is the best of the rounds (for a cancel,
+the worst delay is printed too).
 """
 
 from __future__ import annotations
@@ -80,13 +82,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--planes", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--cancel-at",
+        default="0.5,1,2",
+        help="seconds after the start to ask for a cancel, comma-separated; '' for none",
+    )
     args = parser.parse_args()
+    moments = [float(text) for text in args.cancel_at.split(",") if text.strip()]
     with tempfile.TemporaryDirectory() as workdir:
         folder = Path(workdir) / "slices"
         make_tiffs(folder, args.planes)
         (layer,) = bv.read(folder)
         for label, unit_bytes in (("default units", WORK_UNIT_BUDGET), ("minimal units", 0)):
-            for cancel_after in (None, 0.5, 1.0, 2.0):
+            for cancel_after in (None, *moments):
                 rows = [
                     run(layer, Path(workdir) / "out.ome.zarr", unit_bytes, cancel_after)
                     for _ in range(args.rounds)
