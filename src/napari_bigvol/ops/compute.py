@@ -529,12 +529,9 @@ def _stream(
             if item is not None:
                 count.finished(item[0])
             reported = _report_steps(block_progress, count, reported)
-            if item is None:  # nothing finished within the poll interval
-                if should_stop is not None and should_stop():
-                    raise Cancelled("cancelled by the user")
-                continue
-            yield item
-            # Checked after every block, so a stop is honoured within one block.
+            if item is not None:  # None: a poll interval or a kernel's step passed
+                yield item
+            # Checked after every block and poll, so a stop is honoured within one block.
             if should_stop is not None and should_stop():
                 raise Cancelled("cancelled by the user")
         _report_steps(block_progress, count, reported)  # the last tasks, to the total
