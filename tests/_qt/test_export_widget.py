@@ -145,6 +145,37 @@ def test_cancel_leaves_nothing(docked, wait_task, qtbot, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_bar_moves_while_the_first_unit_is_read_and_cancel_stops_it(
+    docked, wait_task, qtbot, tmp_path
+):
+    loads = []
+
+    def slow_plane(index: int) -> np.ndarray:
+        loads.append(index)
+        time.sleep(0.02)
+        return np.full((128, 128), index, np.uint16)
+
+    def chunks_written() -> list:
+        return [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
+    viewer, widget = docked(ExportZarrWidget)
+    viewer.add_image(stack_planes(slow_plane, 128, (128, 128), np.uint16), name="slow")
+    widget.path_edit.value = str(tmp_path / "slow.zarr")
+    widget.chunks_edit.setText("64,64,64")  # a work unit is 64 planes
+    task = widget.export()
+    qtbot.waitUntil(lambda: widget.task_panel.progress_bar.value() > 0, timeout=30_000)
+    # The dock's bar counts plane reads and chunk rows written: it moved before the
+    # first 64-plane unit was even read, let alone written.
+    assert chunks_written() == []
+    assert len(loads) < 64
+    assert widget.task_panel.progress_bar.maximum() > 128  # the reads, then the writes
+    widget.cancel_button.click()
+    wait_task(task)
+    assert task.outcome == "cancelled"
+    assert list(tmp_path.iterdir()) == []
+    assert len(loads) < 128  # the reads stopped too
+
+
 def drawn_region(image: np.ndarray, control, window) -> np.ndarray:
     """The pixels of a window screenshot where ``control`` is, scaled to the image."""
     from qtpy.QtCore import QPoint

@@ -18,6 +18,7 @@ from napari_bigvol.errors import Cancelled, OperationError
 from napari_bigvol.ops import compute
 from napari_bigvol.ops.compute import (
     as_dask_array,
+    block_checkpoint,
     reduce_blocks,
     require_numeric,
     scheduler_address,
@@ -111,6 +112,60 @@ def test_a_stop_is_honoured_while_a_slow_block_runs():
             )
         )
     assert progress == []  # cancelled before any block finished
+
+
+def test_a_stop_is_honoured_inside_a_block_at_its_next_checkpoint():
+    asked = threading.Event()
+    passed = []
+
+    def long_kernel(block: np.ndarray, index: tuple[int, ...]) -> int:
+        for step in range(100):
+            passed.append(step)
+            block_checkpoint()
+            asked.wait(10)  # each step lasts until the consumer has seen some progress
+        return 0
+
+    with pytest.raises(Cancelled):
+        list(
+            stream_blocks(
+                da.ones((1, 4), chunks=(1, 4)),
+                long_kernel,
+                steps=lambda index: 100,
+                progress=lambda done, total: asked.set(),
+                should_stop=asked.is_set,
+            )
+        )
+    # Stopped at the checkpoint after the step it was in, not after all 100 steps.
+    assert len(passed) <= 2
+
+
+def test_block_checkpoint_outside_a_local_run_does_nothing():
+    block_checkpoint()  # a kernel called directly, or on a cluster's worker
+
+
+def test_a_cancel_does_not_wait_for_a_source_task_still_running():
+    # A source task (a plane read, the copy assembling a block) cannot be interrupted:
+    # a cancel returns while it still runs, and it finishes on its own afterwards.
+    reading, release, read_done = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_read(block: np.ndarray) -> np.ndarray:
+        if block[0, 0] == 1:
+            reading.set()
+            release.wait(10)  # released below, once the cancel has returned
+            read_done.set()
+        return block
+
+    source = da.from_array(np.arange(2)[:, None] * np.ones((2, 4)), chunks=(1, 4))
+    kernels = []
+    blocks = stream_blocks(
+        source.map_blocks(slow_read), lambda b, i: kernels.append(i), should_stop=reading.is_set
+    )
+    with pytest.raises(Cancelled):
+        list(blocks)
+    assert not read_done.is_set()  # the cancel did not wait for the read
+    release.set()
+    assert read_done.wait(10)
+    assert (1, 0) not in kernels  # and no kernel started after the cancel
 
 
 def test_kernel_errors_reach_the_caller():

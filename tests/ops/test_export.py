@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 
@@ -17,6 +18,7 @@ from ome_zarr_models.v05.image import Image as ImageV05
 import napari_bigvol
 from napari_bigvol.errors import Cancelled, OperationError
 from napari_bigvol.io._planes import stack_planes
+from napari_bigvol.ops import export
 from napari_bigvol.ops._pyramid import (
     downsample_mean,
     downsample_mode,
@@ -324,14 +326,15 @@ def test_sharding_writes_one_shard_per_unit(tmp_path):
         zarr_format=3,
         sharding=True,
         chunks=(32, 64, 64),
-        progress=lambda done, total: units.append(total),
+        progress=lambda done, total: units.append((done, total)),
     )
     level = tmp_path / "s.zarr" / "0"
     array = zarr.open_array(level, mode="r")
     assert (array.chunks, array.shards) == ((32, 64, 64), (32, 512, 512))
     shard_files = sorted(p.relative_to(level).as_posix() for p in level.rglob("*") if p.is_file())
     assert shard_files == ["c/0/0/0", "c/1/0/0", "zarr.json"]
-    assert units[-1] == 2
+    done, total = units[-1]
+    assert done == total
     np.testing.assert_array_equal(array[:], source)
 
 
@@ -352,6 +355,84 @@ def test_progress_reports_every_unit_and_cancel_leaves_nothing(tmp_path):
             source, tmp_path / "cancelled.zarr", chunks=(8, 64, 64), should_stop=lambda: True
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.zarr"]
+
+
+def chunk_files(opened: Counter[str]) -> int:
+    """How many chunk files were opened (a chunk is written once): all but metadata."""
+    return sum(1 for path in opened if not os.path.basename(path).startswith("."))
+
+
+def planes_of(volume: np.ndarray):
+    """A lazy plane-per-chunk source (as a TIFF folder gives), read from ``volume``."""
+    return stack_planes(lambda index: volume[index], len(volume), volume.shape[1:], volume.dtype)
+
+
+def test_progress_moves_with_every_chunk_row_written(tmp_path, monkeypatch):
+    # 8 units of 8 planes; each unit is 8 rows of 8 chunks, one row per piece.
+    monkeypatch.setattr(export, "PIECE_BYTES", 0)
+    volume = random_volume((64, 512, 512), np.uint16)
+    reports = []
+    export_zarr(
+        planes_of(volume),
+        tmp_path / "rows.zarr",
+        chunks=(8, 64, 64),
+        pyramid=False,
+        progress=lambda done, total: reports.append((done, total)),
+    )
+    total = reports[-1][1]
+    assert reports == [(done, total) for done in range(1, total + 1)]
+    # The 64 reads and 64 rows written at least, not one step per unit (8).
+    assert total >= 64 + 64
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "rows.zarr" / "0")[:], volume)
+
+
+def test_a_cancel_stops_within_a_chunk_row_and_leaves_nothing(tmp_path, monkeypatch, open_counter):
+    # 8 units of 8 planes; each unit is 32 rows of 4 chunks (128 chunks), a row a piece.
+    monkeypatch.setattr(export, "PIECE_BYTES", 0)
+    volume = random_volume((64, 1024, 256), np.uint16)
+    out = tmp_path / "out"
+    out.mkdir()
+    asked_at: list[int] = []  # chunk files written when the cancel was asked for
+
+    with open_counter.watch(out) as opened:
+
+        def progress(done: int, total: int) -> None:
+            # Ask at the first report once writing has begun, as a user would mid-export.
+            if not asked_at and chunk_files(opened):
+                asked_at.append(chunk_files(opened))
+
+        with pytest.raises(Cancelled):
+            export_zarr(
+                planes_of(volume),
+                out / "cancelled.zarr",
+                chunks=(8, 32, 64),
+                pyramid=False,
+                progress=progress,
+                should_stop=lambda: bool(asked_at),
+            )
+    # The report came within a few rows of the first write (the consumer thread may lag
+    # the writers), and after it each kernel finished the row it was writing and the
+    # one it may have begun before it saw the stop: 4 rows of 4 chunks per kernel at
+    # most. Reports per unit and a stop between units let every running kernel finish
+    # its unit of 128 chunks.
+    rows = min(8, os.cpu_count() or 1) * 4
+    assert asked_at[0] <= rows * 4
+    assert chunk_files(opened) - asked_at[0] <= rows * 4
+    assert list(out.iterdir()) == []  # neither the target nor its temporary sibling
+
+
+def test_pieces_are_whole_rows_of_chunks_and_whole_shards():
+    # A 2000-row unit at the array's edge, in rows of 8 x 64 x 1024 uint16 chunks (1 MiB):
+    # 4 rows make a 4 MiB piece. Level 1 stands for a sharded level: one shard, one piece.
+    pieces = export._UnitPieces(((8, 64, 64), (8, 2048, 1024)), ((1, 1, 1), (1, 1, 1)), 2)
+    assert export.PIECE_BYTES == 4 << 20
+    rows = pieces.of_level(0, (8, 2000, 1024))
+    assert [(p[1].start, p[1].stop) for p in rows] == [
+        (y, min(y + 256, 2000)) for y in range(0, 2000, 256)
+    ]
+    assert all(p[0] == slice(0, 8) and p[2] == slice(0, 1024) for p in rows)
+    assert pieces.of_level(1, (8, 2000, 1024)) == [(slice(0, 8), slice(0, 2000), slice(0, 1024))]
+    assert pieces.steps((8, 2000, 1024)) == len(rows) + 1
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ and runs that whole graph as one dask computation, so a task that several blocks
 back as soon as it is ready and reduced by the caller, and dask's ordering
 (``dask.order``) releases blocks as their kernels finish, so memory stays at a few
 chunks per thread however large the volume is. Between blocks it reports progress and
-checks for cancellation.
+checks for cancellation; a kernel that spends long on one block can do both inside it,
+step by step, with :func:`block_checkpoint`.
 
 Locally the graph runs on dask's threaded scheduler (a posttask callback stops it on
 cancel). With a ``dask.distributed`` cluster (see :func:`get_client`) the same graph is
@@ -29,7 +30,8 @@ import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import reduce
+from contextlib import contextmanager, suppress
+from functools import partial, reduce
 from itertools import product
 from typing import Any, TypeVar
 
@@ -48,6 +50,7 @@ BlockIndex = tuple[int, ...]
 BlockKernel = Callable[[np.ndarray, BlockIndex], T]
 ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
+StepCount = Callable[[BlockIndex], int]
 
 SCHEDULER_ENV = "NAPARI_BIGVOL_SCHEDULER"
 _settings: dict[str, str | None] = {"scheduler": None}
@@ -59,6 +62,9 @@ _POLL_SECONDS = 0.1
 CONNECT_TIMEOUT = "10s"
 #: Size of the blocks in-memory numpy input is streamed in (see as_dask_array).
 IN_MEMORY_BLOCK_BYTES = 32 << 20
+# The step function of the kernel running in this thread of a local run (see
+# block_checkpoint); unset in any other thread, such as a cluster worker's.
+_running_kernel = threading.local()
 
 
 def set_scheduler(address: str | None) -> None:
@@ -218,7 +224,91 @@ class _KernelDelivery(_KernelCall):
         self.run = run
 
     def __call__(self, block: Any) -> None:
-        self.run.deliver((self.index, super().__call__(block)))
+        with self.run.kernel_running(self.index):
+            result = super().__call__(block)
+        self.run.deliver((self.index, result))
+
+
+def block_checkpoint() -> None:
+    """Mark the end of one step of a long kernel: progress inside its block, and a stop.
+
+    A kernel that spends long on each block (the export writes a work unit of hundreds
+    of chunks) calls this between its steps, and :func:`stream_blocks` is told how many
+    steps each block has (its ``steps`` argument). On local threads every call then
+    advances the progress by one step and raises
+    :class:`~napari_bigvol.errors.Cancelled` once the run is being stopped, so a cancel
+    waits for one step instead of whole blocks. Elsewhere (on a cluster's workers, or
+    when the kernel is called directly) it does nothing, and progress moves by whole
+    blocks.
+
+    Raises
+    ------
+    Cancelled
+        If the run this kernel belongs to is being stopped.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> def plane_sums(block, index):
+    ...     sums = []
+    ...     for plane in block:
+    ...         sums.append(int(plane.sum()))
+    ...         block_checkpoint()
+    ...     return sums
+    >>> reports = []
+    >>> blocks = stream_blocks(da.ones((4, 3), chunks=(2, 3)), plane_sums,
+    ...                        steps=lambda index: 2, progress=lambda d, t: reports.append(d))
+    >>> sorted(sums for _, sums in blocks)
+    [[3, 3], [3, 3]]
+
+    Progress counted 2 steps in each of the 2 blocks, and the 4 tasks of the graph (2
+    blocks of ones, 2 kernels):
+
+    >>> reports
+    [1, 2, 3, 4, 5, 6, 7, 8]
+    """
+    step = getattr(_running_kernel, "step", None)
+    if step is not None:
+        step()
+
+
+class _StepCount:
+    """Progress of a run in steps: ``steps(index)`` per block (1 without ``steps``).
+
+    Kernels on local threads pass the steps of a block one at a time (block_checkpoint),
+    from their threads; a block that finishes counts in full, whatever it passed. With
+    ``steps``, a local run also counts every task of its graph (the source's reads) as
+    a step, from the threaded scheduler's task progress, so the count moves before the
+    first kernel starts.
+    """
+
+    def __init__(self, indices: list[BlockIndex], steps: StepCount | None) -> None:
+        self.of_block = {index: steps(index) if steps else 1 for index in indices}
+        self.counts_tasks = steps is not None
+        self._finished = 0
+        self._passed: dict[BlockIndex, int] = {}  # in blocks still running
+        self._tasks = (0, 0)  # (done, total) tasks of a local graph
+        self._lock = threading.Lock()
+
+    def passed(self, index: BlockIndex) -> None:
+        with self._lock:
+            self._passed[index] = min(self._passed.get(index, 0) + 1, self.of_block[index])
+
+    def finished(self, index: BlockIndex) -> None:
+        with self._lock:
+            self._passed.pop(index, None)
+            self._finished += self.of_block[index]
+
+    def tasks_done(self, done: int, total: int) -> None:
+        with self._lock:
+            self._tasks = (done, total)
+
+    def progress(self) -> tuple[int, int]:
+        """Return ``(done, total)`` steps."""
+        with self._lock:
+            tasks_done, tasks_total = self._tasks
+            done = tasks_done + self._finished + sum(self._passed.values())
+            return done, tasks_total + sum(self.of_block.values())
 
 
 class _TaskWatch(Callback):
@@ -258,13 +348,44 @@ class _ThreadedRun:
     """
 
     def __init__(
-        self, workers: int, backlog: int, on_task: ProgressCallback | None = None
+        self,
+        workers: int,
+        backlog: int,
+        on_task: ProgressCallback | None = None,
+        steps: _StepCount | None = None,
     ) -> None:
         self.workers = workers
         self.on_task = on_task
+        self.steps = steps
         self.results: queue.Queue = queue.Queue(maxsize=backlog)
         self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
+        self._kernels = 0  # kernels running now
+        self._kernels_changed = threading.Condition()
+
+    @contextmanager
+    def kernel_running(self, index: BlockIndex) -> Iterator[None]:
+        """Run a kernel on block ``index`` in this thread: never once the run is stopping."""
+        with self._kernels_changed:
+            if self.stop.is_set():
+                raise Cancelled("cancelled by the user")
+            self._kernels += 1
+        _running_kernel.step = partial(self.passed_step, index)
+        try:
+            yield
+        finally:
+            _running_kernel.step = None
+            with self._kernels_changed:
+                self._kernels -= 1
+                self._kernels_changed.notify_all()
+
+    def passed_step(self, index: BlockIndex) -> None:
+        """Count a kernel's :func:`block_checkpoint`, or stop there if the run is stopping."""
+        if self.stop.is_set():
+            raise Cancelled("cancelled by the user")
+        if self.steps is not None:
+            self.steps.passed(index)
+            with suppress(queue.Full):  # a full queue wakes the consumer anyway
+                self.results.put_nowait(None)  # wakes it to report the step
 
     def deliver(self, item: Any) -> None:
         # A full queue means the consumer is busy; give up only once it stopped for good.
@@ -290,11 +411,10 @@ class _ThreadedRun:
                     error = exc
                 self.deliver(_Finished(error))
 
-        self.thread = threading.Thread(target=schedule, name="bigvol-scheduler", daemon=True)
-        self.thread.start()
+        threading.Thread(target=schedule, name="bigvol-scheduler", daemon=True).start()
 
     def finished(self) -> Iterator[Any]:
-        """Yield delivered items until the run ends, then None while nothing arrives."""
+        """Yield delivered items until the run ends; None when none arrived, or a step passed."""
         while True:
             try:
                 item = self.results.get(timeout=_POLL_SECONDS)
@@ -308,10 +428,18 @@ class _ThreadedRun:
             yield item
 
     def close(self) -> None:
-        self.stop.set()
-        if self.thread is not None:
-            # Waits for the blocks still running, as an executor shutdown would.
-            self.thread.join()
+        """Stop the run; return once no kernel runs, and none will start.
+
+        Kernels are what act on the outside world (the export writes its store in them),
+        so those are waited for; they stop at their next :func:`block_checkpoint`. A
+        task of the source's graph that is still running (a plane read, the copy that
+        assembles a block) is not: it cannot be interrupted, and it would keep a
+        cancel waiting for seconds. It finishes on its own, and the scheduler thread
+        ends after it.
+        """
+        with self._kernels_changed:
+            self.stop.set()
+            self._kernels_changed.wait_for(lambda: self._kernels == 0)
 
 
 def stream_blocks(
@@ -322,6 +450,7 @@ def stream_blocks(
     should_stop: StopCheck | None = None,
     max_in_flight: int | None = None,
     local: bool = False,
+    steps: StepCount | None = None,
 ) -> Iterator[tuple[BlockIndex, T]]:
     """Apply ``kernel`` to every block of ``array`` and yield results as they finish.
 
@@ -340,16 +469,24 @@ def stream_blocks(
         ``kernel(block, index)`` receives one block as a numpy array and its block index,
         and returns a (small) result. It must pickle when it runs on a cluster.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each block.
+        Called as ``progress(done, total)`` in the calling thread, with every ``done``
+        from 1 to ``total`` in order. It counts blocks, or with ``steps`` the steps of
+        the blocks, which move as kernels pass :func:`block_checkpoint`.
     should_stop : callable, optional
         Polled between blocks and while waiting for one; when it returns True, pending
         work is abandoned and :class:`~napari_bigvol.errors.Cancelled` is raised.
+        Kernels on local threads stop at their next :func:`block_checkpoint`.
     max_in_flight : int, optional
         Local worker threads (the tasks run at the same time); defaults to the number
         of cores. Results not yet consumed are bounded by twice that.
     local : bool, optional
         Run on local threads even when a cluster is configured; for arrays whose data
         already sit in this process's memory, which a cluster would have to copy.
+    steps : callable, optional
+        ``steps(index)`` is how many times the kernel calls :func:`block_checkpoint` on
+        that block. Progress then counts steps instead of blocks and, on local threads,
+        every task of the graph (such as a plane read) as a step too, so it moves from
+        the first read on; ``total`` is known once the run has started.
 
     Yields
     ------
@@ -368,7 +505,7 @@ def stream_blocks(
     >>> sorted(r for _, r in stream_blocks(x, lambda b, i: int(b.sum())))
     [6, 17, 22]
     """
-    return _stream(array, kernel, progress, None, should_stop, max_in_flight, local)
+    return _stream(array, kernel, progress, None, should_stop, max_in_flight, local, steps)
 
 
 def _stream(
@@ -379,25 +516,36 @@ def _stream(
     should_stop: StopCheck | None,
     max_in_flight: int | None,
     local: bool,
+    steps: StepCount | None = None,
 ) -> Iterator[tuple[BlockIndex, T]]:
     indices = _block_indices(array)
-    finished = _start_kernels(array, indices, kernel, task_progress, max_in_flight, local)
-    done = 0
+    count = _StepCount(indices, steps)
+    if count.counts_tasks:  # never with task_progress (compute_array counts only tasks)
+        task_progress = count.tasks_done
+    finished = _start_kernels(array, indices, kernel, task_progress, max_in_flight, local, count)
+    reported = 0
     try:
         for item in finished:
-            if item is None:  # nothing finished within the poll interval
-                if should_stop is not None and should_stop():
-                    raise Cancelled("cancelled by the user")
-                continue
-            done += 1
-            if block_progress is not None:
-                block_progress(done, len(indices))
-            yield item
-            # Checked after every block, so a stop is honoured within one block.
+            if item is not None:
+                count.finished(item[0])
+            reported = _report_steps(block_progress, count, reported)
+            if item is not None:  # None: a poll interval or a kernel's step passed
+                yield item
+            # Checked after every block and poll, so a stop is honoured within one block.
             if should_stop is not None and should_stop():
                 raise Cancelled("cancelled by the user")
+        _report_steps(block_progress, count, reported)  # the last tasks, to the total
     finally:
         finished.close()
+
+
+def _report_steps(progress: ProgressCallback | None, count: _StepCount, reported: int) -> int:
+    # Every value once and in order, however many steps passed since the last report.
+    done, total = count.progress()
+    if progress is not None:
+        for value in range(reported + 1, done + 1):
+            progress(value, total)
+    return done
 
 
 def _start_kernels(
@@ -407,6 +555,7 @@ def _start_kernels(
     task_progress: ProgressCallback | None,
     max_in_flight: int | None,
     local: bool,
+    steps: _StepCount | None = None,
 ) -> Generator[Any, None, None]:
     """Add a ``kernel`` task on each block to ``array``'s graph and run it where configured.
 
@@ -420,7 +569,7 @@ def _start_kernels(
     keys = [(run_name, *index) for index in indices]
     if client is None:
         workers = max_in_flight or os.cpu_count() or 1
-        run = _ThreadedRun(workers, 2 * workers, task_progress)
+        run = _ThreadedRun(workers, 2 * workers, task_progress, steps)
         for key, index in zip(keys, indices, strict=True):
             body = _KernelDelivery(kernel, index, run)
             graph[key] = Task(key, body, TaskRef((optimized.name, *index)))

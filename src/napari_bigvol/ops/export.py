@@ -22,7 +22,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import dask.array as da
 import numcodecs
@@ -51,9 +51,16 @@ from napari_bigvol.ops._pyramid import (
     level_factors,
     plan_work,
 )
-from napari_bigvol.ops.compute import ProgressCallback, StopCheck, as_dask_array, stream_blocks
+from napari_bigvol.ops.compute import (
+    ProgressCallback,
+    StopCheck,
+    as_dask_array,
+    block_checkpoint,
+    stream_blocks,
+)
 from napari_bigvol.units import ngff_unit
 
+T = TypeVar("T")
 COMPRESSORS = ("zstd", "lz4", None)
 ZARR_FORMATS = (2, 3)
 # 64-voxel cubes: an XY and an XZ plane cost the same (64 planes' worth of chunks),
@@ -61,6 +68,9 @@ ZARR_FORMATS = (2, 3)
 # docs/performance/export.md has the measurements behind this choice.
 DEFAULT_CHUNK_3D = 64
 DEFAULT_CHUNK_2D = 512
+# A work unit is written in pieces of whole chunk rows of at least this size; between
+# pieces the progress moves and a cancel can stop the unit (see _UnitPieces).
+PIECE_BYTES = 4 << 20
 _RGB_NAMES = ("red", "green", "blue", "alpha")
 _RGB_COLORS = ("FF0000", "00FF00", "0000FF", "FFFFFF")
 # napari's own defaults when it splits channels: magenta/green for two, else CMYRGB.
@@ -473,21 +483,23 @@ def _geometry(
     return _Geometry(axes, scale, translate, order, len(time_part))
 
 
+def _default_channels(name: str, n_channels: int, rgb: bool) -> tuple[list[str], list[str]]:
+    # Names and colours napari itself would give the channels.
+    if rgb:
+        return list(_RGB_NAMES[:n_channels]), list(_RGB_COLORS[:n_channels])
+    names = [name] if n_channels == 1 else [f"{name} [{i}]" for i in range(n_channels)]
+    palette = ("FFFFFF",) if n_channels == 1 else _TWO_CHANNEL_COLORS if n_channels == 2 else None
+    colors = [
+        (palette or _CHANNEL_COLORS)[i % len(palette or _CHANNEL_COLORS)]
+        for i in range(n_channels)
+    ]
+    return names, colors
+
+
 def _channel_descriptions(
     keywords: dict[str, Any], name: str, n_channels: int, rgb: bool
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    if rgb:
-        names = list(_RGB_NAMES[:n_channels])
-        colors = list(_RGB_COLORS[:n_channels])
-    else:
-        names = [name] if n_channels == 1 else [f"{name} [{i}]" for i in range(n_channels)]
-        palette = (
-            ("FFFFFF",) if n_channels == 1 else _TWO_CHANNEL_COLORS if n_channels == 2 else None
-        )
-        colors = [
-            (palette or _CHANNEL_COLORS)[i % len(palette or _CHANNEL_COLORS)]
-            for i in range(n_channels)
-        ]
+    names, colors = _default_channels(name, n_channels, rgb)
     given_names = keywords.get("channel_names")
     if given_names is not None:
         if len(given_names) != n_channels:
@@ -556,19 +568,67 @@ def _compressor(name: str | None, zarr_format: int) -> Any:
     return BloscCodec(cname=name, clevel=3 if name == "zstd" else 5, shuffle=shuffle)
 
 
+@dataclass(frozen=True)
+class _UnitPieces:
+    """How a work unit is cut into pieces to write, level by level.
+
+    A piece is a slab of whole rows of the level's write blocks (its chunks, or its
+    shards: a shard written in parts would be rewritten for every part) along the
+    outermost axis the unit spans more than one block of, and at least
+    :data:`PIECE_BYTES` large. The kernel passes a
+    :func:`~napari_bigvol.ops.compute.block_checkpoint` after each piece, so the count
+    of pieces is the unit's count of progress steps.
+
+    Examples
+    --------
+    >>> pieces = _UnitPieces(write_blocks=((64, 64, 64),), cumulative=((1, 1, 1),), itemsize=2)
+    >>> len(pieces.of_level(0, (64, 2048, 1024))), pieces.of_level(0, (64, 2048, 1024))[1]
+    (32, (slice(0, 64, None), slice(64, 128, None), slice(0, 1024, None)))
+    >>> pieces.steps((64, 64, 64))
+    1
+    """
+
+    write_blocks: tuple[tuple[int, ...], ...]
+    cumulative: tuple[tuple[int, ...], ...]
+    itemsize: int
+
+    def of_level(self, level: int, shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
+        """Regions of a unit of ``shape`` at ``level``, relative to its corner."""
+        blocks = self.write_blocks[level]
+        axis = next((a for a, (n, b) in enumerate(zip(shape, blocks, strict=True)) if n > b), 0)
+        row_bytes = self.itemsize * math.prod(shape) // max(1, shape[axis]) * blocks[axis]
+        depth = blocks[axis] * max(1, -(-PIECE_BYTES // max(1, row_bytes)))
+        whole = [slice(0, n) for n in shape]
+        return [
+            (*whole[:axis], slice(first, min(first + depth, shape[axis])), *whole[axis + 1 :])
+            for first in range(0, max(1, shape[axis]), depth)
+        ]
+
+    def steps(self, unit_shape: tuple[int, ...]) -> int:
+        """How many pieces a unit of ``unit_shape`` (at level 0) is written in."""
+        count = 0
+        for level, factors in enumerate(self.cumulative):
+            # Each halving rounds up (downsample_mean), so a level has ceil(n / factor).
+            shape = tuple(-(-n // f) for n, f in zip(unit_shape, factors, strict=True))
+            count += len(self.of_level(level, shape))
+        return count
+
+
 class _UnitWriter:
     """Block kernel: write one work unit to every level; returns per-channel min and max.
 
     A plain class (not a closure) so it pickles for a ``dask.distributed`` cluster; it
-    holds only paths and shapes and opens the arrays where it runs.
+    holds only paths and shapes and opens the arrays where it runs. It writes piece by
+    piece (see :class:`_UnitPieces`), passing a checkpoint after each.
     """
 
-    def __init__(self, level_paths: list[str], plan: WorkPlan, volume: Volume) -> None:
+    def __init__(self, level_paths: list[str], job: _Job) -> None:
         self.level_paths = level_paths
-        self.plan = plan
-        self.is_labels = volume.is_labels
-        self.channel_axis = volume.channel_axis
-        self.n_channels = len(volume.channel_names)
+        self.plan = job.plan
+        self.pieces = job.pieces
+        self.is_labels = job.volume.is_labels
+        self.channel_axis = job.volume.channel_axis
+        self.n_channels = len(job.volume.channel_names)
 
     def __call__(self, block: np.ndarray, index: tuple[int, ...]) -> np.ndarray:
         downsample = downsample_mode if self.is_labels else downsample_mean
@@ -578,10 +638,17 @@ class _UnitWriter:
             if level:
                 data = downsample(data, self.plan.steps[level - 1])
             start = [o // f for o, f in zip(offset, self.plan.cumulative[level], strict=True)]
-            region = tuple(slice(s, s + n) for s, n in zip(start, data.shape, strict=True))
-            write_region(path, region, data)
+            self._write_level(path, level, start, data)
         first = 0 if self.channel_axis is None else offset[self.channel_axis]
         return _channel_range(block, self.channel_axis, first, self.n_channels)
+
+    def _write_level(self, path: str, level: int, start: list[int], data: np.ndarray) -> None:
+        for piece in self.pieces.of_level(level, data.shape):
+            region = tuple(
+                slice(s + p.start, s + p.stop) for s, p in zip(start, piece, strict=True)
+            )
+            write_region(path, region, data[piece])
+            block_checkpoint()  # progress, and where a cancel stops a local run
 
 
 def _channel_range(
@@ -610,12 +677,30 @@ class _Job:
     volume: Volume
     group_path: str
     plan: WorkPlan
+    sharded: bool = False
 
     @property
-    def unit_count(self) -> int:
-        return math.prod(
+    def pieces(self) -> _UnitPieces:
+        blocks = (
+            [_shard_shape(self.plan, level) for level in range(len(self.plan.level_chunks))]
+            if self.sharded
+            else self.plan.level_chunks
+        )
+        return _UnitPieces(tuple(blocks), self.plan.cumulative, self.volume.data.dtype.itemsize)
+
+    def unit_steps(self, index: tuple[int, ...]) -> int:
+        """Progress steps of the work unit at block ``index``: the pieces it is written in."""
+        shape = self.volume.data.shape
+        return self.pieces.steps(
+            tuple(min(u, n - i * u) for n, u, i in zip(shape, self.plan.unit, index, strict=True))
+        )
+
+    @property
+    def step_count(self) -> int:
+        counts = (
             math.ceil(n / u) for n, u in zip(self.volume.data.shape, self.plan.unit, strict=True)
         )
+        return sum(self.unit_steps(index) for index in np.ndindex(*counts))
 
 
 def _plan(volume: Volume, options: ExportOptions) -> WorkPlan:
@@ -801,27 +886,54 @@ def _stream(
     should_stop: StopCheck | None,
     paths: list[list[str]],
 ) -> list[np.ndarray]:
-    total = sum(job.unit_count for job in jobs)
-    done_before = 0
+    store_progress = _StoreProgress(progress, jobs)
     ranges = []
     for job, level_paths in zip(jobs, paths, strict=True):
-        vol = job.volume
-        kernel = _UnitWriter(level_paths, job.plan, vol)
-
-        def report(done: int, _total: int, before: int = done_before) -> None:
-            if progress is not None:
-                progress(before + done, total)
-
-        merged: np.ndarray | None = None
-        work = vol.data.rechunk(job.plan.unit)
-        blocks = stream_blocks(
-            work, kernel, progress=report, should_stop=should_stop, local=vol.slicing_is_free
-        )
-        for _, result in blocks:
-            merged = result if merged is None else _merge_ranges(merged, result)
-        ranges.append(merged)
-        done_before += job.unit_count
+        store_progress.next_image()
+        ranges.append(_write_image(job, level_paths, store_progress, should_stop))
     return ranges
+
+
+class _StoreProgress:
+    """Progress over all images of a store (the image, then each label image).
+
+    The run of an image counts its reads and the pieces it writes (see
+    :class:`_UnitPieces`); images still to come count their pieces, as their reads are
+    only known once they run.
+    """
+
+    def __init__(self, progress: ProgressCallback | None, jobs: list[_Job]) -> None:
+        self.progress = progress
+        self.to_come = [job.step_count for job in jobs]
+        self.before = 0  # steps of the images written
+        self.current = 0  # steps of the image being written
+
+    def next_image(self) -> None:
+        self.before += self.current
+        self.current = self.to_come.pop(0)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.current = total
+        if self.progress is not None:
+            self.progress(self.before + done, self.before + total + sum(self.to_come))
+
+
+def _write_image(
+    job: _Job, level_paths: list[str], report: ProgressCallback, should_stop: StopCheck | None
+) -> np.ndarray:
+    """Write one image's work units; return the ``(channels, 2)`` min and max."""
+    merged: np.ndarray | None = None
+    blocks = stream_blocks(
+        job.volume.data.rechunk(job.plan.unit),
+        _UnitWriter(level_paths, job),
+        progress=report,
+        should_stop=should_stop,
+        local=job.volume.slicing_is_free,
+        steps=job.unit_steps,
+    )
+    for _, result in blocks:
+        merged = result if merged is None else _merge_ranges(merged, result)
+    return merged
 
 
 def check_export_target(
@@ -881,9 +993,15 @@ def check_export_target(
                 f"{target}: refusing to write over or inside the source {source}; "
                 "choose another path"
             )
-    parent = os.path.dirname(target)
     if os.path.lexists(target) and not overwrite:
         raise OperationError(f"{target}: already exists; choose another path or allow overwriting")
+    _check_parent_folder(target)
+    return target
+
+
+def _check_parent_folder(target: str) -> None:
+    # The folder must exist (else name what blocks it) and be writable.
+    parent = os.path.dirname(target)
     if not os.path.isdir(parent):
         existing = parent
         while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
@@ -893,7 +1011,6 @@ def check_export_target(
         raise OperationError(f"{target}: the folder {parent} does not exist")
     if not _writable(parent):
         raise OperationError(f"{target}: permission denied, cannot write in {parent}")
-    return target
 
 
 def _writable(folder: str) -> bool:
@@ -1027,11 +1144,10 @@ def _metadata_paths(metadata: dict[str, Any] | None) -> list[str]:
 
 
 def _write_store(
-    target: str,
+    target: str | os.PathLike,
     image: Volume,
     labels: Sequence[Volume],
     options: ExportOptions,
-    *,
     overwrite: bool,
     sources: Sequence[str],
     progress: ProgressCallback | None,
@@ -1044,13 +1160,7 @@ def _write_store(
     _remove_stale_partials(target)
     temporary = sibling(target, PARTIAL)
     try:
-        groups, jobs, names = _layout(temporary, image, labels, options)
-        paths = [
-            _create_arrays(temporary, group, job, options)
-            for group, job in zip(groups, jobs, strict=True)
-        ]
-        ranges = _stream(jobs, progress, should_stop, paths)
-        _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
+        _build_store(temporary, image, labels, options, progress, should_stop)
         _move_into_place(temporary, target, overwrite)
     except BaseException as error:
         # Nothing half-written is left behind, whatever stopped the export; a finished
@@ -1062,6 +1172,24 @@ def _write_store(
             raise
         raise reported from error
     return target
+
+
+def _build_store(
+    temporary: str,
+    image: Volume,
+    labels: Sequence[Volume],
+    options: ExportOptions,
+    progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+) -> None:
+    """Write the whole store at ``temporary``: the arrays, then the image metadata."""
+    groups, jobs, names = _layout(temporary, image, labels, options)
+    paths = [
+        _create_arrays(temporary, group, job, options)
+        for group, job in zip(groups, jobs, strict=True)
+    ]
+    ranges = _stream(jobs, progress, should_stop, paths)
+    _write_metadata(ngff.NGFF_WRITERS[options.zarr_format], groups, jobs, names, ranges[0])
 
 
 def _export_error(target: str, error: BaseException) -> BaseException:
@@ -1080,13 +1208,13 @@ def _layout(
 ) -> tuple[list[zarr.Group], list[_Job], list[str]]:
     # The store's groups: the image at the root, each label image under labels/.
     root = zarr.open_group(temporary, mode="w-", zarr_format=options.zarr_format)
-    jobs = [_Job(image, "", _plan(image, options))]
+    jobs = [_Job(image, "", _plan(image, options), options.sharding)]
     names: list[str] = []
     taken: set[str] = set()
     for vol in labels:
         _check_labels_fit(image, vol)
         names.append(_label_name(vol.name, taken))
-        jobs.append(_Job(vol, f"labels/{names[-1]}", _plan(vol, options)))
+        jobs.append(_Job(vol, f"labels/{names[-1]}", _plan(vol, options), options.sharding))
     label_root = root.create_group("labels") if labels else None
     groups = [root] + [label_root.create_group(name) for name in names]
     return groups, jobs, names
@@ -1139,9 +1267,12 @@ def export_zarr(
         Integer arrays (taking this image's geometry), ``(array, LayerDescription)``
         pairs or Labels layers, stored as NGFF labels of this image.
     progress : callable, optional
-        ``progress(done, total)`` after each work unit.
+        ``progress(done, total)`` as the store is written, with every ``done`` from 1 to
+        ``total`` in order; a step is a piece of a few MiB (whole chunk rows) of one level.
+        On a ``dask.distributed`` cluster it moves by whole work units.
     should_stop : callable, optional
-        Polled between work units; True cancels (raises :class:`Cancelled`).
+        Polled while the export runs; True cancels (raises :class:`Cancelled`). Local
+        threads stop after the piece they are writing.
     **source_keywords
         Any :class:`.LayerDescription` field but ``sources`` (``scale``, ``translate``,
         ``axis_labels``, ``units``, ``name``, ``channel_axis``, ``channel_names``,
@@ -1174,16 +1305,22 @@ def export_zarr(
     >>> export_zarr(mask, "mask.zarr", zarr_format=3)
     '/.../mask.zarr'
     """
-    options = ExportOptions(
-        chunks=tuple(chunks) if chunks is not None else None,
-        compressor=compressor,
-        pyramid=pyramid,
-        zarr_format=zarr_format,
-        sharding=sharding,
-    )
+    chunks = tuple(chunks) if chunks is not None else None
+    options = ExportOptions(chunks, compressor, pyramid, zarr_format, sharding)
     if description is None and _is_layer_data_source(source):
         source, description = describe_layer(source)
     image = volume(source, description, **source_keywords)
+    label_volumes, label_descriptions = _label_volumes(labels, image)
+    sources = [p for d in [description, *label_descriptions] if d for p in d.sources]
+    return _write_store(
+        path, image, label_volumes, options, overwrite, sources, progress, should_stop
+    )
+
+
+def _label_volumes(
+    labels: Sequence[Any], image: Volume
+) -> tuple[list[Volume], list[LayerDescription | None]]:
+    """Return the ``labels`` given to :func:`export_zarr` as volumes, and their descriptions."""
     label_items = [
         item if isinstance(item, tuple) else describe_layer(item) if _is_layer_data_source(item)
         else (item, None)
@@ -1196,17 +1333,7 @@ def export_zarr(
     if image.is_labels and not label_volumes:
         # Labels alone: an image of the label values plus the same data as NGFF labels.
         label_volumes = [image]
-    sources = [p for d in [description, *(d for _, d in label_items)] if d for p in d.sources]
-    return _write_store(
-        os.fspath(path),
-        image,
-        label_volumes,
-        options,
-        overwrite=overwrite,
-        sources=sources,
-        progress=progress,
-        should_stop=should_stop,
-    )
+    return label_volumes, [label_description for _, label_description in label_items]
 
 
 def _labels_like(image: Volume) -> LayerDescription:
@@ -1290,17 +1417,7 @@ def describe_layer_data(meta: dict[str, Any], layer_type: str) -> LayerDescripti
         keywords["channel_names"] = keywords["channel_names"] or list(names)
         keywords["name"] = bigvol.get("name") or _common_prefix([str(n) for n in names]) or "image"
     if not is_labels:
-        colormap = meta.get("colormap")
-        colormaps = (
-            colormap
-            if isinstance(colormap, list | tuple) and channel_axis is not None
-            else [colormap]
-        )
-        if channel_axis is not None or colormap is not None:
-            hex_colors = [_hex_color(c) for c in colormaps]
-            if channel_axis is None or len(hex_colors) > 1:
-                keywords["channel_colors"] = hex_colors
-        keywords["contrast_limits"] = meta.get("contrast_limits")
+        keywords.update(_display_keywords(meta, channel_axis))
     return LayerDescription(
         scale=meta.get("scale"),
         translate=meta.get("translate"),
@@ -1313,6 +1430,20 @@ def describe_layer_data(meta: dict[str, Any], layer_type: str) -> LayerDescripti
         sources=tuple(_metadata_paths(meta.get("metadata"))),
         **keywords,
     )
+
+
+def _display_keywords(meta: dict[str, Any], channel_axis: int | None) -> dict[str, Any]:
+    # An image layer's colours (one per channel, or its colormap's) and contrast limits.
+    keywords: dict[str, Any] = {"contrast_limits": meta.get("contrast_limits")}
+    colormap = meta.get("colormap")
+    colormaps = (
+        colormap if isinstance(colormap, list | tuple) and channel_axis is not None else [colormap]
+    )
+    if channel_axis is not None or colormap is not None:
+        hex_colors = [_hex_color(c) for c in colormaps]
+        if channel_axis is None or len(hex_colors) > 1:
+            keywords["channel_colors"] = hex_colors
+    return keywords
 
 
 def _common_prefix(names: list[str]) -> str:
@@ -1353,13 +1484,13 @@ def export_layers(
     Returns
     -------
     str
-        The absolute path written.
+        As :func:`export_zarr` returns it: the absolute path of the new store.
 
     Raises
     ------
     OperationError
-        If the layers cannot share one store (image layers of different shapes, labels
-        that do not match the image), or for any reason :func:`export_zarr` gives.
+        For any reason :func:`export_zarr` gives, and when the layers cannot share one
+        store (image layers of different shapes, labels that do not match the image).
 
     Examples
     --------
@@ -1369,6 +1500,18 @@ def export_layers(
     >>> export_layers("out.zarr", [image.as_layer_data_tuple(), mask.as_layer_data_tuple()])
     '/.../out.zarr'
     """
+    image, label_volumes = _store_contents(layer_data)
+    sources = [p for _, m, _ in layer_data for p in _metadata_paths(m.get("metadata"))]
+    progress, should_stop = options.get("progress"), options.get("should_stop")
+    return _write_store(
+        path, image, label_volumes, _options(options), overwrite, sources, progress, should_stop
+    )
+
+
+def _store_contents(
+    layer_data: Sequence[tuple[Any, dict[str, Any], str]],
+) -> tuple[Volume, list[Volume]]:
+    """Return the store's image (layers stacked as channels, or the labels) and labels."""
     images = [(d, m) for d, m, t in layer_data if not t.startswith("labels")]
     labels = [(d, m) for d, m, t in layer_data if t.startswith("labels")]
     unsupported = [t for _, _, t in layer_data if not t.startswith(("image", "labels"))]
@@ -1379,22 +1522,10 @@ def export_layers(
     label_volumes = [volume(d, describe_layer_data(m, "labels")) for d, m in labels]
     if len(images) == 1:
         data, meta = images[0]
-        image = volume(data, describe_layer_data(meta, "image"))
-    elif images:
-        image = _stack_images(images)
-    else:
-        image = label_volumes[0]
-    sources = [p for _, m, _ in layer_data for p in _metadata_paths(m.get("metadata"))]
-    return _write_store(
-        os.fspath(path),
-        image,
-        label_volumes,
-        _options(options),
-        overwrite=overwrite,
-        sources=sources,
-        progress=options.get("progress"),
-        should_stop=options.get("should_stop"),
-    )
+        return volume(data, describe_layer_data(meta, "image")), label_volumes
+    if images:
+        return _stack_images(images), label_volumes
+    return label_volumes[0], label_volumes
 
 
 def _options(options: dict[str, Any]) -> ExportOptions:
@@ -1409,6 +1540,28 @@ def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
     # Several image layers (for example split channels) become the channels of one image.
     volumes = [volume(d, describe_layer_data(m, "image")) for d, m in images]
     first = volumes[0]
+    _check_stackable(volumes)
+    position = 1 if first.axes[0].type == "time" else 0
+    limits = [v.contrast_limits[0] if v.contrast_limits else None for v in volumes]
+    return Volume(
+        data=da.stack([v.data for v in volumes], axis=position),
+        axes=_inserted(first.axes, position, ngff.Axis("c", "channel")),
+        scale=_inserted(first.scale, position, 1.0),
+        translate=_inserted(first.translate, position, 0.0),
+        name=first.name,
+        channel_names=tuple(v.name for v in volumes),
+        channel_colors=tuple(
+            v.channel_colors[0] if v.channel_colors[0] != "FFFFFF" else _CHANNEL_COLORS[i % 6]
+            for i, v in enumerate(volumes)
+        ),
+        contrast_limits=tuple(limits) if all(limits) else None,
+        is_labels=False,
+        slicing_is_free=all(v.slicing_is_free for v in volumes),
+    )
+
+
+def _check_stackable(volumes: list[Volume]) -> None:
+    first = volumes[0]
     for other in volumes[1:]:
         if (
             other.data.shape != first.data.shape
@@ -1422,26 +1575,7 @@ def _stack_images(images: list[tuple[Any, dict[str, Any]]]) -> Volume:
                 "only single-channel layers of one shape and dtype become channels; "
                 "save them one at a time"
             )
-    position = 1 if first.axes[0].type == "time" else 0
-    axes = list(first.axes)
-    axes.insert(position, ngff.Axis("c", "channel"))
-    scale = list(first.scale)
-    scale.insert(position, 1.0)
-    translate = list(first.translate)
-    translate.insert(position, 0.0)
-    limits = [v.contrast_limits[0] if v.contrast_limits else None for v in volumes]
-    return Volume(
-        data=da.stack([v.data for v in volumes], axis=position),
-        axes=tuple(axes),
-        scale=tuple(scale),
-        translate=tuple(translate),
-        name=first.name,
-        channel_names=tuple(v.name for v in volumes),
-        channel_colors=tuple(
-            v.channel_colors[0] if v.channel_colors[0] != "FFFFFF" else _CHANNEL_COLORS[i % 6]
-            for i, v in enumerate(volumes)
-        ),
-        contrast_limits=tuple(limits) if all(limits) else None,
-        is_labels=False,
-        slicing_is_free=all(v.slicing_is_free for v in volumes),
-    )
+
+
+def _inserted(values: Sequence[T], position: int, value: T) -> tuple[T, ...]:
+    return (*values[:position], value, *values[position:])
