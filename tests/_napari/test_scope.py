@@ -278,10 +278,35 @@ def test_displayed_values_of_rgb_keep_the_colour_axis(viewer, astronaut_rgb):
     np.testing.assert_array_equal(displayed_values(layer, plane), astronaut_rgb[::-1])
 
 
-def test_no_displayed_values_for_a_pyramid_or_a_thick_slice(viewer, volume):
+def test_displayed_values_of_a_pyramid_when_napari_holds_the_whole_plane(viewer, volume):
     pyramid = viewer.add_image([volume, volume[:, ::2, ::2]], multiscale=True)
+    plane = visible_slice(pyramid, viewer)
+    np.testing.assert_array_equal(displayed_values(pyramid, plane), np.asarray(plane.data))
+    # napari reads only the tile in view of a big plane: that is not the plane
+    pyramid.corner_pixels = np.array([[0, 0, 0], [0, 1, 1]])
+    pyramid.refresh()
     assert displayed_values(pyramid, visible_slice(pyramid, viewer)) is None
-    viewer.layers.clear()
+
+
+def test_in_3d_the_visible_slice_is_the_level_napari_displays(viewer, volume):
+    # napari shows a pyramid's coarsest level in 3-D (napari-bigvol's reader keeps it
+    # under the 3-D budget); data_level still names the 2-D level until the next draw.
+    levels = [volume, volume[::2, ::2, ::2]]
+    pyramid = viewer.add_image(levels, multiscale=True)
+    pyramid.data_level = 0  # as a 2-D canvas zoomed in leaves it
+    viewer.dims.ndisplay = 3
+    scoped = visible_slice(pyramid, viewer)
+    assert scoped.level == 1
+    assert scoped.data.shape == levels[1].shape
+    # ...and its values are the level napari loaded for the canvas: nothing read again.
+    shown = displayed_values(pyramid, scoped)
+    np.testing.assert_array_equal(shown, levels[1])
+    assert np.shares_memory(shown, pyramid._slice.image.raw)
+    pyramid.locked_data_level = 0  # the user's choice: napari shows level 0 in 3-D
+    assert visible_slice(pyramid, viewer).level == 0
+
+
+def test_no_displayed_values_for_a_thick_slice(viewer, volume):
     layer = viewer.add_image(volume, projection_mode="mean")
     viewer.dims.thickness = (3, 0, 0)
     assert displayed_values(layer, visible_slice(layer, viewer)) is None

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from pathlib import Path
 
+import dask.array as da
 import nibabel as nib
 import numpy as np
 import pytest
 import tifffile
+from dask.callbacks import Callback
 
 import napari_bigvol
 from napari_bigvol._display import camera_orientation
-from napari_bigvol._qt.ortho_widget import NEEDS_3D, OrthogonalViewsWidget
+from napari_bigvol._qt.ortho_widget import (
+    MIN_CANVAS,
+    NEEDS_3D,
+    READING,
+    OrthogonalViewsWidget,
+)
 
 # Not a cube, so every plane has its own shape and a transposed plane cannot pass.
 SHAPE = (12, 40, 30)
@@ -35,6 +44,8 @@ def tiff_folder(tmp_path, volume) -> Path:
 def ortho(make_napari_viewer, qtbot):
     """``ortho(path=None)`` -> (viewer, widget): a shown viewer, the file opened, docked."""
 
+    made = []
+
     def make(path: Path | None = None, **open_kwargs):
         viewer = make_napari_viewer(show=True)
         if path is not None:
@@ -42,9 +53,18 @@ def ortho(make_napari_viewer, qtbot):
         widget = OrthogonalViewsWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Orthogonal views")
         qtbot.wait(10)  # let the dock lay out
+        settle(widget, qtbot)
+        made.append(widget)
         return viewer, widget
 
-    return make
+    yield make
+    # A plane still being read is handed to its canvas through the event loop: let it
+    # arrive, or the queued hand-over keeps the canvas alive past napari's leak check.
+    for widget in made:
+        if not widget._closed:
+            settle(widget, qtbot)
+        widget.close_views()
+    qtbot.wait(50)  # hand-overs of planes no longer wanted are queued too
 
 
 @pytest.fixture
@@ -56,6 +76,11 @@ def no_dask_cache(make_napari_viewer):
     from napari.settings import get_settings
 
     get_settings().application.dask.enabled = False
+
+
+def settle(widget, qtbot) -> None:
+    """Wait until both side views show their planes (read on a worker thread)."""
+    qtbot.waitUntil(lambda: widget.loaded, timeout=10_000)
 
 
 def pixel_of(canvas, world_rows_cols) -> tuple[float, float]:
@@ -104,6 +129,7 @@ def test_side_views_show_the_planes_through_the_point(ortho, tiff_folder, volume
     assert [panel.plane.displayed for panel in widget.panels] == [(0, 2), (0, 1)]
     for point in [(5, 17, 11), (0, 0, 0), (11, 39, 29)]:
         viewer.dims.point = point
+        settle(widget, qtbot)
         expected_coronal, expected_sagittal = expected_planes(volume, layer, point)
         np.testing.assert_array_equal(displayed_plane(coronal), expected_coronal)
         np.testing.assert_array_equal(displayed_plane(sagittal), expected_sagittal)
@@ -118,7 +144,7 @@ def test_side_views_show_the_planes_through_the_point(ortho, tiff_folder, volume
 
 @pytest.mark.parametrize("panel_index", [0, 1])
 def test_a_click_in_a_side_view_moves_the_point_everywhere(
-    ortho, tiff_folder, volume, panel_index
+    ortho, tiff_folder, volume, panel_index, qtbot
 ):
     viewer, widget = ortho(tiff_folder)
     viewer.dims.point = (3, 10, 7)
@@ -139,18 +165,20 @@ def test_a_click_in_a_side_view_moves_the_point_everywhere(
         axis = other.plane.slice_axis
         assert other.dims.point[axis] == point[axis]
     # ...and the other side view now shows the plane through the clicked point
+    settle(widget, qtbot)
     coronal, sagittal = expected_planes(volume, viewer.layers[0], point)
     other = widget.panels[1 - panel_index].viewer_model.layers[0]
     np.testing.assert_array_equal(displayed_plane(other), (sagittal, coronal)[panel_index])
 
 
-def test_a_click_on_the_main_canvas_moves_the_point(ortho, tiff_folder, volume):
+def test_a_click_on_the_main_canvas_moves_the_point(ortho, tiff_folder, volume, qtbot):
     viewer, widget = ortho(tiff_folder)
     viewer.dims.point = (4, 10, 7)
     canvas = viewer.window._qt_viewer.canvas
     click(canvas, pixel_of(canvas, (30, 25)))
     assert tuple(viewer.dims.point) == (4, 30, 25)
     assert [panel.dims.point[panel.plane.slice_axis] for panel in widget.panels] == [30, 25]
+    settle(widget, qtbot)
     coronal, sagittal = expected_planes(volume, viewer.layers[0], (4, 30, 25))
     panels = [panel.viewer_model.layers[0] for panel in widget.panels]
     np.testing.assert_array_equal(displayed_plane(panels[0]), coronal)
@@ -180,6 +208,7 @@ def test_opening_the_dock_reads_each_side_plane_once(
         widget = OrthogonalViewsWidget(viewer)
         viewer.window.add_dock_widget(widget, name="Orthogonal views")
         qtbot.wait(10)
+        settle(widget, qtbot)
     # Two side planes across every slice file. The point moves to the centre of the main
     # canvas, so napari slices the main plane once more (its dask cache, off here,
     # usually serves that).
@@ -204,10 +233,11 @@ def test_the_dock_starts_at_the_centre_of_the_main_view(ortho, tiff_folder):
 
 
 def test_scrolling_the_main_viewer_moves_the_crosshair_not_the_side_planes(
-    ortho, tiff_folder, open_counter, no_dask_cache
+    ortho, tiff_folder, open_counter, no_dask_cache, qtbot
 ):
     viewer, widget = ortho(tiff_folder)
     viewer.dims.point = (4, 10, 7)
+    settle(widget, qtbot)
     with open_counter.watch(tiff_folder) as opened:
         viewer.dims.set_current_step(0, 5)
     # the main canvas reads plane 5; neither side plane changed, so they read nothing
@@ -223,7 +253,7 @@ def test_scrolling_the_main_viewer_moves_the_crosshair_not_the_side_planes(
 
 
 def test_a_side_click_reads_only_the_planes_that_changed(
-    ortho, tiff_folder, open_counter, make_napari_viewer, no_dask_cache
+    ortho, tiff_folder, open_counter, make_napari_viewer, no_dask_cache, qtbot
 ):
     # Baseline: the same point change in a viewer without the dock.
     plain = make_napari_viewer()
@@ -233,10 +263,12 @@ def test_a_side_click_reads_only_the_planes_that_changed(
         plain.dims.point = (8, 10, 20)
     viewer, widget = ortho(tiff_folder)
     viewer.dims.point = (4, 10, 7)
+    settle(widget, qtbot)
     coronal = widget.panels[0]
     canvas = coronal.qt_viewer.canvas
     with open_counter.watch(tiff_folder) as opened:
         click(canvas, pixel_of(canvas, (8, 20)))  # z = 8, x = 20 on the z-x plane at y = 10
+        settle(widget, qtbot)
     assert widget.model.point == (8, 10, 20)
     # The main canvas reads plane 8 as it would alone; the z-y view at the new x reads
     # every file once; the clicked z-x view stays on its plane and reads nothing.
@@ -395,13 +427,92 @@ def test_multiscale_ome_zarr_reads_only_the_displayed_chunks(
     assert 0 < read < len(chunk_files) / 2
 
 
-def test_a_time_axis_is_shared_by_every_view(ortho):
+def test_a_time_axis_is_shared_by_every_view(ortho, qtbot):
     series = np.random.default_rng(2).integers(0, 100, (3, 6, 20, 15), dtype=np.uint8)
     viewer, widget = ortho()
     viewer.add_image(series, name="series")
     assert [panel.plane.displayed for panel in widget.panels] == [(1, 3), (1, 2)]
     viewer.dims.point = (2, 3, 11, 9)
+    settle(widget, qtbot)
     coronal, sagittal = (panel.viewer_model.layers[0] for panel in widget.panels)
     np.testing.assert_array_equal(displayed_plane(coronal), series[2, :, 11, :])
     np.testing.assert_array_equal(displayed_plane(sagittal), series[2, :, :, 9])
     assert [panel.dims.point[0] for panel in widget.panels] == [2, 2]
+
+
+class GatedVolume:
+    """A volume whose planes other than ``open_plane`` wait for ``gate``; counts reads.
+
+    A side plane reads every z plane; the main canvas reads only ``open_plane``. So while
+    the gate is shut, side planes cannot be read, and a click that waited for them would
+    never return.
+    """
+
+    def __init__(self, volume: np.ndarray, open_plane: int) -> None:
+        self.volume, self.open_plane = volume, open_plane
+        self.shape, self.dtype, self.ndim = volume.shape, volume.dtype, volume.ndim
+        self.gate = threading.Event()
+        self.gate.set()
+        self.reads: Counter[int] = Counter()  # completed reads, by z plane
+
+    def __getitem__(self, key: tuple) -> np.ndarray:
+        plane = key[0].start if isinstance(key[0], slice) else int(key[0])
+        if plane != self.open_plane:
+            self.gate.wait(timeout=30)
+        self.reads[plane] += 1
+        return self.volume[key]
+
+
+def test_a_click_returns_before_the_side_planes_are_read(ortho, volume, qtbot):
+    gated = GatedVolume(volume, open_plane=4)
+    viewer, widget = ortho()
+    viewer.add_image(da.from_array(gated, chunks=(1, -1, -1)), contrast_limits=(0, 4000))
+    viewer.dims.point = (4, 10, 7)
+    settle(widget, qtbot)
+    canvas = viewer.window._qt_viewer.canvas
+    clicks = [(30, 25), (20, 5), (35, 12), (8, 28), (25, 14)]
+    gated.gate.clear()
+    try:
+        gated.reads.clear()
+        for row, col in clicks:
+            click(canvas, pixel_of(canvas, (row, col)))
+            # The click returned and moved the point, while no side plane could be read.
+            assert tuple(viewer.dims.point) == (4, row, col)
+        assert not widget.loaded
+        assert [panel.caption.text().endswith(READING) for panel in widget.panels] == [True] * 2
+        assert sum(n for plane, n in gated.reads.items() if plane != 4) == 0
+    finally:
+        gated.gate.set()
+    settle(widget, qtbot)
+    coronal, sagittal = expected_planes(volume, viewer.layers[0], (4, *clicks[-1]))
+    copies = [panel.viewer_model.layers[0] for panel in widget.panels]
+    np.testing.assert_array_equal(displayed_plane(copies[0]), coronal)
+    np.testing.assert_array_equal(displayed_plane(copies[1]), sagittal)
+    assert not any(panel.caption.text().endswith(READING) for panel in widget.panels)
+    # Superseded planes did not pile up: each side view read at most the plane it was
+    # reading when the clicks began (stopped at its next chunk) and the last one,
+    # against one plane per click (5 per side view) if every request ran.
+    gated_planes = SHAPE[0] - 1
+    side_reads = sum(n for plane, n in gated.reads.items() if plane != 4)
+    assert 2 * gated_planes <= side_reads <= 2 * 2 * gated_planes
+
+
+def test_side_reads_stay_out_of_the_global_dask_callbacks(ortho, tiff_folder, qtbot):
+    # napari's opportunistic cache is such a global callback; its bookkeeping is not
+    # thread-safe, so it must only ever run on the GUI thread's computes.
+    threads = set()
+    recorder = Callback(pretask=lambda key, dsk, state: threads.add(threading.get_ident()))
+    with recorder:
+        viewer, widget = ortho(tiff_folder)
+        for point in [(3, 10, 7), (8, 30, 20)]:
+            viewer.dims.point = point
+            settle(widget, qtbot)
+    assert threads == {threading.main_thread().ident}
+
+
+def test_side_canvases_keep_a_size_beside_other_docks(ortho, tiff_folder):
+    _viewer, widget = ortho(tiff_folder)
+    for panel in widget.panels:
+        native = panel.qt_viewer.canvas.native
+        assert native.minimumWidth() == native.minimumHeight() == MIN_CANVAS
+        assert native.height() >= MIN_CANVAS

@@ -7,6 +7,7 @@ import pytest
 import tifffile
 
 import napari_bigvol
+from napari_bigvol._models import _layers
 from napari_bigvol._qt.histogram_widget import HistogramWidget
 from napari_bigvol._qt.threshold_widget import ThresholdMaskWidget
 
@@ -66,3 +67,47 @@ def test_docked_widgets_add_no_file_opens_to_a_step(
     # And the widgets did show the new plane.
     assert f"= {9}" in widgets[0].result.description
     assert widgets[1].slice_statistics is not None
+
+
+@pytest.mark.parametrize("live_limit", [None, 100], ids=["live", "over-live-limit"])
+def test_in_3d_docked_widgets_read_and_hold_no_more_than_the_displayed_level(
+    make_napari_viewer, qtbot, open_counter, tiff_folder, cache_dir, monkeypatch, live_limit
+):
+    # A 3-D budget under the volume (92 kB), so the reader adds a downsampled 3-D level.
+    monkeypatch.setenv("NAPARI_BIGVOL_3D_BUDGET", "64KiB")
+    if live_limit is not None:  # a 3-D level too big to count on the GUI thread
+        monkeypatch.setattr(_layers, "LIVE_LIMIT", live_limit)
+
+    def switch_to_3d(viewer, widgets):
+        with open_counter.watch(tiff_folder) as opened:
+            viewer.dims.ndisplay = 3
+            for widget in widgets:
+                qtbot.waitUntil(lambda w=widget: not w._draw_timer.isActive(), timeout=5000)
+                qtbot.waitUntil(lambda w=widget: not w.tasks, timeout=5000)
+            qtbot.wait(20)
+        return sum(opened.values())
+
+    plain = make_napari_viewer()
+    [layer] = plain.open(str(tiff_folder), plugin="napari-bigvol", cache=False)
+    assert layer.multiscale
+    alone = switch_to_3d(plain, [])
+
+    docked = make_napari_viewer()
+    [layer] = docked.open(str(tiff_folder), plugin="napari-bigvol", cache=False)
+    widgets = [HistogramWidget(docked), ThresholdMaskWidget(docked)]
+    for widget in widgets:
+        docked.window.add_dock_widget(widget)
+    qtbot.waitUntil(lambda: widgets[0].result is not None, timeout=5000)
+    with_widgets = switch_to_3d(docked, widgets)
+
+    # napari reads the displayed (budgeted) level once; the widgets use what it read.
+    assert alone > 0
+    assert with_widgets == alone
+    level = layer.data[-1]
+    assert "level 1" in widgets[0].result.description
+    assert widgets[1].slice_statistics is not None
+    # The preview holds one byte per voxel of the displayed level, never level 0.
+    preview = widgets[1].preview_layer
+    assert not preview.multiscale
+    assert preview.data.shape == level.shape
+    assert preview.data.nbytes <= level.size

@@ -305,19 +305,29 @@ def test_whole_volume_outputs_of_an_in_memory_layer_are_lazy_too(
     assert f"{int((anatomical > 4000).sum()):,} of" in widget.stats_label.text()
 
 
-def test_three_d_display_is_not_counted_live(docked, qtbot, anatomical, monkeypatch):
+@pytest.mark.parametrize("budget", ["16KiB", "64MiB"])
+def test_three_d_display_is_counted_live_only_within_the_3d_budget(
+    docked, qtbot, anatomical, monkeypatch, budget
+):
     from napari_bigvol._models import _layers
 
     monkeypatch.setattr(_layers, "LIVE_LIMIT", 5000)  # above a plane, below the volume
+    monkeypatch.setenv("NAPARI_BIGVOL_3D_BUDGET", budget)
     viewer, widget = docked(ThresholdMaskWidget)
     add_mri(viewer, anatomical)
     settle(qtbot, widget)
     assert widget.stats_label.text().startswith("visible slice:")
     viewer.dims.ndisplay = 3
     settle(qtbot, widget)
-    assert widget.note.text() == "3-D display: create the layers to count the whole volume."
-    assert widget.stats_label.text() == ""
-    assert isinstance(widget.preview_layer.data, da.Array)  # napari renders the lazy mask
+    # napari loaded this single-scale volume whole for 3-D (68 kB of int16).
+    if budget == "64MiB":  # within the budget: counted from napari's values, no read
+        assert widget.note.text() == ""
+        assert widget.stats_label.text().startswith("visible slice:")
+        assert isinstance(widget.preview_layer.data, np.ndarray)
+    else:  # over it: left to the lazy preview and the background count
+        assert widget.note.text() == "3-D display: create the layers to count the whole volume."
+        assert widget.stats_label.text() == ""
+        assert isinstance(widget.preview_layer.data, da.Array)  # napari renders the lazy mask
     viewer.dims.ndisplay = 2
     settle(qtbot, widget)
     assert widget.preview_layer.data.shape == (1, *anatomical.shape[1:])

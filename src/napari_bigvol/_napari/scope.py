@@ -361,7 +361,7 @@ def visible_slice(layer: Any, viewer: Any) -> ScopedData:
     layer_order = [axis - offset for axis in dims.order if axis >= offset]
     displayed = tuple(sorted(layer_order[-dims.ndisplay :]))
     levels = _level_arrays(layer)
-    level = int(getattr(layer, "data_level", 0)) if len(levels) > 1 else 0
+    level = _displayed_level(layer, dims, len(levels))
     shape0 = np.asarray(levels[0].shape[:ndim])
     shape = np.asarray(levels[level].shape[:ndim])
     factors = shape0 / shape
@@ -372,6 +372,24 @@ def visible_slice(layer: Any, viewer: Any) -> ScopedData:
     return _scoped(
         layer, levels[level][tuple(index)], displayed, tuple(index), level, index_level0, factors
     )
+
+
+def _displayed_level(layer: Any, dims: Any, count: int) -> int:
+    """Return the multiscale level napari displays, by napari's own rule.
+
+    In 3-D napari shows the coarsest level (the one napari-bigvol's reader keeps under the
+    3-D budget), unless the user locked a level; ``layer.data_level`` may still name the
+    2-D level then (napari updates it at the next draw), and a widget following it would
+    read a far bigger level than the one on screen.
+    """
+    if count == 1:
+        return 0
+    locked = getattr(layer, "locked_data_level", None)
+    if locked is not None:
+        return int(locked)
+    if dims.ndisplay == 3:
+        return count - 1
+    return int(getattr(layer, "data_level", 0))
 
 
 def _plane_index(
@@ -481,9 +499,10 @@ def displayed_values(layer: Any, plane: ScopedData) -> np.ndarray | None:
     Widgets that histogram or count the visible slice use these instead of reading the
     plane again: with a TIFF folder a plane is a file, and reading it twice per step
     doubles the cost of scrolling. napari keeps the plane it draws in the layer's slice
-    (transposed to the display order; this puts it back). A pyramid's slice is
-    only the tile in view and a thick slice is a projection, so those give None, as does
-    a slice napari has not finished.
+    (transposed to the display order; this puts it back). In 3-D that is the whole
+    displayed level, so the widgets of a 3-D display allocate and read nothing more. A
+    pyramid's 2-D slice is usually only the tile in view and a thick slice is a
+    projection, so those give None, as does a slice napari has not finished.
 
     Parameters
     ----------
@@ -501,15 +520,17 @@ def displayed_values(layer: Any, plane: ScopedData) -> np.ndarray | None:
     if (
         response is None
         or response.empty
-        or getattr(layer, "multiscale", False)
         or tuple(sorted(response.slice_input.displayed)) != plane.axes
     ):
+        return None
+    factors = _response_factors(layer, response, plane.level)
+    if factors is None:
         return None
     data_slice = layer._data_slice
     margins = np.concatenate([data_slice.margin_left, data_slice.margin_right])
     if np.nansum(np.abs(margins)) > 0:  # a thick slice: napari shows a projection
         return None
-    point = np.asarray(data_slice.point, dtype=float)
+    point = np.asarray(data_slice.point, dtype=float) / factors
     for axis, index in enumerate(plane.index[: layer.ndim]):
         if isinstance(index, int) and int(np.round(point[axis])) != index:
             return None
@@ -518,4 +539,22 @@ def displayed_values(layer: Any, plane: ScopedData) -> np.ndarray | None:
     ranks = np.argsort(np.argsort(response.slice_input.displayed))
     undo = [*np.argsort(ranks).tolist(), *([len(ranks)] if plane.rgb else [])]
     values = np.transpose(raw, undo) if raw.ndim == len(undo) else raw
+    # The shape also tells a pyramid's tile from its whole plane (or 3-D level).
     return values if values.shape == tuple(plane.data.shape) else None
+
+
+def _response_factors(layer: Any, response: Any, level: int) -> np.ndarray | None:
+    """Return the downsampling factors of ``level`` if napari's slice is of that level.
+
+    A single-scale layer has factors of 1. napari places a multiscale slice with its
+    ``tile_to_data`` transform: the level's factors on the displayed axes and the tile's
+    offset, which must be zero.
+    """
+    if not getattr(layer, "multiscale", False):
+        return np.ones(layer.ndim)
+    factors = np.asarray(layer.downsample_factors[level], dtype=float)
+    tile = response.tile_to_data
+    displayed = list(response.slice_input.displayed)
+    if np.any(tile.translate) or not np.allclose(tile.scale[displayed], factors[displayed]):
+        return None
+    return factors

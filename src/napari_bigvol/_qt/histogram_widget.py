@@ -9,6 +9,7 @@ caches its exact counts per layer and settings until the layer's data change.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -36,7 +37,7 @@ from napari_bigvol._models.histogram import (
     request_key,
     stats_html,
 )
-from napari_bigvol._napari.scope import ScopedData
+from napari_bigvol._napari.scope import ScopedData, displayed_values
 from napari_bigvol._qt._plot import Curve, HistogramCanvas, PlotColors
 from napari_bigvol._qt._runner import BackgroundTask
 from napari_bigvol._qt.base import LayerWidget
@@ -187,7 +188,11 @@ class HistogramWidget(LayerWidget):
         self.show_note(self.scope_note(layer))
         if math.prod(scoped.data.shape) > _layers.LIVE_LIMIT:
             # A 3-D display shows a whole (level of the) volume: too much for the GUI
-            # thread, so it is streamed like the whole volume, replacing older runs.
+            # thread, so it is counted in the background, replacing older runs; from the
+            # level napari loaded for the canvas when it holds it (nothing read again).
+            shown = displayed_values(layer, scoped)
+            if shown is not None:
+                scoped = dataclasses.replace(scoped, data=shown)
             self._histogram_in_background(layer, scoped, settings, cache=False)
             return
         # Sliced first, then read once (or taken from napari): a plane, never the volume.

@@ -10,12 +10,10 @@ properties are mirrored) live in the Qt-free :class:`napari_bigvol._models.ortho
 this module lays out the canvases and forwards events between napari and that model.
 See that module for why napari-orthogonal-views is not used as a dependency.
 
-The side views slice synchronously, like the main canvas. napari's asynchronous slicing
-(its experimental setting, or the side viewers' own slicer) was tried: it runs dask
-computes on napari's slicing thread beside the GUI thread's, and napari's opportunistic
-dask cache (``dask.cache.Cache``) then fails with KeyErrors in its callbacks, so slices
-went missing. A side plane therefore costs what the same plane costs in the main canvas:
-cheap from a chunked pyramid, seconds across a folder of thousands of TIFF slices.
+The side views slice asynchronously (:mod:`napari_bigvol._napari._side_slicer`): a
+side plane across a folder of thousands of TIFF slices takes seconds to read, so it is
+read on a worker thread, a click returns at once, and a plane superseded by a newer click
+stops reading. The main canvas slices as napari always does.
 """
 
 from __future__ import annotations
@@ -41,6 +39,7 @@ from napari_bigvol._models.ortho import (
     side_camera_orientation,
 )
 from napari_bigvol._napari._anatomical import install as anatomical_view
+from napari_bigvol._napari._side_slicer import SidePlaneSlicer
 from napari_bigvol._qt.base import DockWidget
 
 if TYPE_CHECKING:
@@ -48,6 +47,13 @@ if TYPE_CHECKING:
 
 #: Crosshair colour: yellow stands out on grey MRI and on napari's colormaps.
 CROSSHAIR_COLOR = (1.0, 0.85, 0.0, 0.9)
+
+#: Smallest side canvas (pixels each way): a plane stays readable when other docks share
+#: the column (napari then shrinks those docks, which scroll, or grows the window).
+MIN_CANVAS = 120
+
+#: Added to a side view's caption while its plane is being read.
+READING = " (reading…)"
 
 #: Shown instead of the side views while the viewer has no data of 3 or more dimensions.
 NEEDS_3D = "Orthogonal views show volumes: open data with 3 or more dimensions."
@@ -95,6 +101,8 @@ class _SidePanel(QWidget):
         super().__init__()
         self.model = model
         self.viewer_model = ViewerModel(title=name)
+        # Before the canvas is made: it applies the planes the slicer reads off-thread.
+        self.viewer_model._layer_slicer = SidePlaneSlicer()
         self.qt_viewer = QtViewer(self.viewer_model)
         self.qt_viewer.setAcceptDrops(False)  # files are opened in the main viewer
         self.caption = QLabel()
@@ -103,11 +111,13 @@ class _SidePanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.caption)
         layout.addWidget(self.qt_viewer, stretch=1)
+        self.qt_viewer.canvas.native.setMinimumSize(MIN_CANVAS, MIN_CANVAS)
         self.crosshair = _Crosshair(self.qt_viewer.canvas)
         # Scanner (RAS) layers: the same upright camera and edge letters as the main viewer
         # (it does nothing for other data).
         self.anatomy = anatomical_view(self.viewer_model)
         self.plane: PlaneView | None = None
+        self._title = ""
         #: The copy of each main layer, keyed by ``id(main layer)``.
         self.copies: dict[int, Layer] = {}
         self._framed_camera: tuple | None = None
@@ -119,10 +129,20 @@ class _SidePanel(QWidget):
     def dims(self) -> Any:
         return self.viewer_model.dims
 
+    @property
+    def loaded(self) -> bool:
+        """Whether every copy shows the plane last asked for (none is being read)."""
+        return all(copy.loaded for copy in self.copies.values())
+
     def close_canvas(self) -> None:
         """Close the canvas and drop it (napari's tests count QtViewers still referenced)."""
+        slicer = self.viewer_model._layer_slicer
+        slicer.stop()  # before the layers go: removing them would ask for planes
+        for copy in self.copies.values():  # a plane may still be on its way
+            copy.events.set_data.disconnect(self._show_caption)
         self.copies.clear()
         self.viewer_model.layers.clear()
+        slicer.shutdown()
         self.crosshair.remove()
         self.qt_viewer.close()
         del self.qt_viewer
@@ -136,15 +156,27 @@ class _SidePanel(QWidget):
         first = not self.viewer_model.layers
         self.viewer_model.layers.insert(index, copy)
         self.copies[id(layer)] = copy
+        copy.events.set_data.connect(self._show_caption)  # a plane arrived
         reframe = self.fit_dims()
-        copy.visible = layer.visible
+        self.set_visible(copy, layer.visible)
         if first or reframe:
             self.frame()
+
+    def set_visible(self, copy: Layer, visible: bool) -> None:
+        """Show or hide a copy; its plane is read off the GUI thread.
+
+        napari's ``visible`` setter would read the plane at once, on the GUI thread.
+        """
+        with copy._block_refresh():
+            copy.visible = visible
+        if visible:
+            self.viewer_model._update_layers(layers=[copy])
 
     def remove_copy(self, layer: Layer) -> None:
         """Remove the copy of the main ``layer``, if there is one."""
         copy = self.copies.pop(id(layer), None)
         if copy is not None:
+            copy.events.set_data.disconnect(self._show_caption)
             self.viewer_model.layers.remove(copy)
 
     def sync_order(self, layers: Any) -> None:
@@ -226,7 +258,11 @@ class _SidePanel(QWidget):
             self.crosshair.show(None)
             return
         self.crosshair.show(self.model.crosshair(self.plane) if show_crosshair else None)
-        self.caption.setText(self.plane.title(labels, self.model.point, units))
+        self._title = self.plane.title(labels, self.model.point, units)
+        self._show_caption()
+
+    def _show_caption(self, event: Any = None) -> None:
+        self.caption.setText(self._title + ("" if self.loaded else READING))
 
 
 class _LayerMirror:
@@ -278,8 +314,14 @@ class _LayerMirror:
 
     def _mirror(self, layer: Layer, name: str) -> Callable:
         def mirror(event: Any = None) -> None:
-            for copy in self._copies(layer):
-                setattr(copy, name, getattr(layer, name))
+            for panel in self.panels:
+                copy = panel.copies.get(id(layer))
+                if copy is None:
+                    continue
+                if name == "visible":
+                    panel.set_visible(copy, layer.visible)
+                else:
+                    setattr(copy, name, getattr(layer, name))
 
         return mirror
 
@@ -371,6 +413,11 @@ class OrthogonalViewsWidget(DockWidget):
         self._close_filter = _CloseFilter(self.close_views)
         self.viewer.window._qt_window.installEventFilter(self._close_filter)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether both side views show their planes (none is being read)."""
+        return all(panel.loaded for panel in self.panels)
+
     def sizeHint(self) -> QSize:
         # Narrower than the main canvas: napari gives a dock its size hint.
         return QSize(420, 800)
@@ -382,6 +429,7 @@ class OrthogonalViewsWidget(DockWidget):
         self.note = QLabel(NEEDS_3D)
         self.note.setWordWrap(True)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)  # never squeezed to nothing by other docks
         for panel in self.panels:
             splitter.addWidget(panel)
         layout = QVBoxLayout(self)

@@ -34,15 +34,35 @@ from superqt import QDoubleSlider
 from napari_bigvol._models import _layers
 from napari_bigvol._models._layers import Scope, require_grey
 from napari_bigvol._models.threshold import MaskOutput, ThresholdModel
-from napari_bigvol._napari.scope import ScopedData, visible_slice, whole_volume
+from napari_bigvol._napari.scope import (
+    ScopedData,
+    displayed_values,
+    visible_slice,
+    whole_volume,
+)
 from napari_bigvol._qt.base import LayerWidget
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops.threshold import MaskStatistics, mask_statistics, otsu_threshold_of
+from napari_bigvol.ops.view_cache import TEXTURE_COPIES, budget_3d
 
 #: Label value of the masked voxels in the mask and preview layers.
 MASK_LABEL = 1
 #: The preview's colour: bright on grey images, and not one of the RGB channel colours.
 PREVIEW_COLOUR = "cyan"
+
+
+def _counted_live(layer: Image, plane: ScopedData) -> bool:
+    """Whether to count and preview ``plane`` on the GUI thread, at once.
+
+    Yes when reading it is quick, or when napari already holds its values within the 3-D
+    level budget (a 3-D display of a budgeted level: a comparison, no read). A
+    single-scale volume napari loaded whole in 3-D can be far bigger: that one is left to
+    the lazy preview and the background count.
+    """
+    if math.prod(plane.data.shape) <= _layers.LIVE_LIMIT:
+        return True
+    shown = displayed_values(layer, plane)
+    return shown is not None and shown.nbytes <= budget_3d() // TEXTURE_COPIES
 
 
 class ThresholdMaskWidget(LayerWidget):
@@ -160,7 +180,7 @@ class ThresholdMaskWidget(LayerWidget):
             self.stats_label.setText("")
             raise
         plane = visible_slice(layer, self.viewer)
-        live = math.prod(plane.data.shape) <= _layers.LIVE_LIMIT
+        live = _counted_live(layer, plane)
         warning = self.model.range_warning()
         # A 3-D display shows a volume: counting it live would block the GUI.
         note = self.scope_note(layer) or (
