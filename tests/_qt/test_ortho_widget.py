@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import tifffile
 from dask.callbacks import Callback
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QDockWidget
 
 import napari_bigvol
 from napari_bigvol._display import camera_orientation
@@ -120,6 +122,22 @@ def test_dock_opens_from_the_plugins_menu(make_napari_viewer, volume):
         ["volume"],
         ["volume"],
     ]
+
+
+def test_the_dock_cannot_float_its_gl_canvases(make_napari_viewer, volume, qtbot):
+    """Floating reparents the side canvases; under Mesa that aborted napari (vispy #1759)."""
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(volume, name="volume")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-bigvol", "Orthogonal views")
+    qtbot.wait(10)
+    floatable = QDockWidget.DockWidgetFeature.DockWidgetFloatable
+    assert not dock.features() & floatable  # no drag-out, no double-click float
+    assert not dock.titleBarWidget().float_button.isVisible()  # napari's own button
+    viewer.window._qt_window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+    qtbot.wait(10)  # napari rebuilds the title bar for the new side
+    assert not dock.titleBarWidget().float_button.isVisible()
+    assert not dock.isFloating()
+    widget.close_views()
 
 
 def test_side_views_show_the_planes_through_the_point(ortho, tiff_folder, volume, qtbot):

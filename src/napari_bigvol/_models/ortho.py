@@ -168,7 +168,14 @@ class PlaneView:
         'z-x plane at y = 12.5 mm'
         >>> side_views((0, 1, 2))[0].title(("I→S", "P→A", "L→R"), (4.0, -20.4, 3.0), ("mm",) * 3)
         'Coronal at A = -20.4 mm'
+        >>> side_views((0, 1, 2))[0].title(("-3", "-2", "-1"), (4.0, 64.0, 3.0))
+        'axis 0-axis 2 plane at axis 1 = 64'
         """
+        # napari labels unlabelled axes -3, -2, -1: name them by their index instead.
+        axis_labels = [
+            f"axis {index}" if label.lstrip("-").isdigit() else label
+            for index, label in enumerate(axis_labels)
+        ]
         axis = self.slice_axis
         unit = f" {units[axis]}" if axis < len(units) and units[axis] not in _UNITLESS else ""
         code = LABEL_AXCODES.get(axis_labels[axis])

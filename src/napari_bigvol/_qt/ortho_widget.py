@@ -26,7 +26,14 @@ from napari.components import ViewerModel
 from napari.layers import Layer
 from napari.qt import QtViewer
 from qtpy.QtCore import QEvent, QObject, QSize, Qt
-from qtpy.QtWidgets import QCheckBox, QLabel, QSplitter, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QLabel,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 from vispy.scene.visuals import Line
 
 from napari_bigvol._models.ortho import (
@@ -422,6 +429,16 @@ class OrthogonalViewsWidget(DockWidget):
         # Narrower than the main canvas: napari gives a dock its size hint.
         return QSize(420, 800)
 
+    def showEvent(self, event: Any) -> None:
+        """Keep the dock from floating once napari has put this widget in one."""
+        super().showEvent(event)
+        dock = self.parent()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parent()
+        if dock is not None:
+            _keep_docked(dock)
+            dock.dockLocationChanged.connect(lambda *_: _keep_docked(dock))
+
     def _build_layout(self) -> None:
         self.crosshair_check = QCheckBox("Crosshair")
         self.crosshair_check.setChecked(self.model.crosshair_visible)
@@ -588,6 +605,22 @@ def _click(model: OrthoViews, plane: PlaneView, event: Any) -> Iterator[None]:
         yield
     if is_click(press, event.pos):
         model.click(plane, position)
+
+
+def _keep_docked(dock: QDockWidget) -> None:
+    """Take away a dock's float: floating reparents the side canvases' GL widgets.
+
+    Qt then recreates their OpenGL context under vispy's feet; with Mesa it aborts the
+    whole process (vispy issue 1759; pymmcore-gui and ndv also forbid floating their
+    vispy canvases). napari's own title bar floats the dock from its float button without
+    asking the dock's features, so the button is hidden as well; napari rebuilds the title
+    bar when the dock moves, hence the second call from ``dockLocationChanged``.
+    """
+    floatable = QDockWidget.DockWidgetFeature.DockWidgetFloatable
+    dock.setFeatures(dock.features() & ~floatable)
+    float_button = getattr(dock.titleBarWidget(), "float_button", None)
+    if float_button is not None:
+        float_button.hide()
 
 
 def _push_point(dims: Any, point: tuple[float, ...]) -> None:
