@@ -14,7 +14,8 @@ same run:
   direct ``zarr_array[k]`` read (the floor) and ``da.from_zarr(zarr_array)[k].compute()``.
 
 ``--planes`` instead times XY, XZ and YZ planes of an OME-Zarr image in 64^3 chunks
-(``--side`` x ``--side`` x ``--depth`` uint16, zstd; NGFF 0.4 on zarr v2 with ``/`` keys,
+(``--depth`` x ``--side`` x ``--side`` uint16, zarr's default compressors: Blosc lz4 on
+v2, zstd on v3; NGFF 0.4 on zarr v2 with ``/`` keys,
 as ome-zarr-py writes it, and NGFF 0.5 on zarr v3) read through
 ``napari_bigvol.read(store)`` by two versions of the package, each in its own worker
 process (``--before SRC``, e.g. ``/work/main/src``, against this checkout), interleaved
@@ -319,7 +320,10 @@ def main() -> None:
 
 def bench_all_planes(folder: Path, args: argparse.Namespace) -> None:
     paths = write_plane_stores(folder, args.depth, args.side)
-    print(f"volume: {args.depth} x {args.side} x {args.side} uint16, chunks {PLANE_CHUNKS}, zstd")
+    print(
+        f"volume: {args.depth} x {args.side} x {args.side} uint16, chunks {PLANE_CHUNKS}, "
+        "zarr's default compressors (v2: Blosc lz4, v3: zstd)"
+    )
     for name, path in paths.items():
         bench_axis_planes(name, path, args.before)
 
