@@ -14,12 +14,11 @@ same run:
   direct ``zarr_array[k]`` read (the floor) and ``da.from_zarr(zarr_array)[k].compute()``.
 
 ``--planes`` instead times XY, XZ and YZ planes of an OME-Zarr image in 64^3 chunks
-(``--depth`` x ``--side`` x ``--side`` uint16, zarr's default compressors: Blosc lz4 on
-v2, zstd on v3; NGFF 0.4 on zarr v2 with ``/`` keys,
-as ome-zarr-py writes it, and NGFF 0.5 on zarr v3) read through
-``napari_bigvol.read(store)`` by two versions of the package, each in its own worker
-process (``--before SRC``, e.g. ``/work/main/src``, against this checkout), interleaved
-plane by plane with a direct ``zarr.open(level)[plane]`` in this process.
+(``--depth`` x ``--side`` x ``--side`` uint16 in zarr's default compressors: NGFF 0.4 on
+zarr v2 with ``/`` keys as ome-zarr-py writes it, Blosc lz4; NGFF 0.5 on zarr v3, zstd)
+read through ``napari_bigvol.read(store)`` by two versions of the package, each in its
+own worker process (``--before SRC``, e.g. ``/work/main/src``, against this checkout),
+interleaved plane by plane with a direct ``zarr.open(level)[plane]`` in this process.
 
 Run::
 
