@@ -643,10 +643,13 @@ def _layer_data(
 
 
 def _dask_array(array: zarr.Array) -> da.Array:
-    """``da.from_zarr`` on the store's chunks, named after the array and its metadata's age.
+    """Wrap ``array`` in dask, named after the array and its metadata's age.
 
-    The name changes when the store is rewritten in place (a re-export to the same
-    path), so napari's dask cache never serves chunks of the old data.
+    Plain local layouts are read from their chunk files in blocks of whole chunks
+    (:class:`~napari_bigvol.io._zarr_chunks.ChunkedLevel`); anything else as
+    ``da.from_zarr`` on the store's chunks would. The name changes when the store is
+    rewritten in place (a re-export to the same path), so napari's dask cache never
+    serves chunks of the old data.
     """
     if not isinstance(array.store, LocalStore):  # a remote store (io._remote): no stamp
         token = tokenize(str(array.store), array.path, array.shape, str(array.dtype))
