@@ -94,24 +94,31 @@ def test_a_missing_chunk_reads_as_the_fill_value(tmp_path):
     assert block[:, 4:].max() == 0
 
 
-def test_a_damaged_chunk_is_a_read_error_naming_the_array(tmp_path):
+def test_a_damaged_chunk_is_a_read_error_naming_the_chunk_file(tmp_path):
     array = _plain_array(tmp_path / "a.zarr", (8, 8), (4, 4), "uint16")
     array[:] = 3
     (tmp_path / "a.zarr" / "0" / "1").write_bytes(b"not blosc at all")
     level = ChunkedLevel(ChunkFiles.of(array))
     with pytest.raises(ReadError, match="chunk file is damaged") as caught:
         level[0, :]
-    assert str(tmp_path / "a.zarr") in str(caught.value)
+    assert caught.value.path == str(tmp_path / "a.zarr" / "0" / "1")
     assert caught.value.__cause__ is not None
 
 
 def test_other_layouts_are_left_to_zarr(tmp_path):
-    v3 = zarr.create_array(tmp_path / "v3.zarr", shape=(4,), chunks=(2,), dtype="u1")
-    dotted = zarr.create_array(
-        tmp_path / "dot.zarr", shape=(4,), chunks=(2,), dtype="u1", zarr_format=2
-    )
+    def create(name, dtype="u2", **options):
+        return zarr.create_array(
+            tmp_path / name, shape=(4, 4), chunks=(2, 2), dtype=dtype, **options
+        )
+
+    sharded = create("sharded.zarr", shards=(4, 4))
+    fortran = create("f.zarr", zarr_format=2, order="F")
+    big_endian = create("big.zarr", dtype=">u2")  # zarr stores its bytes little-endian
     memory = zarr.create_array({}, shape=(4,), chunks=(2,), dtype="u1", zarr_format=2)
-    assert ChunkFiles.of(v3) is ChunkFiles.of(dotted) is ChunkFiles.of(memory) is None
+    assert {ChunkFiles.of(a) for a in (sharded, fortran, big_endian, memory)} == {None}
+    # Key layouts zarr writes by default are read directly.
+    assert ChunkFiles.of(create("v3.zarr")).path((1, 0)).endswith("v3.zarr/c/1/0")
+    assert ChunkFiles.of(create("v2.zarr", zarr_format=2)).path((1, 0)).endswith("v2.zarr/1.0")
 
 
 @pytest.mark.parametrize("dtype", ["uint16", "float32"])

@@ -7,18 +7,22 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import dask.array as da
+import numcodecs
 import numpy as np
 import pytest
 import zarr
 from ome_zarr.format import FormatV04, FormatV05
 from ome_zarr_models import open_ome_zarr
+from zarr.codecs import BloscCodec, Crc32cCodec, GzipCodec, TransposeCodec, ZstdCodec
 
 import napari_bigvol
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import _ngff, reader_for, zarr_store
+from napari_bigvol.io._zarr_chunks import ChunkedLevel
 
 METADATA_NAMES = {"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"}
 FORMATS = {2: FormatV04(), 3: FormatV05()}
@@ -119,6 +123,14 @@ def _chunk_files(array: zarr.Array, store: Path, plane: int) -> set[str]:
     }
 
 
+def _whole_chunks(data: da.Array, array: zarr.Array) -> bool:
+    """Whether every dask block of ``data`` holds whole chunks of ``array`` (no rechunking)."""
+    return all(
+        all(block % chunk == 0 for block in blocks[:-1])
+        for blocks, chunk in zip(data.chunks, array.chunks, strict=True)
+    )
+
+
 def _centre_chunk(reference: np.ndarray, chunks) -> np.ndarray:
     start = [(size // 2) // c * c for size, c in zip(reference.shape, chunks, strict=True)]
     return reference[tuple(slice(s, s + c) for s, c in zip(start, chunks, strict=True))]
@@ -171,8 +183,7 @@ def test_plain_array_matches_zarr(tmp_path, zarr_format, dtype, chunks):
     assert layer_type == "image"
     assert isinstance(data, da.Array)
     direct = zarr.open_array(store, mode="r")
-    # The store's chunks, no rechunking.
-    assert data.chunks == da.core.normalize_chunks(direct.chunks, direct.shape)
+    assert _whole_chunks(data, direct)
     np.testing.assert_array_equal(data.compute(), direct[...])
     assert data.dtype == direct.dtype
     assert kwargs["name"] == "vol"
@@ -189,7 +200,10 @@ def test_plain_array_matches_zarr(tmp_path, zarr_format, dtype, chunks):
 
 
 def test_plain_array_handles_are_read_only(tmp_path):
-    store = _plain_array(tmp_path / "vol.zarr", _volume((2, 8, 8), "uint16"), (1, 8, 8), 3)
+    # Sharded: read through zarr, whose array handles sit in the graph.
+    store = _plain_array(
+        tmp_path / "vol.zarr", _volume((2, 8, 8), "uint16"), (1, 8, 8), 3, shards=(2, 8, 8)
+    )
     ((data, _, _),) = zarr_store.read(store)
     # The graph holds the zarr array inside the reader that names the store in errors.
     handles = [
@@ -203,6 +217,14 @@ def test_plain_array_handles_are_read_only(tmp_path):
         with pytest.raises(ValueError, match=r"read-only|read only"):
             handle[0] = 0
     assert np.all(zarr.open_array(store, mode="r")[...] == zarr.open_array(store)[...])
+
+
+def test_chunk_files_read_directly_have_no_write_access(tmp_path):
+    store = _plain_array(tmp_path / "vol.zarr", _volume((2, 8, 8), "uint16"), (1, 8, 8), 3)
+    ((data, _, _),) = zarr_store.read(store)
+    sources = [v for v in dict(data.__dask_graph__()).values() if isinstance(v, ChunkedLevel)]
+    assert sources
+    assert not any(hasattr(source, "__setitem__") for source in sources)
 
 
 def test_dimension_names_become_axis_labels(tmp_path):
@@ -378,7 +400,7 @@ def test_ome_multiscale_matches_zarr(tmp_path, zarr_format, dtype, chunks):
     assert kwargs["multiscale"] is True
     assert [level.shape for level in levels] == [group[p].shape for p in ("s0", "s1", "s2")]
     for level, path in zip(levels, ("s0", "s1", "s2"), strict=True):
-        assert level.chunks == da.core.normalize_chunks(group[path].chunks, group[path].shape)
+        assert _whole_chunks(level, group[path])
         np.testing.assert_array_equal(level.compute(), group[path][...])
     np.testing.assert_array_equal(levels[0].compute(), reference)
     assert kwargs["scale"] == (2.5, 0.5, 0.25)
@@ -1018,3 +1040,131 @@ def test_coordinate_transformations_that_are_not_a_list_are_a_read_error(tmp_pat
 
     with pytest.raises(ReadError, match=r"ct_int\.ome\.zarr: .*coordinateTransformations are"):
         zarr_store.read(store)
+
+
+# --- chunk files read directly (issue 9) --------------------------------------------------
+
+V2_SLASH = {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
+#: Layouts read straight from their chunk files (napari_bigvol.io._zarr_chunks).
+DIRECT_LAYOUTS = {
+    "v2-slash-zstd": {"zarr_format": 2, **V2_SLASH},
+    "v2-dot-blosc": {"zarr_format": 2, "compressors": numcodecs.Blosc(cname="lz4")},
+    "v2-slash-raw": {"zarr_format": 2, "compressors": None, **V2_SLASH},
+    "v3-zstd": {"zarr_format": 3},
+    "v3-blosc-bitshuffle": {
+        "zarr_format": 3,
+        "compressors": BloscCodec(cname="zstd", shuffle="bitshuffle"),
+    },
+    "v3-gzip-v2-keys": {
+        "zarr_format": 3,
+        "compressors": GzipCodec(),
+        "chunk_key_encoding": {"name": "v2", "separator": "."},
+    },
+    "v3-raw": {"zarr_format": 3, "compressors": None},
+}
+#: Layouts left to zarr.
+ZARR_LAYOUTS = {
+    "v2-F-order": {"zarr_format": 2, "order": "F"},
+    "v2-delta-filter": {"zarr_format": 2, "filters": [numcodecs.Delta(dtype="<u2")]},
+    "v3-sharded": {"zarr_format": 3, "shards": (16, 32, 32)},
+    "v3-transposed": {"zarr_format": 3, "filters": [TransposeCodec(order=(2, 1, 0))]},
+    "v3-checksummed": {"zarr_format": 3, "compressors": [ZstdCodec(), Crc32cCodec()]},
+}
+#: An XY, an XZ and a YZ plane of a (21, 45, 38) volume.
+PLANES = {
+    "xy": (7, slice(None), slice(None)),
+    "xz": (slice(None), 20, slice(None)),
+    "yz": (slice(None), slice(None), 30),
+}
+
+
+def _sources(data: da.Array) -> list[Any]:
+    return [getattr(v, "array", v) for v in dict(data.__dask_graph__()).values()]
+
+
+def _partly_written(path: Path, dtype: str, fill_value, **options) -> zarr.Array:
+    """A (21, 45, 38) array in (8, 16, 16) chunks, edge chunks cut, some never written."""
+    shape = (21, 45, 38)
+    array = zarr.create_array(
+        path, shape=shape, chunks=(8, 16, 16), dtype=dtype, fill_value=fill_value, **options
+    )
+    array[:12, 5:40, :] = _volume(shape, dtype)[:12, 5:40, :]  # chunks of z >= 16 stay empty
+    return array
+
+
+@pytest.mark.parametrize("layout", DIRECT_LAYOUTS)
+@pytest.mark.parametrize(
+    ("dtype", "fill_value"),
+    [("uint8", 0), ("uint16", 7), ("int32", -3), ("float32", 2.5), ("int16", None)],
+)
+def test_plain_layouts_read_directly_agree_with_zarr(tmp_path, layout, dtype, fill_value):
+    array = _partly_written(tmp_path / "vol.zarr", dtype, fill_value, **DIRECT_LAYOUTS[layout])
+    ((data, _, _),) = zarr_store.read(tmp_path / "vol.zarr")
+    assert any(isinstance(source, ChunkedLevel) for source in _sources(data))
+    assert data.dtype == array.dtype
+    np.testing.assert_array_equal(data.compute(), array[...])
+    for name, plane in PLANES.items():
+        np.testing.assert_array_equal(data[plane].compute(), array[plane], err_msg=name)
+
+
+@pytest.mark.parametrize("layout", ZARR_LAYOUTS)
+def test_other_layouts_still_read_through_zarr(tmp_path, layout):
+    array = _partly_written(tmp_path / "vol.zarr", "uint16", 7, **ZARR_LAYOUTS[layout])
+    ((data, _, _),) = zarr_store.read(tmp_path / "vol.zarr")
+    assert not any(isinstance(source, ChunkedLevel) for source in _sources(data))
+    assert any(isinstance(source, zarr.Array) for source in _sources(data))
+    np.testing.assert_array_equal(data.compute(), array[...])
+    np.testing.assert_array_equal(data[PLANES["yz"]].compute(), array[PLANES["yz"]])
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_ome_zarr_py_images_and_labels_read_directly(tmp_path, zarr_format):
+    reference = _volume((13, 50, 37), "uint16")
+    store = _ome_image(tmp_path / "img.ome.zarr", reference, zarr_format, chunks=(4, 16, 16))
+    _add_labels(store, (reference % 5).astype("uint32"), zarr_format, dict.fromkeys("zyx", 1.0))
+    (levels, _, _), (labels, _, kind) = zarr_store.read(store)
+    assert kind == "labels"
+    group = zarr.open_group(store, mode="r")
+    arrays = [group[p] for p in ("s0", "s1", "s2")] + [group[f"labels/cells/s{p}"] for p in "012"]
+    everywhere = [(3, slice(None), slice(None)), (slice(None), 5, slice(None)), (..., 4)]
+    for data, array in zip([*levels, *labels], arrays, strict=True):
+        assert any(isinstance(source, ChunkedLevel) for source in _sources(data)), array.path
+        np.testing.assert_array_equal(data.compute(), array[...], err_msg=array.path)
+        for plane in everywhere:
+            np.testing.assert_array_equal(data[plane].compute(), array[plane], err_msg=str(plane))
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("plane", PLANES)
+def test_a_plane_along_any_axis_opens_only_its_chunks_once(
+    tmp_path, open_counter, zarr_format, plane
+):
+    reference = _volume((21, 45, 38), "uint16")
+    store = _plain_array(tmp_path / "vol.zarr", reference, (8, 16, 16), zarr_format)
+    ((data, _, _),) = zarr_store.read(store)
+    selection = PLANES[plane]
+    with open_counter.watch(tmp_path) as opened:
+        values = data[selection].compute()
+    np.testing.assert_array_equal(values, reference[selection])
+    array = zarr.open_array(store, mode="r")
+    crossed = [
+        [key // chunk] if isinstance(key, int) else range(-(-size // chunk))
+        for key, size, chunk in zip(selection, array.shape, array.chunks, strict=True)
+    ]
+    expected = {
+        os.path.abspath(store / array.metadata.encode_chunk_key(index))
+        for index in itertools.product(*crossed)
+    }
+    assert set(opened) == expected
+    assert set(opened.values()) == {1}
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_damaged_chunk_read_directly_names_its_file(tmp_path, zarr_format):
+    store = _damaged_chunk(tmp_path, zarr_format, 0, b"\x28\xb5\x2f\xfd garbage")
+    [(data, _, _)] = zarr_store.read(store)
+    with pytest.raises(ReadError, match="a chunk file is damaged") as caught:
+        np.asarray(data[0])
+    chunk = store / ("c/0/0/0" if zarr_format == 3 else "0.0.0")
+    assert caught.value.path == os.path.normpath(chunk)
+    assert caught.value.__cause__ is not None

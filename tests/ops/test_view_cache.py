@@ -24,6 +24,7 @@ import zarr
 
 import napari_bigvol as bv
 from napari_bigvol.errors import Cancelled, OperationError
+from napari_bigvol.io._zarr_chunks import READ_BLOCK_BYTES
 from napari_bigvol.ops import view_cache as vc
 from napari_bigvol.ops._pyramid import downsample_mean
 
@@ -125,7 +126,7 @@ def test_a_big_volume_gets_pyramid_levels_of_64_voxel_cubes(tmp_path, cache_dir)
     assert zarr.open_array(f"{entry.stores[0]}/0").chunks == (64, 64, 64)
     # dask blocks of whole cubes, up to the read-block size: few tasks per plane.
     assert levels[0].chunksize == (130, 256, 256)
-    assert math.prod(levels[0].chunksize) * 2 <= vc.READ_BLOCK_BYTES
+    assert math.prod(levels[0].chunksize) * 2 <= READ_BLOCK_BYTES
     np.testing.assert_array_equal(
         levels[1][10:11, 20:24, 30:34].compute(),
         downsample_mean(volume[20:22, 40:48, 60:68], (2, 2, 2)),

@@ -1,14 +1,17 @@
-"""Direct chunk-file reads and writes for local zarr v2 arrays of the plain layout.
+"""Direct chunk-file reads and writes for local zarr arrays of the plain layout.
 
 napari-bigvol writes its view cache, and its exports, as zarr v2 arrays on a local disk:
-C order, no filters, ``/``-separated chunk keys, one numcodecs compressor (or none). For
-those arrays a chunk is one file holding the compressed bytes of the whole chunk, so it can
+C order, no filters, ``/``-separated chunk keys, one numcodecs compressor (or none). Many
+user stores have that layout too, as do zarr v3 arrays of zarr's default codecs (bytes,
+then one zstd, blosc or gzip compressor; a regular chunk grid, no sharding). For those
+arrays a chunk is one file holding the compressed bytes of the whole chunk, so it can
 be read and written with one ``open`` and one numcodecs call. zarr 3 routes every chunk
 through its asyncio event loop and codec pipeline, which costs more than the decoding
 itself: a sagittal plane of 256 chunks of 64^3 uint16 (lz4) took 164 ms through
 ``zarr.Array.__getitem__`` and 54 ms here; writing a 64 x 512 x 512 work unit took 105 ms
 through ``zarr.Array.__setitem__`` and 70 ms here (docs/performance/view_cache.md). Any
-other array (zarr v3, sharding, remote stores, filters) goes through zarr.
+other array (sharding, transposes, checksums, filters, F order, remote stores) goes
+through zarr.
 """
 
 from __future__ import annotations
@@ -22,26 +25,48 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numcodecs
 import numpy as np
 import zarr
-from zarr.core.metadata import ArrayV2Metadata
+from zarr.codecs import BytesCodec
+from zarr.core.chunk_grids import RegularChunkGrid
+from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding, V2ChunkKeyEncoding
+from zarr.core.metadata import ArrayV2Metadata, ArrayV3Metadata
 from zarr.storage import LocalStore
 
 from napari_bigvol.errors import ReadError
 
-#: What a damaged chunk file raises while it is decoded (numcodecs' Blosc raises
-#: RuntimeError, a wrong size ValueError; OSError for an unreadable file).
-_CHUNK_ERRORS = (RuntimeError, ValueError, OSError, TypeError)
+#: What zarr and its codecs raise for a damaged, empty or foreign chunk file (found by
+#: fuzzing, tests/io/test_fuzz.py): RuntimeError from zstd and blosc, ValueError when the
+#: decoded bytes do not fit the chunk, OSError for an unreadable file, TypeError/KeyError/
+#: IndexError from odd metadata only noticed on read, ArithmeticError for zero chunk sizes,
+#: MemoryError when a damaged compressed frame claims a huge decoded size.
+CHUNK_ERRORS = (
+    RuntimeError,
+    ValueError,
+    OSError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    MemoryError,
+)
+#: Largest dask block of a level read here: a plane costs a task per block it crosses
+#: (about 1 ms of dask overhead each), a whole-volume operation holds a few blocks per thread.
+READ_BLOCK_BYTES = 32 * 2**20
+#: zarr v3 compressors that are numcodecs codecs under another name (zarr 3 wraps these).
+_V3_COMPRESSORS = ("zstd", "gzip", "blosc")
+_BLOSC_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
 
 @dataclass(frozen=True)
 class ChunkFiles:
-    """Where and how the chunks of a plain local zarr v2 array are stored.
+    """Where and how the chunks of a plain local zarr array are stored.
 
     Attributes
     ----------
     folder : str
-        The array's folder (holding ``.zarray``).
+        The array's folder (holding ``.zarray`` or ``zarr.json``).
     shape, chunks : tuple of int
         Array and chunk shape.
     dtype : numpy.dtype
@@ -50,6 +75,9 @@ class ChunkFiles:
         Value of chunks that have no file.
     codec : numcodecs codec or None
         The compressor (None stores raw bytes).
+    key_prefix, separator : str
+        A chunk's file is ``key_prefix`` then its grid position joined by ``separator``
+        (``c/`` and ``/`` for zarr v3's default keys, ``""`` and ``.`` or ``/`` for v2).
     """
 
     folder: str
@@ -58,6 +86,8 @@ class ChunkFiles:
     dtype: np.dtype
     fill_value: Any
     codec: Any
+    key_prefix: str = ""
+    separator: str = "/"
 
     @classmethod
     def of(cls, array: zarr.Array) -> ChunkFiles | None:
@@ -68,45 +98,41 @@ class ChunkFiles:
         >>> array = zarr.create_array({}, shape=(4,), chunks=(2,), dtype="u1")
         >>> ChunkFiles.of(array) is None  # in memory, not on a local disk
         True
+        >>> array = zarr.create_array("v3.zarr", shape=(4,), chunks=(2,), dtype="u2")
+        >>> files = ChunkFiles.of(array)  # zarr v3, default codecs: bytes then zstd
+        >>> files.codec, os.path.relpath(files.path((1,)), "v3.zarr")
+        (Zstd(level=0), 'c/1')
         """
-        meta = array.metadata
-        plain = (
-            isinstance(meta, ArrayV2Metadata)
-            and isinstance(array.store, LocalStore)
-            and meta.order == "C"
-            and not meta.filters
-            and meta.dimension_separator == "/"
-            and array.dtype.kind in "biuf"
-        )
-        if not plain:
+        dtype = np.dtype(array.dtype)
+        if not (isinstance(array.store, LocalStore) and array.ndim and dtype.kind in "biuf"):
             return None
-        return cls(
-            os.path.join(str(array.store.root), array.path),
-            tuple(array.shape),
-            tuple(array.chunks),
-            np.dtype(array.dtype),
-            array.fill_value,
-            meta.compressor,
-        )
+        meta = array.metadata
+        layout = _v2_layout(meta) if isinstance(meta, ArrayV2Metadata) else _v3_layout(meta, dtype)
+        if layout is None:
+            return None
+        fill_value = 0 if array.fill_value is None else array.fill_value  # as zarr reads it
+        folder = os.path.normpath(os.path.join(str(array.store.root), array.path))
+        return cls(folder, tuple(array.shape), tuple(array.chunks), dtype, fill_value, *layout)
 
     def path(self, index: Sequence[int]) -> str:
         """File of the chunk at grid position ``index``."""
-        return os.path.join(self.folder, *(str(i) for i in index))
+        key = self.key_prefix + self.separator.join(str(i) for i in index)
+        return os.path.join(self.folder, key)
 
     def read(self, index: Sequence[int]) -> np.ndarray | None:
         """Return the chunk at ``index`` (edge chunks padded), or None when it has no file."""
+        path = self.path(index)
         try:
-            with open(self.path(index), "rb") as file:
+            with open(path, "rb") as file:
                 stored = file.read()
-        except FileNotFoundError:
-            return None
-        try:
             raw = stored if self.codec is None else self.codec.decode(stored)
             return np.frombuffer(raw, self.dtype).reshape(self.chunks)
-        except _CHUNK_ERRORS as error:
+        except FileNotFoundError:
+            return None  # never written: the fill value, as zarr reads it
+        except CHUNK_ERRORS as error:
             reason = f"{type(error).__name__}: {error}".rstrip(": ")
             raise ReadError(
-                self.folder, f"cannot read zarr chunk data, a chunk file is damaged ({reason})"
+                path, f"cannot read zarr chunk data, a chunk file is damaged ({reason})"
             ) from error
 
     def write(self, index: Sequence[int], data: np.ndarray) -> None:
@@ -130,9 +156,50 @@ class ChunkFiles:
         )
 
 
+def _v2_layout(meta: ArrayV2Metadata) -> tuple[Any, str, str] | None:
+    """``(codec, key prefix, separator)`` of a plain zarr v2 array; None for other layouts."""
+    if meta.order != "C" or meta.filters:
+        return None
+    return meta.compressor, "", meta.dimension_separator
+
+
+def _v3_layout(meta: ArrayV3Metadata, dtype: np.dtype) -> tuple[Any, str, str] | None:
+    """``(codec, key prefix, separator)`` of a zarr v3 array of plain bytes and one compressor.
+
+    None for anything else: sharding, transposes, checksums, other chunk grids or keys, or
+    bytes stored in another byte order than the array's dtype.
+    """
+    first, *compressors = meta.codecs
+    encoding = meta.chunk_key_encoding
+    plain = (
+        isinstance(meta.chunk_grid, RegularChunkGrid)
+        and isinstance(encoding, DefaultChunkKeyEncoding | V2ChunkKeyEncoding)
+        and isinstance(first, BytesCodec)
+        and (first.endian is None or dtype.newbyteorder(first.endian.value) == dtype)
+        and len(compressors) <= 1
+    )
+    codec = _numcodec(compressors[0]) if compressors else None
+    if not plain or (compressors and codec is None):
+        return None
+    prefix = "c" + encoding.separator if isinstance(encoding, DefaultChunkKeyEncoding) else ""
+    return codec, prefix, encoding.separator
+
+
+def _numcodec(compressor: Any) -> Any | None:
+    """Return the numcodecs codec a zarr v3 zstd, gzip or blosc compressor wraps, or None."""
+    spec = compressor.to_dict()
+    name, settings = spec["name"], dict(spec.get("configuration", {}))
+    if name not in _V3_COMPRESSORS:
+        return None
+    if name == "blosc":
+        settings.pop("typesize", None)  # numcodecs takes it from the data
+        settings["shuffle"] = _BLOSC_SHUFFLES[settings["shuffle"]]
+    return numcodecs.get_codec({"id": name, **settings})
+
+
 @functools.cache
-def _encoders() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="bigvol-chunk-writer")
+def _codec_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="bigvol-chunk-codec")
 
 
 def write_region(path: str, region: tuple[slice, ...], data: np.ndarray) -> None:
@@ -163,7 +230,7 @@ def write_region(path: str, region: tuple[slice, ...], data: np.ndarray) -> None
 
     # Chunks are encoded and written by a pool of threads (numcodecs and file writes
     # release the GIL), as zarr does: the caller's thread meanwhile waits, not computes.
-    list(_encoders().map(write, itertools.product(*(range(n) for n in counts))))
+    list(_codec_threads().map(write, itertools.product(*(range(n) for n in counts))))
 
 
 def _axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice, slice]]:
@@ -182,12 +249,37 @@ def _axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice
             yield index, inside, slice(first, end)
 
 
+def read_block(chunks: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
+    """Dask chunk shape of a level read here: whole stored chunks, up to :data:`READ_BLOCK_BYTES`.
+
+    Axes with more than one voxel per chunk (not channels) grow in turn, the shortest
+    first, by doubling the number of stored chunks a block holds.
+
+    Examples
+    --------
+    >>> read_block((64, 64, 64), (2000, 512, 512), 2)
+    (256, 256, 256)
+    >>> read_block((1, 64, 64), (3, 100, 100), 1)
+    (1, 100, 100)
+    """
+    block = [min(c, n) for c, n in zip(chunks, shape, strict=True)]
+    while True:
+        growable = [a for a, c in enumerate(chunks) if c > 1 and block[a] < shape[a]]
+        if not growable:
+            return tuple(block)
+        axis = min(growable, key=lambda a: block[a])
+        grown = min(block[axis] * 2, shape[axis])
+        if math.prod([*block[:axis], grown, *block[axis + 1 :]]) * itemsize > READ_BLOCK_BYTES:
+            return tuple(block)
+        block[axis] = grown
+
+
 class ChunkedLevel:
     """An array-like over :class:`ChunkFiles` for :func:`dask.array.from_array`.
 
     dask fuses a slice of its block into the ``__getitem__`` call, so a plane reads only
-    the chunks it crosses, decoded one after the other in the calling thread (dask's
-    threads run several blocks at once).
+    the chunks it crosses, decoded by a pool of threads: a plane crosses few blocks, too
+    few for dask's threads alone to keep every core decoding.
 
     Examples
     --------
@@ -224,8 +316,13 @@ class ChunkedLevel:
             list(_axis_pieces(k, n, c))
             for k, n, c in zip(slices, self.shape, self.files.chunks, strict=True)
         ]
-        for combination in itertools.product(*pieces):
+
+        def copy(combination: tuple[tuple[int, slice, slice], ...]) -> None:
             index, inside, target = zip(*combination, strict=True)
             chunk = self.files.read(index)
             out[target] = self.files.fill_value if chunk is None else chunk[inside]
+
+        # numcodecs and file reads release the GIL. Decoded in turn, an XZ plane of 48 zstd
+        # chunks of 64^3 took 1.3x main's one dask task per chunk; with the pool 0.42x.
+        list(_codec_threads().map(copy, itertools.product(*pieces)))
         return out[dropped]

@@ -9,8 +9,11 @@
   arrays shrink level after level, and as one layer per array otherwise; OME-Zarr images
   inside it (a bioformats2raw layout, for example) open too.
 
-Stores are opened read-only and wrapped with :func:`dask.array.from_zarr` on the store's
-own chunks, so opening reads metadata files only, plus, when neither the metadata nor the
+Stores are opened read-only. Local arrays of the plain layout (zarr v2 in C order without
+filters, zarr v3 of bytes and one zstd, blosc or gzip compressor, unsharded) are read
+straight from their chunk files (:mod:`napari_bigvol.io._zarr_chunks`) in dask blocks of
+many chunks; any other array is wrapped like :func:`dask.array.from_zarr` on the store's
+own chunks. Opening reads metadata files only, plus, when neither the metadata nor the
 dtype settle the contrast limits, the smallest pyramid level (if small) or one chunk.
 """
 
@@ -35,6 +38,7 @@ from zarr.storage import LocalStore
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import _ngff
 from napari_bigvol.io._paths import PathLike, natural_key
+from napari_bigvol.io._zarr_chunks import CHUNK_ERRORS, ChunkedLevel, ChunkFiles, read_block
 
 if TYPE_CHECKING:
     from napari_bigvol.io import LayerData
@@ -57,22 +61,6 @@ MAX_CHUNKS_PER_AXIS = 2**24
 # errors (ValueError subclasses), KeyError/TypeError for well-formed JSON of the wrong shape,
 # OverflowError for a fill value out of the dtype's range.
 _METADATA_ERRORS = (OSError, ValueError, KeyError, TypeError, OverflowError)
-# What zarr and its codecs raise for a damaged, empty or foreign chunk file (found by
-# fuzzing, tests/io/test_fuzz.py): RuntimeError from zstd and blosc, ValueError when the
-# decoded bytes do not fit the chunk, TypeError/KeyError/IndexError from odd metadata only
-# noticed on read, ArithmeticError for zero chunk sizes, MemoryError when a damaged
-# compressed frame claims a huge decoded size (the codec allocates it whole).
-_CHUNK_ERRORS = (
-    RuntimeError,
-    ValueError,
-    OSError,
-    TypeError,
-    KeyError,
-    IndexError,
-    ArithmeticError,
-    MemoryError,
-)
-
 __all__ = [
     "CONTRAST_SAMPLE_BYTES",
     "CONTRAST_SAMPLE_CHUNKS",
@@ -655,10 +643,13 @@ def _layer_data(
 
 
 def _dask_array(array: zarr.Array) -> da.Array:
-    """``da.from_zarr`` on the store's chunks, named after the array and its metadata's age.
+    """Wrap ``array`` in dask, named after the array and its metadata's age.
 
-    The name changes when the store is rewritten in place (a re-export to the same
-    path), so napari's dask cache never serves chunks of the old data.
+    Plain local layouts are read from their chunk files in blocks of whole chunks
+    (:class:`~napari_bigvol.io._zarr_chunks.ChunkedLevel`); anything else as
+    ``da.from_zarr`` on the store's chunks would. The name changes when the store is
+    rewritten in place (a re-export to the same path), so napari's dask cache never
+    serves chunks of the old data.
     """
     if not isinstance(array.store, LocalStore):  # a remote store (io._remote): no stamp
         token = tokenize(str(array.store), array.path, array.shape, str(array.dtype))
@@ -673,9 +664,17 @@ def _dask_array(array: zarr.Array) -> da.Array:
         token = tokenize(
             os.path.abspath(store_root), array.path, stamp, array.shape, str(array.dtype)
         )
+    files = ChunkFiles.of(array)
+    if files is None:  # remote, sharded, filtered...: zarr reads, one task per chunk
+        source, chunks = _ChunkReader(array, _location(array)), array.chunks
+    else:
+        # Chunk files read directly, many per dask block: a plane along any axis is a few
+        # tasks, each opening only the chunks the plane crosses (docs/performance/zarr.md).
+        source = ChunkedLevel(files)
+        chunks = read_block(files.chunks, files.shape, files.dtype.itemsize)
     return da.from_array(
-        _ChunkReader(array, _location(array)),
-        chunks=array.chunks,
+        source,
+        chunks=chunks,
         name=f"bigvol-zarr-{token}",
         meta=np.empty((0,) * array.ndim, array.dtype),
     )
@@ -709,7 +708,7 @@ def _read_chunks(array: zarr.Array, selection: Any, where: str) -> np.ndarray:
     """``array[selection]``, with damaged chunk data reported as a ReadError naming ``where``."""
     try:
         return np.asarray(array[selection])
-    except _CHUNK_ERRORS as error:
+    except CHUNK_ERRORS as error:
         reason = f"{type(error).__name__}: {error}".rstrip(": ")
         raise ReadError(
             where, f"cannot read zarr chunk data, a chunk file is damaged ({reason})"

@@ -49,7 +49,7 @@ from napari_bigvol.errors import BigVolError, OperationError
 from napari_bigvol.io import _ngff, zarr_store
 from napari_bigvol.io import read as read_uncached
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
-from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles
+from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles, read_block
 from napari_bigvol.ops._pyramid import downsample_mean
 from napari_bigvol.ops.compute import ProgressCallback, StopCheck, stream_blocks
 from napari_bigvol.ops.export import export_layers
@@ -76,9 +76,6 @@ TEXTURE_COPIES = 4
 #: In-plane size a 3-D level keeps before its depth axis is halved too.
 SMALLEST_PLANE = 64
 MARKER = "complete.json"
-#: Largest dask block of a cached level: a plane costs a task per block it crosses (about
-#: 1 ms of dask overhead each), a whole-volume operation holds a few blocks per thread.
-READ_BLOCK_BYTES = 32 * 2**20
 # Bump when the layout of an entry changes: older entries are then not found, and removed.
 # 2: every chunk written (none left to the fill value), read directly as chunk files.
 _LAYOUT = 2
@@ -601,31 +598,6 @@ def _channel_position(meta: dict[str, Any], ndim: int) -> int | None:
     if meta.get("channel_axis") is not None:
         return int(meta["channel_axis"]) % ndim
     return ndim - 1 if meta.get("rgb") else None
-
-
-def read_block(chunks: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
-    """Dask chunk shape of a cached level: whole stored chunks, up to :data:`READ_BLOCK_BYTES`.
-
-    Axes with more than one voxel per chunk (not channels) grow in turn, the shortest
-    first, by doubling the number of stored chunks a block holds.
-
-    Examples
-    --------
-    >>> read_block((64, 64, 64), (2000, 512, 512), 2)
-    (256, 256, 256)
-    >>> read_block((1, 64, 64), (3, 100, 100), 1)
-    (1, 100, 100)
-    """
-    block = [min(c, n) for c, n in zip(chunks, shape, strict=True)]
-    while True:
-        growable = [a for a, c in enumerate(chunks) if c > 1 and block[a] < shape[a]]
-        if not growable:
-            return tuple(block)
-        axis = min(growable, key=lambda a: block[a])
-        grown = min(block[axis] * 2, shape[axis])
-        if math.prod([*block[:axis], grown, *block[axis + 1 :]]) * itemsize > READ_BLOCK_BYTES:
-            return tuple(block)
-        block[axis] = grown
 
 
 def _level_array(array: zarr.Array) -> da.Array:
