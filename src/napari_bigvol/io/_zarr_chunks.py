@@ -51,9 +51,6 @@ CHUNK_ERRORS = (
     ArithmeticError,
     MemoryError,
 )
-#: Largest dask block of a level read here: a plane costs a task per block it crosses
-#: (about 1 ms of dask overhead each), a whole-volume operation holds a few blocks per thread.
-READ_BLOCK_BYTES = 32 * 2**20
 #: zarr v3 compressors that are numcodecs codecs under another name (zarr 3 wraps these).
 _V3_COMPRESSORS = ("zstd", "gzip", "blosc")
 _BLOSC_SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
@@ -249,37 +246,15 @@ def _axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice
             yield index, inside, slice(first, end)
 
 
-def read_block(chunks: Sequence[int], shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
-    """Dask chunk shape of a level read here: whole stored chunks, up to :data:`READ_BLOCK_BYTES`.
-
-    Axes with more than one voxel per chunk (not channels) grow in turn, the shortest
-    first, by doubling the number of stored chunks a block holds.
-
-    Examples
-    --------
-    >>> read_block((64, 64, 64), (2000, 512, 512), 2)
-    (256, 256, 256)
-    >>> read_block((1, 64, 64), (3, 100, 100), 1)
-    (1, 100, 100)
-    """
-    block = [min(c, n) for c, n in zip(chunks, shape, strict=True)]
-    while True:
-        growable = [a for a, c in enumerate(chunks) if c > 1 and block[a] < shape[a]]
-        if not growable:
-            return tuple(block)
-        axis = min(growable, key=lambda a: block[a])
-        grown = min(block[axis] * 2, shape[axis])
-        if math.prod([*block[:axis], grown, *block[axis + 1 :]]) * itemsize > READ_BLOCK_BYTES:
-            return tuple(block)
-        block[axis] = grown
-
-
 class ChunkedLevel:
     """An array-like over :class:`ChunkFiles` for :func:`dask.array.from_array`.
 
-    dask fuses a slice of its block into the ``__getitem__`` call, so a plane reads only
-    the chunks it crosses, decoded by a pool of threads: a plane crosses few blocks, too
-    few for dask's threads alone to keep every core decoding.
+    Give it dask blocks of one stored chunk each. Larger blocks read fewer tasks per
+    plane only when dask fuses the plane's selection into ``__getitem__``, and napari
+    switches that fusion off while it slices (``optimization.fuse.active``, so that its
+    cache keeps whole blocks): a block of 256^3 then read all its 64 chunks for a plane
+    crossing 4 of them. A selection spanning several chunks (a direct read, or a fused
+    one) is decoded by a pool of threads.
 
     Examples
     --------

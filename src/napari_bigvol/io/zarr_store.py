@@ -38,7 +38,7 @@ from zarr.storage import LocalStore
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import _ngff
 from napari_bigvol.io._paths import PathLike, natural_key
-from napari_bigvol.io._zarr_chunks import CHUNK_ERRORS, ChunkedLevel, ChunkFiles, read_block
+from napari_bigvol.io._zarr_chunks import CHUNK_ERRORS, ChunkedLevel, ChunkFiles
 
 if TYPE_CHECKING:
     from napari_bigvol.io import LayerData
@@ -668,10 +668,9 @@ def _dask_array(array: zarr.Array) -> da.Array:
     if files is None:  # remote, sharded, filtered...: zarr reads, one task per chunk
         source, chunks = _ChunkReader(array, _location(array)), array.chunks
     else:
-        # Chunk files read directly, many per dask block: a plane along any axis is a few
-        # tasks, each opening only the chunks the plane crosses (docs/performance/zarr.md).
-        source = ChunkedLevel(files)
-        chunks = read_block(files.chunks, files.shape, files.dtype.itemsize)
+        # Chunk files read and decoded directly, without zarr's per-chunk overhead; one
+        # chunk per dask block, as napari slices without fusion (docs/performance/zarr.md).
+        source, chunks = ChunkedLevel(files), files.chunks
     return da.from_array(
         source,
         chunks=chunks,

@@ -49,7 +49,7 @@ from napari_bigvol.errors import BigVolError, OperationError
 from napari_bigvol.io import _ngff, zarr_store
 from napari_bigvol.io import read as read_uncached
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
-from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles, read_block
+from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles
 from napari_bigvol.ops._pyramid import downsample_mean
 from napari_bigvol.ops.compute import ProgressCallback, StopCheck, stream_blocks
 from napari_bigvol.ops.export import export_layers
@@ -603,13 +603,11 @@ def _channel_position(meta: dict[str, Any], ndim: int) -> int | None:
 def _level_array(array: zarr.Array) -> da.Array:
     files = ChunkFiles.of(array)
     if files is None:  # not the plain layout this version writes: read through zarr
-        return da.from_zarr(
-            array, chunks=read_block(array.chunks, array.shape, array.dtype.itemsize)
-        )
+        return da.from_zarr(array)
     stamp = os.stat(os.path.join(files.folder, ".zarray")).st_mtime_ns
     return da.from_array(
         ChunkedLevel(files),
-        chunks=read_block(files.chunks, files.shape, files.dtype.itemsize),
+        chunks=files.chunks,  # one stored chunk per block: see ChunkedLevel
         name=f"bigvol-cache-{tokenize(files.folder, stamp, files.shape, str(files.dtype))}",
         meta=np.empty((0,) * array.ndim, files.dtype),
         asarray=False,
