@@ -124,8 +124,17 @@ def _canvas_level(levels, axis: int, canvas=(1200, 1600)) -> int:
 
 
 def step_planes(folder: str) -> dict:
-    """Planes from the TIFF folder and from the cache, interleaved position by position."""
+    """Planes from the TIFF folder and from the cache, interleaved position by position.
+
+    Read as napari reads them: with dask's task fusion off (napari turns it off while it
+    slices, ``napari.utils._dask_utils.configure_dask``), so every dask block a plane
+    crosses is read whole.
+    """
+    import dask
+
     from napari_bigvol import read
+
+    dask.config.set({"optimization.fuse.active": False})
 
     [(tiff, _, _)] = read(folder)
     [(levels, _, _)] = read(folder, cache=True)

@@ -297,7 +297,11 @@ class ChunkedLevel:
             chunk = self.files.read(index)
             out[target] = self.files.fill_value if chunk is None else chunk[inside]
 
-        # numcodecs and file reads release the GIL. Decoded in turn, an XZ plane of 48 zstd
-        # chunks of 64^3 took 1.3x main's one dask task per chunk; with the pool 0.42x.
-        list(_codec_threads().map(copy, itertools.product(*pieces)))
+        combinations = list(itertools.product(*pieces))
+        if len(combinations) == 1:  # one chunk (a dask block): no hop to the pool
+            copy(combinations[0])
+        else:
+            # numcodecs and file reads release the GIL. Decoded in turn, an XZ plane of 48
+            # zstd chunks of 64^3 took 1.3x one dask task per chunk; with the pool 0.42x.
+            list(_codec_threads().map(copy, combinations))
         return out[dropped]
