@@ -220,8 +220,16 @@ def plane(axis: int, index: int) -> tuple:
 
 
 def plane_worker(store: Path) -> None:
-    """Open ``store`` with ``napari_bigvol.read``; time the ``AXIS INDEX`` planes of stdin."""
+    """Open ``store`` with ``napari_bigvol.read``; time the ``AXIS INDEX`` planes of stdin.
+
+    Planes are computed as napari computes them: dask's task fusion off (napari turns it
+    off while it slices, ``napari.utils._dask_utils.configure_dask``).
+    """
+    import dask
+
     import napari_bigvol
+
+    dask.config.set({"optimization.fuse.active": False})
 
     data = napari_bigvol.read(store)[0][0]
     level0 = data[0] if isinstance(data, list) else data
