@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import operator
 import threading
 
@@ -159,3 +160,23 @@ def test_event_loop_keeps_running_during_the_work(qtbot, wait_task):
     wait_task(task)
     timer.stop()
     assert task.outcome == "done"
+
+
+def test_full_collections_skip_the_viewers_objects_while_tasks_run(qtbot, wait_task):
+    """A full gc walked the whole viewer for 164 ms during a cache build: the one stall."""
+    releases = [threading.Event(), threading.Event()]
+    heap_before = len(gc.get_objects())
+
+    def blocked(release):
+        return lambda progress, should_stop: release.wait(20)
+
+    assert gc.get_freeze_count() == 0
+    first = run_in_background(blocked(releases[0]), description="A", on_done=lambda r: None)
+    assert gc.get_freeze_count() >= heap_before // 2  # the live heap is frozen
+    second = run_in_background(blocked(releases[1]), description="B", on_done=lambda r: None)
+    releases[0].set()
+    wait_task(first)
+    assert gc.get_freeze_count() > 0  # B still runs
+    releases[1].set()
+    wait_task(second)
+    assert gc.get_freeze_count() == 0  # nothing stays out of collection
