@@ -253,8 +253,8 @@ class ChunkedLevel:
     plane only when dask fuses the plane's selection into ``__getitem__``, and napari
     switches that fusion off while it slices (``optimization.fuse.active``, so that its
     cache keeps whole blocks): a block of 256^3 then read all its 64 chunks for a plane
-    crossing 4 of them. A selection spanning several chunks (a direct read, or a fused
-    one) is decoded by a pool of threads.
+    crossing 4 of them. A selection spanning several chunks (a direct read) decodes them
+    in turn.
 
     Examples
     --------
@@ -297,11 +297,7 @@ class ChunkedLevel:
             chunk = self.files.read(index)
             out[target] = self.files.fill_value if chunk is None else chunk[inside]
 
-        combinations = list(itertools.product(*pieces))
-        if len(combinations) == 1:  # one chunk (a dask block): no hop to the pool
-            copy(combinations[0])
-        else:
-            # numcodecs and file reads release the GIL. Decoded in turn, an XZ plane of 48
-            # zstd chunks of 64^3 took 1.3x one dask task per chunk; with the pool 0.42x.
-            list(_codec_threads().map(copy, combinations))
+        # In turn: a dask block is one chunk, and dask's threads decode blocks in parallel.
+        for combination in itertools.product(*pieces):
+            copy(combination)
         return out[dropped]
