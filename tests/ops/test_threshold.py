@@ -239,13 +239,19 @@ def test_count_components_reads_no_more_than_dask_compute(block_loads):
     mask[2:14, 7:9, 7:9] = True  # one rod across every block boundary along z
     lazy = block_loads.wrap(da.from_array(mask, chunks=(4, 8, 8)))
     # dask-image's label graph itself computes blocks again inside its tasks: the
-    # engine must add nothing to what dask's own compute of that graph reads.
+    # engine must add nothing to what dask's own compute of that graph reads. Those
+    # inner computes read one block more or less from run to run (579 or 580 here), so
+    # the engine is held to the most of three runs of dask's own.
     _, components = ndmeasure.label(lazy, ndimage.generate_binary_structure(3, 1))
-    assert dask.compute(components, scheduler="threads")[0] == 1
-    by_dask, block_loads.count = block_loads.count, 0
+    by_dask = []
+    for _ in range(3):
+        block_loads.count = 0
+        assert dask.compute(components, scheduler="threads")[0] == 1
+        by_dask.append(block_loads.count)
+    block_loads.count = 0
     calls = []
     assert count_components(lazy, progress=lambda d, t: calls.append((d, t))) == 1
-    assert block_loads.count == by_dask
+    assert block_loads.count <= max(by_dask)
     assert len(calls) > lazy.npartitions  # task progress: more steps than blocks
     assert calls[-1][0] == calls[-1][1]
 

@@ -230,7 +230,7 @@ def write_region(path: str, region: tuple[slice, ...], data: np.ndarray) -> None
     list(_codec_threads().map(write, itertools.product(*(range(n) for n in counts))))
 
 
-def _axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice, slice]]:
+def axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice, slice]]:
     """``(chunk index, slice inside the chunk, slice of the result)`` along one axis."""
     start, stop, step = key.indices(size)
     count = len(range(start, stop, step))
@@ -247,14 +247,11 @@ def _axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice
 
 
 class ChunkedLevel:
-    """An array-like over :class:`ChunkFiles` for :func:`dask.array.from_array`.
+    """An array-like over :class:`ChunkFiles`: any selection, read chunk by chunk.
 
-    Give it dask blocks of one stored chunk each. Larger blocks read fewer tasks per
-    plane only when dask fuses the plane's selection into ``__getitem__``, and napari
-    switches that fusion off while it slices (``optimization.fuse.active``, so that its
-    cache keeps whole blocks): a block of 256^3 then read all its 64 chunks for a plane
-    crossing 4 of them. A selection spanning several chunks (a direct read) decodes them
-    in turn.
+    It is what the tasks of :class:`~napari_bigvol.io._chunk_array.ChunkFileArray` call,
+    for a tile of grouped chunks or for one chunk. A selection spanning several chunks
+    decodes them in turn on the calling thread; dask runs tasks in parallel.
 
     Examples
     --------
@@ -288,7 +285,7 @@ class ChunkedLevel:
         )
         out = np.empty(out_shape, self.dtype)
         pieces = [
-            list(_axis_pieces(k, n, c))
+            list(axis_pieces(k, n, c))
             for k, n, c in zip(slices, self.shape, self.files.chunks, strict=True)
         ]
 
@@ -297,7 +294,7 @@ class ChunkedLevel:
             chunk = self.files.read(index)
             out[target] = self.files.fill_value if chunk is None else chunk[inside]
 
-        # In turn: a dask block is one chunk, and dask's threads decode blocks in parallel.
+        # In turn: dask's threads run tasks (tiles) in parallel.
         for combination in itertools.product(*pieces):
             copy(combination)
         return out[dropped]

@@ -37,8 +37,9 @@ from zarr.storage import LocalStore
 
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import _ngff
+from napari_bigvol.io._chunk_array import chunk_file_array
 from napari_bigvol.io._paths import PathLike, natural_key
-from napari_bigvol.io._zarr_chunks import CHUNK_ERRORS, ChunkedLevel, ChunkFiles
+from napari_bigvol.io._zarr_chunks import CHUNK_ERRORS, ChunkFiles
 
 if TYPE_CHECKING:
     from napari_bigvol.io import LayerData
@@ -645,8 +646,8 @@ def _layer_data(
 def _dask_array(array: zarr.Array) -> da.Array:
     """Wrap ``array`` in dask, named after the array and its metadata's age.
 
-    Plain local layouts are read from their chunk files in blocks of whole chunks
-    (:class:`~napari_bigvol.io._zarr_chunks.ChunkedLevel`); anything else as
+    Plain local layouts are read from their chunk files
+    (:class:`~napari_bigvol.io._chunk_array.ChunkFileArray`); anything else as
     ``da.from_zarr`` on the store's chunks would. The name changes when the store is
     rewritten in place (a re-export to the same path), so napari's dask cache never
     serves chunks of the old data.
@@ -664,17 +665,17 @@ def _dask_array(array: zarr.Array) -> da.Array:
         token = tokenize(
             os.path.abspath(store_root), array.path, stamp, array.shape, str(array.dtype)
         )
+    name = f"bigvol-zarr-{token}"
     files = ChunkFiles.of(array)
-    if files is None:  # remote, sharded, filtered...: zarr reads, one task per chunk
-        source, chunks = _ChunkReader(array, _location(array)), array.chunks
-    else:
-        # Chunk files read and decoded directly, without zarr's per-chunk overhead; one
-        # chunk per dask block, as napari slices without fusion (docs/performance/zarr.md).
-        source, chunks = ChunkedLevel(files), files.chunks
+    if files is not None:
+        # Chunk files read and decoded directly, without zarr's per-chunk overhead, and a
+        # plane in a few tasks even as napari slices (docs/performance/zarr.md).
+        return chunk_file_array(files, name)
+    # Remote, sharded, filtered...: zarr reads, one task per chunk.
     return da.from_array(
-        source,
-        chunks=chunks,
-        name=f"bigvol-zarr-{token}",
+        _ChunkReader(array, _location(array)),
+        chunks=array.chunks,
+        name=name,
         meta=np.empty((0,) * array.ndim, array.dtype),
     )
 

@@ -48,8 +48,9 @@ from dask.utils import format_bytes, parse_bytes
 from napari_bigvol.errors import BigVolError, OperationError
 from napari_bigvol.io import _ngff, zarr_store
 from napari_bigvol.io import read as read_uncached
+from napari_bigvol.io._chunk_array import chunk_file_array
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
-from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles
+from napari_bigvol.io._zarr_chunks import ChunkFiles
 from napari_bigvol.ops._pyramid import downsample_mean
 from napari_bigvol.ops.compute import ProgressCallback, StopCheck, stream_blocks
 from napari_bigvol.ops.export import export_layers
@@ -605,12 +606,9 @@ def _level_array(array: zarr.Array) -> da.Array:
     if files is None:  # not the plain layout this version writes: read through zarr
         return da.from_zarr(array)
     stamp = os.stat(os.path.join(files.folder, ".zarray")).st_mtime_ns
-    return da.from_array(
-        ChunkedLevel(files),
-        chunks=files.chunks,  # one stored chunk per block: see ChunkedLevel
-        name=f"bigvol-cache-{tokenize(files.folder, stamp, files.shape, str(files.dtype))}",
-        meta=np.empty((0,) * array.ndim, files.dtype),
-        asarray=False,
+    # Planes read in a few tasks of grouped chunks, even as napari slices: see ChunkFileArray.
+    return chunk_file_array(
+        files, name=f"bigvol-cache-{tokenize(files.folder, stamp, files.shape, str(files.dtype))}"
     )
 
 

@@ -1,0 +1,178 @@
+"""Dask arrays over chunk files: selections agree with zarr and read in few tasks.
+
+Checks compare with zarr itself (the judge) and count file opens and dask tasks, never time.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+from dask.callbacks import Callback
+
+from napari_bigvol.errors import ReadError
+from napari_bigvol.io._chunk_array import TASK_CHUNKS, ChunkFileArray, chunk_file_array
+from napari_bigvol.io._zarr_chunks import ChunkFiles
+from napari_bigvol.ops.export import _compressor
+
+SHAPE, CHUNKS = (37, 41, 50), (8, 16, 9)  # edge chunks on every axis
+
+
+def _stored(path: Path, shape=SHAPE, chunks=CHUNKS, dtype="uint16") -> zarr.Array:
+    array = zarr.create_array(
+        path,
+        shape=shape,
+        chunks=chunks,
+        dtype=dtype,
+        compressors=_compressor("lz4", 2),
+        zarr_format=2,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
+        fill_value=0,
+    )
+    array[:] = np.random.default_rng(0).integers(0, 60000, shape).astype(dtype)
+    return array
+
+
+@pytest.fixture
+def stored(tmp_path) -> zarr.Array:
+    return _stored(tmp_path / "a.zarr")
+
+
+@pytest.fixture
+def level(stored) -> ChunkFileArray:
+    return chunk_file_array(ChunkFiles.of(stored), name="level")
+
+
+class _TaskCount(Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks = 0
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        self.tasks += 1
+
+
+def _napari_read(array: da.Array) -> tuple[np.ndarray, int]:
+    """``np.asarray(array)`` as napari slices (fusion off); also the count of tasks run."""
+    with dask.config.set({"optimization.fuse.active": False}), _TaskCount() as count:
+        return np.asarray(array), count.tasks
+
+
+SELECTIONS = [
+    (slice(None), slice(None), 7),
+    (slice(None), 5, slice(None)),
+    (12,),
+    (-1, slice(3, 40, 3), slice(None, None, 7)),
+    (slice(5, 6), slice(0, 0), slice(None)),
+    (slice(31, 33), slice(15, 17), slice(40, 50)),
+    (np.int64(3), Ellipsis, np.int64(-2)),
+    (4, 30, 49),
+]
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=str)
+def test_every_basic_selection_agrees_with_zarr(stored, level, selection):
+    picked = level[selection]
+    assert isinstance(picked, ChunkFileArray)
+    np.testing.assert_array_equal(picked.compute(), stored[selection])
+    np.testing.assert_array_equal(_napari_read(picked)[0], stored[selection])
+
+
+def test_a_selection_of_a_selection_is_one_selection(stored, level):
+    # napari cuts its field of view, then the plane: only the composed region is read.
+    window = level[2:35:2, :, 10:]
+    plane = window[3:, 1::3, 6]
+    assert plane.region == (range(8, 35, 2), range(1, 41, 3), 16)
+    assert plane.name == level[8:35:2, 1::3, 16].name  # the same read, the same dask key
+    np.testing.assert_array_equal(plane.compute(), stored[8:35:2, 1::3, 16])
+    assert not set(plane.dask) & set(window.dask)  # the window is never computed
+
+
+def test_other_selections_are_dask_own(stored, level):
+    volume = stored[:]
+    cases = [
+        (np.array([3, 1, 30]),),
+        (slice(None, None, -2), 4),
+        (None, 3),
+        (level[:, 0, 0] > 30000, 2, 2),
+    ]
+    for selection in cases:
+        expected_selection = tuple(
+            s.compute() if isinstance(s, da.Array) else s for s in selection
+        )
+        picked = level[selection]
+        assert not isinstance(picked, ChunkFileArray)
+        np.testing.assert_array_equal(picked.compute(), volume[expected_selection])
+
+
+def test_whole_array_work_is_dask_on_one_block_per_chunk(stored, level):
+    assert level.chunksize == CHUNKS
+    assert level[:] is level
+    np.testing.assert_array_equal((level.astype("float32") * 2).compute(), stored[:] * 2.0)
+    assert int(level.max().compute()) == int(stored[:].max())
+
+
+def test_a_plane_as_napari_slices_runs_few_tasks_and_opens_its_chunks_once(tmp_path, open_counter):
+    shape, chunks = (256, 128, 128), (16, 16, 16)
+    stored = _stored(tmp_path / "big.zarr", shape, chunks)
+    level = chunk_file_array(ChunkFiles.of(stored), name="big")
+    crossed = (256 // 16) * (128 // 16)  # a sagittal plane crosses 16 x 8 chunks
+    with open_counter.watch(tmp_path) as opened:
+        plane, tasks = _napari_read(level[:, :, 40])
+    np.testing.assert_array_equal(plane, stored[:, :, 40])
+    assert len(opened) == crossed
+    assert set(opened.values()) == {1}
+    # dask's own graph: a read and a getitem task per chunk (256). Here a tile task reads
+    # TASK_CHUNKS chunks, a block task names its tile, and one more joins the blocks.
+    assert tasks == 2 * math.ceil(crossed / TASK_CHUNKS) + 1
+    with _TaskCount() as dask_own:
+        da.from_zarr(stored)[:, :, 40].compute(optimize_graph=False)
+    assert dask_own.tasks == 2 * crossed + 1
+
+
+def test_a_small_plane_is_still_split_for_every_core(tmp_path):
+    stored = _stored(tmp_path / "small.zarr", (32, 32, 32), (8, 8, 8))
+    plane = chunk_file_array(ChunkFiles.of(stored), name="small")[:, 3, :]
+    assert plane.npartitions >= 2
+    np.testing.assert_array_equal(plane.compute(), stored[:, 3, :])
+
+
+def test_names_follow_the_selection_so_napari_cache_never_mixes_planes(level):
+    assert level[:, :, 7].name == level[:, :, 7].name
+    assert level[:, :, 7].name != level[:, :, 8].name
+    other = chunk_file_array(level.files, name="rewritten")  # a store rewritten in place
+    assert other[:, :, 7].name != level[:, :, 7].name
+
+
+def test_a_plane_pickles_for_a_cluster(stored, level):
+    plane = pickle.loads(pickle.dumps(level[:, 9, :]))
+    np.testing.assert_array_equal(plane.compute(), stored[:, 9, :])
+
+
+def test_a_missing_chunk_reads_as_the_fill_value(tmp_path):
+    array = zarr.create_array(
+        tmp_path / "sparse.zarr",
+        shape=(8, 8),
+        chunks=(4, 4),
+        dtype="uint16",
+        zarr_format=2,
+        chunk_key_encoding={"name": "v2", "separator": "/"},
+        fill_value=7,
+    )
+    array[:4, :4] = 5
+    row = chunk_file_array(ChunkFiles.of(array), name="sparse")[2, :].compute()
+    np.testing.assert_array_equal(row, [5, 5, 5, 5, 7, 7, 7, 7])
+
+
+def test_a_damaged_chunk_is_a_read_error_naming_the_chunk_file(stored, level, tmp_path):
+    damaged = tmp_path / "a.zarr" / "1" / "0" / "0"
+    damaged.write_bytes(b"not blosc at all")
+    with pytest.raises(ReadError, match="chunk file is damaged") as caught:
+        level[:, 3, :].compute()
+    assert caught.value.path == str(damaged)
