@@ -534,3 +534,38 @@ def test_side_canvases_keep_a_size_beside_other_docks(ortho, tiff_folder):
         native = panel.qt_viewer.canvas.native
         assert native.minimumWidth() == native.minimumHeight() == MIN_CANVAS
         assert native.height() >= MIN_CANVAS
+
+
+def test_zooming_a_side_view_reads_the_finer_level_off_the_gui_thread(ortho, qtbot):
+    # A two-level pyramid whose full-resolution level waits for a gate: napari reads the
+    # level a zoom needs from the canvas's draw, which must not wait for it.
+    rng = np.random.default_rng(4)
+    fine = rng.integers(0, 4000, (32, 768, 768), dtype=np.uint16)
+    gated = GatedVolume(fine, open_plane=-1)  # every plane waits while the gate is shut
+    pyramid = [da.from_array(gated, chunks=(1, -1, -1)), da.from_array(fine[:, ::2, ::2])]
+    viewer, widget = ortho()
+    viewer.add_image(pyramid, multiscale=True, contrast_limits=(0, 4000))
+    viewer.dims.point = (16, 300, 300)
+    settle(widget, qtbot)
+    panel = widget.panels[0]
+    copy = panel.viewer_model.layers[0]
+    assert copy.data_level == 1  # the whole plane in view: the coarse level
+    gated.gate.clear()
+    try:
+        gated.reads.clear()
+        panel.viewer_model.scene.camera.zoom *= 16
+        qtbot.waitUntil(lambda: copy.data_level == 0, timeout=5_000)
+        qtbot.wait(100)  # more draws: none may wait for the gate
+        assert not widget.loaded  # the finer plane is on its way
+        assert sum(gated.reads.values()) == 0
+    finally:
+        gated.gate.set()
+    settle(widget, qtbot)
+    corners = copy.corner_pixels
+    region = tuple(
+        slice(low, high + 1) if axis in copy._slice_input.displayed else int(point)
+        for axis, (low, high, point) in enumerate(
+            zip(*corners, copy._data_slice.point, strict=True)
+        )
+    )
+    np.testing.assert_array_equal(displayed_plane(copy), fine[region])

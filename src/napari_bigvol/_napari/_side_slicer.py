@@ -16,6 +16,9 @@ NAP-4), switched on for one ``ViewerModel`` only, with three changes:
   clicked again) stops at its next dask task instead of finishing a plane nobody will see;
   napari's slicer only drops requests not yet started. Clicking ten times while a slow
   plane is read costs two planes, not ten.
+* **Pan and zoom too** (:func:`read_view_changes_off_thread`). napari reads a multiscale
+  layer's new field of view or level from the canvas's draw, on the GUI thread, unless its
+  experimental asynchronous setting is on for the whole application.
 * **An unchanged plane is not read again.** napari asks its slicer twice per point change
   (``dims.events.point`` and ``current_step``); its synchronous path skips an unchanged
   slice, its asynchronous path does not.
@@ -41,7 +44,7 @@ from dask.callbacks import Callback, normalize_callback
 from napari.components._layer_slicer import _LayerSlicer
 from napari.layers import Layer
 
-__all__ = ["SidePlaneSlicer"]
+__all__ = ["SidePlaneSlicer", "read_view_changes_off_thread"]
 
 
 class _Superseded(Exception):
@@ -155,6 +158,28 @@ class SidePlaneSlicer(_LayerSlicer):
         }
         # napari's dask_indexer would enter the global cache callback on this thread.
         return dataclasses.replace(request, dask_indexer=nullcontext, **replaced)
+
+
+def read_view_changes_off_thread(layer: Layer) -> None:
+    """Send ``layer``'s pan and zoom reads to its viewer's slicer, off the GUI thread.
+
+    When a pan or zoom needs another pyramid level or a part of the plane not yet read,
+    napari calls ``layer.refresh(extent=False, thumbnail=False)`` from the canvas's draw.
+    With napari's asynchronous setting on, ``refresh`` emits ``events.reload`` and the
+    viewer hands the layer to its slicer; otherwise it reads on the calling thread. For
+    ``layer`` (a side view's copy, whose viewer's slicer is a :class:`SidePlaneSlicer`)
+    that call takes the asynchronous way; every other refresh is napari's own.
+    """
+    synchronous = layer.refresh
+
+    def refresh(event: Any = None, **options: Any) -> None:
+        view_change = options.get("extent") is False and options.get("thumbnail") is False
+        if view_change and layer.multiscale and layer.visible and not layer._refresh_blocked:
+            layer.events.reload(layer=layer)
+        else:
+            synchronous(event, **options)
+
+    layer.refresh = refresh
 
 
 def _slice_key(layer: Layer, dims: Any) -> tuple:

@@ -46,7 +46,7 @@ from napari_bigvol._models.ortho import (
     side_camera_orientation,
 )
 from napari_bigvol._napari._anatomical import install as anatomical_view
-from napari_bigvol._napari._side_slicer import SidePlaneSlicer
+from napari_bigvol._napari._side_slicer import SidePlaneSlicer, read_view_changes_off_thread
 from napari_bigvol._qt.base import DockWidget
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ class _SidePanel(QWidget):
         # Inserted hidden, so napari reads nothing until the side view's axes and point
         # are set: the first plane it reads is the one it shows.
         copy = _copy_layer(layer)
+        read_view_changes_off_thread(copy)  # pan and zoom never read on the GUI thread
         first = not self.viewer_model.layers
         self.viewer_model.layers.insert(index, copy)
         self.copies[id(layer)] = copy
