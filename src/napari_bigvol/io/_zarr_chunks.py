@@ -249,7 +249,7 @@ def axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice,
 class ChunkedLevel:
     """An array-like over :class:`ChunkFiles`: any selection, read chunk by chunk.
 
-    It is what the tasks of :class:`~napari_bigvol.io._chunk_array.ChunkFileArray` call,
+    It is what the tasks of :class:`~napari_bigvol.io._tiled_array.TiledArray` call,
     for a tile of grouped chunks or for one chunk. A selection spanning several chunks
     decodes them in turn on the calling thread; dask runs tasks in parallel.
 

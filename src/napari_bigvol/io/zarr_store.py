@@ -37,9 +37,9 @@ from zarr.storage import LocalStore
 
 from napari_bigvol.errors import ReadError
 from napari_bigvol.io import _ngff
-from napari_bigvol.io._chunk_array import chunk_file_array
 from napari_bigvol.io._paths import PathLike, natural_key
-from napari_bigvol.io._zarr_chunks import CHUNK_ERRORS, ChunkFiles
+from napari_bigvol.io._tiled_array import tiled_array
+from napari_bigvol.io._zarr_chunks import CHUNK_ERRORS, ChunkedLevel, ChunkFiles
 
 if TYPE_CHECKING:
     from napari_bigvol.io import LayerData
@@ -646,9 +646,9 @@ def _layer_data(
 def _dask_array(array: zarr.Array) -> da.Array:
     """Wrap ``array`` in dask, named after the array and its metadata's age.
 
-    Plain local layouts are read from their chunk files
-    (:class:`~napari_bigvol.io._chunk_array.ChunkFileArray`); anything else as
-    ``da.from_zarr`` on the store's chunks would. The name changes when the store is
+    It is a :class:`~napari_bigvol.io._tiled_array.TiledArray` of one block per
+    stored chunk, whose planes are read in tiles of chunks: plain local layouts from their
+    chunk files directly, anything else through zarr. The name changes when the store is
     rewritten in place (a re-export to the same path), so napari's dask cache never
     serves chunks of the old data.
     """
@@ -668,16 +668,10 @@ def _dask_array(array: zarr.Array) -> da.Array:
     name = f"bigvol-zarr-{token}"
     files = ChunkFiles.of(array)
     if files is not None:
-        # Chunk files read and decoded directly, without zarr's per-chunk overhead, and a
-        # plane in a few tasks even as napari slices (docs/performance/zarr.md).
-        return chunk_file_array(files, name)
-    # Remote, sharded, filtered...: zarr reads, one task per chunk.
-    return da.from_array(
-        _ChunkReader(array, _location(array)),
-        chunks=array.chunks,
-        name=name,
-        meta=np.empty((0,) * array.ndim, array.dtype),
-    )
+        # Chunk files read and decoded directly, without zarr's per-chunk overhead.
+        return tiled_array(ChunkedLevel(files), files.chunks, name)
+    # Remote, sharded, filtered...: zarr reads a tile's chunks in one call (concurrently).
+    return tiled_array(_ChunkReader(array, _location(array)), array.chunks, name)
 
 
 def _location(array: zarr.Array) -> str:
@@ -690,7 +684,8 @@ class _ChunkReader:
     """A zarr array for dask whose damaged chunks raise a ReadError naming the array.
 
     What :func:`dask.array.from_zarr` would wrap, plus the error translation: dask calls
-    ``__getitem__`` once per chunk when a plane is shown or a widget computes.
+    ``__getitem__`` once per chunk when a widget computes, once per tile of chunks when a
+    plane is shown (:mod:`napari_bigvol.io._tiled_array`).
     """
 
     def __init__(self, array: zarr.Array, where: str) -> None:

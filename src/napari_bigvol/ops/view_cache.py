@@ -48,9 +48,9 @@ from dask.utils import format_bytes, parse_bytes
 from napari_bigvol.errors import BigVolError, OperationError
 from napari_bigvol.io import _ngff, zarr_store
 from napari_bigvol.io import read as read_uncached
-from napari_bigvol.io._chunk_array import chunk_file_array
 from napari_bigvol.io._paths import PathLike, expand_glob, is_glob
-from napari_bigvol.io._zarr_chunks import ChunkFiles
+from napari_bigvol.io._tiled_array import tiled_array
+from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles
 from napari_bigvol.ops._pyramid import downsample_mean
 from napari_bigvol.ops.compute import ProgressCallback, StopCheck, stream_blocks
 from napari_bigvol.ops.export import export_layers
@@ -606,10 +606,9 @@ def _level_array(array: zarr.Array) -> da.Array:
     if files is None:  # not the plain layout this version writes: read through zarr
         return da.from_zarr(array)
     stamp = os.stat(os.path.join(files.folder, ".zarray")).st_mtime_ns
-    # Planes read in a few tasks of grouped chunks, even as napari slices: see ChunkFileArray.
-    return chunk_file_array(
-        files, name=f"bigvol-cache-{tokenize(files.folder, stamp, files.shape, str(files.dtype))}"
-    )
+    # Planes read in a few tiles of grouped chunks, even as napari slices: see TiledArray.
+    name = f"bigvol-cache-{tokenize(files.folder, stamp, files.shape, str(files.dtype))}"
+    return tiled_array(ChunkedLevel(files), files.chunks, name)
 
 
 def _store_levels(store: str) -> tuple[list[da.Array], int | None]:

@@ -1,4 +1,4 @@
-"""Dask arrays over chunk files whose planes are read in a few large tasks.
+"""Dask arrays over chunked stores whose planes are read in a few large tasks.
 
 napari slices with dask's task fusion switched off (``optimization.fuse.active``, set by
 ``napari.utils._dask_utils.configure_dask``), so ``np.asarray(level[:, :, x])`` runs the
@@ -9,12 +9,15 @@ decoding, set its time: about 200 ms, against 60 ms for the same chunks read in 
 (docs/performance/view_cache.md). Larger dask blocks are no cure: without fusion a block
 is read whole for any plane through it.
 
-:class:`ChunkFileArray` is a dask array whose basic selections (integers and slices)
-build that graph themselves: each task reads a group of the chunks the selection crosses
-and copies out only the selected part. A selection of a selection (napari first cuts the
-field of view, then the plane) composes, so only the last one is ever read. Everything
-else (fancy indexing, arithmetic, ``map_blocks``, ``store``, a whole ``compute``) is
-dask's own, on one block per stored chunk.
+:class:`TiledArray` is a dask array whose basic selections (integers and slices) build
+that graph themselves: each task reads a tile of grouped chunks the selection crosses, in
+one call of the store's reader, and keeps only the selected part. For chunk files on a
+local disk the reader decodes them in turn (:class:`~._zarr_chunks.ChunkedLevel`); for a
+remote, sharded or filtered zarr array it is zarr, which fetches a tile's chunks
+concurrently (instead of one request at a time per dask thread). A selection of a
+selection (napari first cuts the field of view, then the plane) composes, so only the
+last one is ever read. Everything else (fancy indexing, arithmetic, ``map_blocks``,
+``store``, a whole ``compute``) is dask's own, on one block per stored chunk.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import math
 import operator
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
@@ -32,7 +36,7 @@ import numpy as np
 from dask.array.slicing import normalize_index
 from dask.base import tokenize
 
-from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles, axis_pieces
+from napari_bigvol.io._zarr_chunks import axis_pieces
 
 #: Most stored chunks one read task of a selection decodes. 16 chunks of 64^3 uint16 are
 #: 8 MiB decoded, a few ms of work: enough to hide the scheduler's cost per task, small
@@ -43,36 +47,61 @@ TASK_CHUNKS = 16
 Region = tuple[int | range, ...]
 
 
-class ChunkFileArray(da.Array):
-    """A dask array of a plain local zarr array, read selection by selection.
+@dataclass(frozen=True)
+class TiledStore:
+    """What a :class:`TiledArray` reads: ``reader[selection]``, and how it is stored.
 
-    Make one with :func:`chunk_file_array`. ``files`` are the chunk files it reads, and
-    ``region`` the positions of the stored array it holds, per stored axis: a range, or
-    an integer for an axis a selection dropped.
+    Attributes
+    ----------
+    reader : array-like
+        ``shape``, ``dtype`` and ``__getitem__`` for any basic selection.
+    chunks : tuple of int
+        Its stored chunk shape.
+    name : str
+        The dask name of the whole array; tile keys derive from it.
+    """
+
+    reader: Any
+    chunks: tuple[int, ...]
+    name: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.reader.shape)
+
+    @property
+    def whole(self) -> Region:
+        """The region of the whole stored array."""
+        return tuple(range(size) for size in self.shape)
+
+
+class TiledArray(da.Array):
+    """A dask array over a chunked store, read selection by selection in tiles.
+
+    Make one with :func:`tiled_array`. ``store`` is what it reads (a :class:`TiledStore`),
+    and ``region`` the positions of the stored array this array shows, per stored axis: a
+    range, or an integer for an axis a selection dropped.
 
     Examples
     --------
     >>> import zarr
-    >>> stored = zarr.create_array("cube.zarr", shape=(8, 8, 8), chunks=(2, 2, 2),
-    ...                            dtype="u2", zarr_format=2,
-    ...                            chunk_key_encoding={"name": "v2", "separator": "/"})
+    >>> stored = zarr.create_array("cube.zarr", shape=(8, 8, 8), chunks=(2, 2, 2), dtype="u2")
     >>> stored[:] = np.arange(512, dtype="u2").reshape(8, 8, 8)
-    >>> level = chunk_file_array(ChunkFiles.of(stored), name="cube")
+    >>> level = tiled_array(stored, stored.chunks, name="cube")
     >>> level.numblocks  # whole-array work: one block per stored chunk
     (4, 4, 4)
     >>> window = level[2:7, :, 1:]  # napari's field of view, not read
     >>> plane = window[:, :, 4]  # then the plane: x = 5 of the stored array
     >>> plane.region
     (range(2, 7), range(0, 8), 5)
-    >>> plane.npartitions < 12  # the 12 chunks it crosses, read in groups
+    >>> plane.npartitions < 12  # the 12 chunks it crosses, read in tiles
     True
     >>> bool((plane.compute() == stored[2:7, :, 5]).all())
     True
     """
 
-    files: ChunkFiles
+    store: TiledStore
     region: Region
-    source: str
 
     def __getitem__(self, index: Any) -> da.Array:
         region = self._compose(index)
@@ -80,7 +109,7 @@ class ChunkFileArray(da.Array):
             return super().__getitem__(index)
         if region == self.region:
             return self
-        return _selection_array(self.files, region, self.source)
+        return _selection_array(self.store, region, self.dtype)
 
     def _compose(self, index: Any) -> Region | None:
         """Return the region ``self[index]`` holds, or None when ``index`` is not basic."""
@@ -98,38 +127,35 @@ class ChunkFileArray(da.Array):
         )
 
 
-def chunk_file_array(files: ChunkFiles, name: str) -> ChunkFileArray:
-    """Return the whole stored array of ``files`` as a :class:`ChunkFileArray` ``name``.
+def tiled_array(reader: Any, chunks: Sequence[int], name: str) -> TiledArray:
+    """Return the whole of ``reader`` as a :class:`TiledArray` named ``name``.
 
-    Its own blocks are one stored chunk each, for whole-array work (see
-    :class:`ChunkFileArray` for an example).
+    ``reader`` has ``shape``, ``dtype`` and ``__getitem__`` for any basic selection
+    (a zarr array, or a chunk reader of this package); ``chunks`` is its stored chunk
+    shape. The array's own blocks are one stored chunk each, for whole-array work (see
+    :class:`TiledArray` for an example).
     """
     whole = da.from_array(
-        ChunkedLevel(files),
-        chunks=files.chunks,
+        reader,
+        chunks=tuple(chunks),
         name=name,
-        meta=np.empty((0,) * len(files.shape), files.dtype),
+        meta=np.empty((0,) * len(reader.shape), reader.dtype),
         asarray=False,
     )
-    region = tuple(range(size) for size in files.shape)
-    return _wrap(whole.dask, name, whole.chunks, files, region, source=name)
+    store = TiledStore(reader, tuple(chunks), name)
+    return _wrap(whole.dask, name, whole.chunks, whole.dtype, store, store.whole)
 
 
 def _wrap(
-    graph: Any,
-    name: str,
-    chunks: tuple[tuple[int, ...], ...],
-    files: ChunkFiles,
-    region: Region,
-    source: str,
-) -> ChunkFileArray:
-    array = ChunkFileArray(graph, name, chunks, meta=np.empty((0,) * len(chunks), files.dtype))
-    array.files, array.region, array.source = files, region, source
+    graph: Any, name: str, chunks: Any, dtype: np.dtype, store: TiledStore, region: Region
+) -> TiledArray:
+    array = TiledArray(graph, name, chunks, meta=np.empty((0,) * len(chunks), dtype))
+    array.store, array.region = store, region
     return array
 
 
-def _selection_array(files: ChunkFiles, region: Region, source: str) -> ChunkFileArray:
-    """Return the positions ``region`` of ``files`` as a dask array of tile reads.
+def _selection_array(store: TiledStore, region: Region, dtype: np.dtype) -> TiledArray:
+    """Return the positions ``region`` of ``store`` as a dask array of tile reads.
 
     The axes the region spans (two for a plane) are cut into fixed tiles of grouped
     chunks (:func:`_tile_shape`), whatever the region's extent: a tile has one dask key in
@@ -141,23 +167,23 @@ def _selection_array(files: ChunkFiles, region: Region, source: str) -> ChunkFil
     """
     kept = [axis for axis, part in enumerate(region) if isinstance(part, range)]
     wide = [axis for axis in kept if len(region[axis]) != 1]
-    shape = _tile_shape([files.shape[a] for a in wide], [files.chunks[a] for a in wide])
+    shape = _tile_shape([store.shape[a] for a in wide], [store.chunks[a] for a in wide])
     extent = dict(zip(wide, shape, strict=True))
     plane = tuple(
         part if isinstance(part, int) else ("tiled" if axis in extent else "one")
         for axis, part in enumerate(region)
     )
-    tiles = "bigvol-tile-" + tokenize(source, plane, shape)
-    name = "bigvol-chunks-" + tokenize(source, _token(region), shape)
+    tiles = "bigvol-tile-" + tokenize(store.name, plane, shape)
+    name = "bigvol-chunks-" + tokenize(store.name, _token(region), shape)
     # Per kept axis: (tile index, positions inside the tile, positions in the result). A
     # one-position axis has one "tile", indexed by the position.
     pieces = [
-        list(axis_pieces(_as_slice(region[axis]), files.shape[axis], extent[axis]))
+        list(axis_pieces(_as_slice(region[axis]), store.shape[axis], extent[axis]))
         if axis in extent
         else [(region[axis][0], slice(0, 1, 1), slice(0, 1))]
         for axis in kept
     ]
-    level = ChunkedLevel(files)
+    read = store.reader.__getitem__
     graph: dict[Any, Any] = {}
     for block, combination in zip(
         itertools.product(*(range(len(axis)) for axis in pieces)),
@@ -167,20 +193,20 @@ def _selection_array(files: ChunkFiles, region: Region, source: str) -> ChunkFil
         at = dict(zip(kept, (index for index, _, _ in combination), strict=True))
         tile_key = (tiles, *at.values())
         if tile_key not in graph:
-            graph[tile_key] = (functools.partial(level.__getitem__, _tile(region, at, extent)),)
+            graph[tile_key] = (functools.partial(read, _tile(region, at, extent)),)
         inside = tuple(cut for _, cut, _ in combination)
         whole = all(
             axis not in extent
-            or cut == slice(0, min(extent[axis], files.shape[axis] - at[axis] * extent[axis]), 1)
+            or cut == slice(0, min(extent[axis], store.shape[axis] - at[axis] * extent[axis]), 1)
             for cut, axis in zip(inside, kept, strict=True)
         )
         graph[(name, *block)] = tile_key if whole else (operator.getitem, tile_key, inside)
     chunks = tuple(tuple(out.stop - out.start for _, _, out in axis) for axis in pieces)
     if not all(chunks):  # an empty selection: one empty block
         empty = tuple(len(region[axis]) for axis in kept)
-        graph = {(name, *(0,) * len(kept)): (functools.partial(np.zeros, empty, files.dtype),)}
+        graph = {(name, *(0,) * len(kept)): (functools.partial(np.zeros, empty, dtype),)}
         chunks = tuple((n,) for n in empty)
-    return _wrap(graph, name, chunks, files, region, source)
+    return _wrap(graph, name, chunks, dtype, store, region)
 
 
 def _tile(region: Region, at: dict[int, int], extent: dict[int, int]) -> tuple[Any, ...]:
