@@ -13,6 +13,7 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import pytest
+from dask.callbacks import Callback
 
 
 class OpenCounter:
@@ -126,6 +127,26 @@ class BlockLoads:
         return array.map_blocks(
             load, dtype=array.dtype, meta=np.empty((0,) * array.ndim, array.dtype)
         )
+
+
+class TaskCount(Callback):
+    """Counts the dask tasks run while it is active (``with TaskCount() as count:``).
+
+    Every compute counts, napari's own included: it is a global dask callback.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks = 0
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        self.tasks += 1
+
+
+@pytest.fixture
+def task_count() -> TaskCount:
+    """A counter of dask tasks: ``with task_count:`` counts, ``task_count.tasks`` is the sum."""
+    return TaskCount()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from dask.callbacks import Callback
 
 import napari_bigvol as bv
 from napari_bigvol._qt.view_cache_widget import (
@@ -21,17 +20,6 @@ from napari_bigvol._qt.view_cache_widget import (
 )
 from napari_bigvol.errors import OperationError
 from napari_bigvol.ops import view_cache as vc
-
-
-class _TaskCount(Callback):
-    """Counts the dask tasks run while it is active (napari's own computes included)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        self.count += 1
 
 
 @pytest.fixture
@@ -186,7 +174,7 @@ def test_scrolling_an_uncached_big_folder_reads_only_the_current_plane(
 
 
 def test_napari_reads_a_cached_side_plane_in_grouped_tasks(
-    make_napari_viewer, tmp_path, cache_dir, open_counter
+    make_napari_viewer, tmp_path, cache_dir, open_counter, task_count
 ):
     # napari slices with dask's fusion off: dask's own graph of a plane runs a read and a
     # getitem task for every 64^3 cube the plane crosses (4 x 4 here, so 33 tasks and a
@@ -200,13 +188,12 @@ def test_napari_reads_a_cached_side_plane_in_grouped_tasks(
     viewer = make_napari_viewer()
     viewer.add_image(levels, **kwargs)
     viewer.dims.order = (2, 0, 1)  # sagittal: z up, y across
-    tasks = _TaskCount()
-    with open_counter.watch(cache_dir) as opened, tasks:
+    with open_counter.watch(cache_dir) as opened, task_count:
         viewer.dims.set_current_step(2, 70)
     # napari reads the part of the plane in view, then the whole plane for its thumbnail:
     # every cube of the plane is opened, none more than twice.
     assert len(opened) == 4 * 4
     assert max(opened.values()) <= 2
     assert all(Path(path).name == str(70 // 64) for path in opened)
-    assert tasks.count < 2 * 4 * 4 + 1  # fewer than dask's own graph for one of them
+    assert task_count.tasks < 2 * 4 * 4 + 1  # fewer than dask's own graph for one of them
     np.testing.assert_array_equal(np.asarray(levels[0][:, :, 70]), volume[:, :, 70])

@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
 import zarr
 
 from napari_bigvol.errors import ReadError
+from napari_bigvol.io._tiled_array import TiledArray, tiled_array
 from napari_bigvol.io._zarr_chunks import ChunkedLevel, ChunkFiles, write_region
 from napari_bigvol.ops.export import _compressor
 
@@ -44,19 +46,29 @@ SELECTIONS = [
     (slice(5, 6), slice(0, 0), slice(None)),
     (slice(31, 33), slice(15, 17), slice(40, 50)),
     (np.int64(3), slice(None), np.int64(-2)),
+    (np.int64(3), Ellipsis, np.int64(-2)),
+    (4, 30, 49),
 ]
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int32", "float32", ">u2"])
 @pytest.mark.parametrize(("chunks", "compressor"), [((16, 16, 16), "lz4"), ((8, 20, 9), None)])
-def test_reads_agree_with_zarr_for_every_kind_of_selection(tmp_path, dtype, chunks, compressor):
+def test_direct_and_tiled_reads_agree_with_zarr_for_every_kind_of_selection(
+    tmp_path, dtype, chunks, compressor
+):
     shape = (37, 41, 50)
     array = _plain_array(tmp_path / "a.zarr", shape, chunks, dtype, compressor)
     array[:] = _data(shape, dtype)
     level = ChunkedLevel(ChunkFiles.of(array))
     assert (level.shape, level.dtype, level.ndim) == (shape, array.dtype, 3)
-    for selection in SELECTIONS:
-        np.testing.assert_array_equal(level[selection], array[selection], err_msg=str(selection))
+    tiled = tiled_array(level, chunks, name=f"a-{dtype}-{compressor}")  # as napari reads
+    with dask.config.set({"optimization.fuse.active": False}):
+        for selection in SELECTIONS:
+            expected = array[selection]
+            np.testing.assert_array_equal(level[selection], expected, err_msg=str(selection))
+            picked = tiled[selection]
+            assert isinstance(picked, TiledArray)
+            np.testing.assert_array_equal(np.asarray(picked), expected, err_msg=str(selection))
 
 
 def test_a_plane_opens_only_the_chunks_it_crosses_once_each(tmp_path, open_counter):
