@@ -271,6 +271,9 @@ class ChunkedLevel:
 
     def __getitem__(self, selection: Any) -> np.ndarray:
         keys = selection if isinstance(selection, tuple) else (selection,)
+        if any(key is Ellipsis for key in keys):
+            at = next(i for i, key in enumerate(keys) if key is Ellipsis)
+            keys = (*keys[:at], *(slice(None),) * (self.ndim - len(keys) + 1), *keys[at + 1 :])
         keys = keys + (slice(None),) * (self.ndim - len(keys))
         dropped = tuple(0 if isinstance(k, int | np.integer) else slice(None) for k in keys)
         # An integer becomes a one-wide slice, dropped from the result at the end.
