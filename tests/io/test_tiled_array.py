@@ -116,6 +116,18 @@ def test_a_plane_as_napari_slices_runs_few_tasks_and_opens_its_chunks_once(
     assert task_count.tasks == 2 * crossed + 1
 
 
+def test_a_thin_slab_reads_only_the_chunks_it_lies_in(tmp_path, open_counter):
+    # napari's projection modes read a few planes around the point: a tile must not group
+    # chunks along that axis.
+    stored = _stored(tmp_path / "slab.zarr", (256, 128, 128), (16, 16, 16))
+    level = _level(stored, "slab")
+    with open_counter.watch(tmp_path) as opened:
+        slab = _napari_read(level[:, :, 36:41])
+    np.testing.assert_array_equal(slab, stored[:, :, 36:41])
+    assert len(opened) == (256 // 16) * (128 // 16)  # x in 36-40: one chunk thick
+    assert set(opened.values()) == {1}
+
+
 def test_a_small_plane_is_still_split_for_every_core(tmp_path):
     stored = _stored(tmp_path / "small.zarr", (32, 32, 32), (8, 8, 8))
     plane = _level(stored, "small")[:, 3, :]

@@ -167,8 +167,12 @@ def _selection_array(store: TiledStore, region: Region, dtype: np.dtype) -> Tile
     """
     kept = [axis for axis, part in enumerate(region) if isinstance(part, range)]
     wide = [axis for axis in kept if len(region[axis]) != 1]
-    shape = _tile_shape([store.shape[a] for a in wide], [store.chunks[a] for a in wide])
-    extent = dict(zip(wide, shape, strict=True))
+    # Tiles group chunks along the axes the region crosses chunks of; along a slab inside
+    # one chunk (napari's projection of a few planes) a tile is one chunk thick.
+    across = [axis for axis in wide if _chunks_crossed(region[axis], store.chunks[axis]) > 1]
+    grouped = _tile_shape([store.shape[a] for a in across], [store.chunks[a] for a in across])
+    extent = {axis: store.chunks[axis] for axis in wide} | dict(zip(across, grouped, strict=True))
+    shape = tuple(extent[axis] for axis in wide)
     plane = tuple(
         part if isinstance(part, int) else ("tiled" if axis in extent else "one")
         for axis, part in enumerate(region)
@@ -219,6 +223,11 @@ def _tile(region: Region, at: dict[int, int], extent: dict[int, int]) -> tuple[A
         else slice(at[axis], at[axis] + 1)
         for axis, part in enumerate(region)
     )
+
+
+def _chunks_crossed(positions: range, chunk: int) -> int:
+    """How many chunks of size ``chunk`` the ``positions`` touch (at least their span)."""
+    return positions[-1] // chunk - positions[0] // chunk + 1 if positions else 0
 
 
 def _as_slice(positions: range) -> slice:
