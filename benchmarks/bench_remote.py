@@ -48,6 +48,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _BackloggedServer(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog of 5 drops concurrent connections, which the client
+    # retries a second later: a web server's backlog is far longer.
+    request_queue_size = 128
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency-ms", type=float, default=10.0)
@@ -62,10 +68,7 @@ def main() -> None:
     napari_bigvol.export_zarr(volume, work / "image.ome.zarr", chunks=(64, 64, 64), pyramid=False)
     _Handler.latency = options.latency_ms / 1000
     handler = functools.partial(_Handler, directory=str(work))
-    # A listen backlog of socketserver's default 5 drops concurrent connections, which
-    # the client retries a second later: a web server's is far longer.
-    http.server.ThreadingHTTPServer.request_queue_size = 128
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _BackloggedServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/image.ome.zarr"
     try:

@@ -44,6 +44,12 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
         super().do_HEAD()
 
 
+class _BackloggedServer(http.server.ThreadingHTTPServer):
+    # socketserver's backlog of 5 drops concurrent connections (zarr fetches a tile's
+    # chunks at once), which the client retries a second later; web servers take more.
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """A threaded ``http.server`` on 127.0.0.1 serving ``root``."""
 
@@ -52,7 +58,7 @@ class LoopbackServer:
             "Handler", (CountingHandler,), {"counts": Counter(), "hold": threading.Event()}
         )
         self.handler = handler
-        self.server = http.server.ThreadingHTTPServer(
+        self.server = _BackloggedServer(
             ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
         )
         self.server.daemon_threads = True
