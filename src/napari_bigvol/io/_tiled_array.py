@@ -158,21 +158,16 @@ def _selection_array(store: TiledStore, region: Region, dtype: np.dtype) -> Tile
     """Return the positions ``region`` of ``store`` as a dask array of tile reads.
 
     The axes the region spans (two for a plane) are cut into fixed tiles of grouped
-    chunks (:func:`_tile_shape`), whatever the region's extent: a tile has one dask key in
-    every region that touches it, so napari's dask cache serves the tiles of the plane in
-    view again for a pan, and for the thumbnail napari draws from the whole plane. A
+    chunks (:func:`_tile_extents`), whatever the region's extent: a tile has one dask key
+    in every region that touches it, so napari's dask cache serves the tiles of the plane
+    in view again for a pan, and for the thumbnail napari draws from the whole plane. A
     region one position wide along an axis (a plane napari asks for as ``x:x+1``) keeps
     that position as part of the tile. Each block of the result is a tile, or a cut of one
     where the region ends inside it.
     """
     kept = [axis for axis, part in enumerate(region) if isinstance(part, range)]
-    wide = [axis for axis in kept if len(region[axis]) != 1]
-    # Tiles group chunks along the axes the region crosses chunks of; along a slab inside
-    # one chunk (napari's projection of a few planes) a tile is one chunk thick.
-    across = [axis for axis in wide if _chunks_crossed(region[axis], store.chunks[axis]) > 1]
-    grouped = _tile_shape([store.shape[a] for a in across], [store.chunks[a] for a in across])
-    extent = {axis: store.chunks[axis] for axis in wide} | dict(zip(across, grouped, strict=True))
-    shape = tuple(extent[axis] for axis in wide)
+    extent = _tile_extents(store, region)
+    shape = tuple(extent.values())
     plane = tuple(
         part if isinstance(part, int) else ("tiled" if axis in extent else "one")
         for axis, part in enumerate(region)
@@ -187,7 +182,25 @@ def _selection_array(store: TiledStore, region: Region, dtype: np.dtype) -> Tile
         else [(region[axis][0], slice(0, 1, 1), slice(0, 1))]
         for axis in kept
     ]
-    read = store.reader.__getitem__
+    chunks = tuple(tuple(out.stop - out.start for _, _, out in axis) for axis in pieces)
+    if not all(chunks):  # an empty selection: one empty block
+        empty = tuple(len(region[axis]) for axis in kept)
+        graph = {(name, *(0,) * len(kept)): (functools.partial(np.zeros, empty, dtype),)}
+        return _wrap(graph, name, tuple((n,) for n in empty), dtype, store, region)
+    graph = _tile_graph(store, region, extent, pieces, tiles, name)
+    return _wrap(graph, name, chunks, dtype, store, region)
+
+
+def _tile_graph(
+    store: TiledStore,
+    region: Region,
+    extent: dict[int, int],
+    pieces: Sequence[Sequence[tuple[int, slice, slice]]],
+    tiles: str,
+    name: str,
+) -> dict[Any, Any]:
+    """Tasks of the tiles a region touches (keys ``tiles``) and of its blocks (``name``)."""
+    kept = [axis for axis, part in enumerate(region) if isinstance(part, range)]
     graph: dict[Any, Any] = {}
     for block, combination in zip(
         itertools.product(*(range(len(axis)) for axis in pieces)),
@@ -197,7 +210,9 @@ def _selection_array(store: TiledStore, region: Region, dtype: np.dtype) -> Tile
         at = dict(zip(kept, (index for index, _, _ in combination), strict=True))
         tile_key = (tiles, *at.values())
         if tile_key not in graph:
-            graph[tile_key] = (functools.partial(read, _tile(region, at, extent)),)
+            graph[tile_key] = (
+                functools.partial(store.reader.__getitem__, _tile(region, at, extent)),
+            )
         inside = tuple(cut for _, cut, _ in combination)
         whole = all(
             axis not in extent
@@ -205,12 +220,21 @@ def _selection_array(store: TiledStore, region: Region, dtype: np.dtype) -> Tile
             for cut, axis in zip(inside, kept, strict=True)
         )
         graph[(name, *block)] = tile_key if whole else (operator.getitem, tile_key, inside)
-    chunks = tuple(tuple(out.stop - out.start for _, _, out in axis) for axis in pieces)
-    if not all(chunks):  # an empty selection: one empty block
-        empty = tuple(len(region[axis]) for axis in kept)
-        graph = {(name, *(0,) * len(kept)): (functools.partial(np.zeros, empty, dtype),)}
-        chunks = tuple((n,) for n in empty)
-    return _wrap(graph, name, chunks, dtype, store, region)
+    return graph
+
+
+def _tile_extents(store: TiledStore, region: Region) -> dict[int, int]:
+    """Tile extent along each axis the region keeps more (or less) than one position of.
+
+    Tiles group chunks along the axes the region crosses chunks of (:func:`_tile_shape`);
+    along a slab inside one chunk (napari's projection of a few planes) a tile is one
+    chunk thick.
+    """
+    wide = [axis for axis, part in enumerate(region) if isinstance(part, range) and len(part) != 1]
+    across = [axis for axis in wide if _chunks_crossed(region[axis], store.chunks[axis]) > 1]
+    grouped = _tile_shape([store.shape[a] for a in across], [store.chunks[a] for a in across])
+    extent = {axis: store.chunks[axis] for axis in wide} | dict(zip(across, grouped, strict=True))
+    return {axis: extent[axis] for axis in wide}
 
 
 def _tile(region: Region, at: dict[int, int], extent: dict[int, int]) -> tuple[Any, ...]:
