@@ -87,6 +87,15 @@ def test_other_selections_are_dask_own(stored, level):
         np.testing.assert_array_equal(picked.compute(), volume[expected_selection])
 
 
+def test_values_assigned_into_the_array_are_read_back(stored, level):
+    # dask's __setitem__ rewrites the graph in place: reads must follow it, not the store.
+    level[1, 2, 3] = 65535  # the stored values are under 60000
+    assert int(level[1, 2, 3].compute()) == 65535
+    assert int(level[1][2, 3].compute()) == 65535
+    assert int(stored[1, 2, 3]) < 60000  # the store itself is not written
+    np.testing.assert_array_equal(level[0].compute(), stored[0])
+
+
 def test_whole_array_work_is_dask_on_one_block_per_chunk(stored, level):
     assert level.chunksize == CHUNKS
     assert level[:] is level

@@ -97,6 +97,16 @@ def test_dask_passes_the_plane_selection_to_the_chunk_reader(tmp_path, open_coun
     assert set(opened.values()) == {1}
 
 
+def test_an_index_past_the_end_is_an_index_error(tmp_path):
+    array = _plain_array(tmp_path / "a.zarr", (5, 4), (2, 2), "uint16")
+    level = ChunkedLevel(ChunkFiles.of(array))
+    with pytest.raises(IndexError, match="out of bounds"):
+        level[5]
+    with pytest.raises(IndexError, match="out of bounds"):
+        level[0, -5]
+    assert level[-5].shape == (4,)
+
+
 def test_a_missing_chunk_reads_as_the_fill_value(tmp_path):
     array = _plain_array(tmp_path / "a.zarr", (8, 8), (4, 4), "uint16")
     array[:4, :4] = 5  # the other three chunks are never written

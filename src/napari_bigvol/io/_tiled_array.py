@@ -101,15 +101,22 @@ class TiledArray(da.Array):
     """
 
     store: TiledStore
-    region: Region
+    #: None once values were assigned into the array: its graph then holds them.
+    region: Region | None
 
     def __getitem__(self, index: Any) -> da.Array:
+        if self.region is None:
+            return super().__getitem__(index)
         region = self._compose(index)
         if region is None:  # fancy indexing, new axes, negative steps: dask's own
             return super().__getitem__(index)
         if region == self.region:
             return self
         return _selection_array(self.store, region, self.dtype)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.region = None  # reads must now go through the new graph, not the store
 
     def _compose(self, index: Any) -> Region | None:
         """Return the region ``self[index]`` holds, or None when ``index`` is not basic."""
@@ -123,7 +130,7 @@ class TiledArray(da.Array):
         selected = iter(keys)
         # Indexing a range by an integer or a slice is the composition of the two.
         return tuple(
-            part if isinstance(part, int) else part[next(selected)] for part in self.region
+            part if isinstance(part, int) else part[next(selected)] for part in self.region or ()
         )
 
 

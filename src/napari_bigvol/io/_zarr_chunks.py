@@ -246,6 +246,15 @@ def axis_pieces(key: slice, size: int, chunk: int) -> Iterator[tuple[int, slice,
             yield index, inside, slice(first, end)
 
 
+def _full_keys(selection: Any, ndim: int) -> tuple[Any, ...]:
+    """One key per axis: ``selection`` with its Ellipsis expanded and missing axes whole."""
+    keys = selection if isinstance(selection, tuple) else (selection,)
+    if any(key is Ellipsis for key in keys):
+        at = next(i for i, key in enumerate(keys) if key is Ellipsis)
+        keys = (*keys[:at], *(slice(None),) * (ndim - len(keys) + 1), *keys[at + 1 :])
+    return keys + (slice(None),) * (ndim - len(keys))
+
+
 class ChunkedLevel:
     """An array-like over :class:`ChunkFiles`: any selection, read chunk by chunk.
 
@@ -270,12 +279,11 @@ class ChunkedLevel:
         self.ndim = len(files.shape)
 
     def __getitem__(self, selection: Any) -> np.ndarray:
-        keys = selection if isinstance(selection, tuple) else (selection,)
-        if any(key is Ellipsis for key in keys):
-            at = next(i for i, key in enumerate(keys) if key is Ellipsis)
-            keys = (*keys[:at], *(slice(None),) * (self.ndim - len(keys) + 1), *keys[at + 1 :])
-        keys = keys + (slice(None),) * (self.ndim - len(keys))
+        keys = _full_keys(selection, self.ndim)
         dropped = tuple(0 if isinstance(k, int | np.integer) else slice(None) for k in keys)
+        for key, size in zip(keys, self.shape, strict=True):
+            if isinstance(key, int | np.integer) and not -size <= key < size:
+                raise IndexError(f"index {key} is out of bounds for an axis of size {size}")
         # An integer becomes a one-wide slice, dropped from the result at the end.
         slices = [
             slice(int(k) % n, int(k) % n + 1) if isinstance(k, int | np.integer) else k
