@@ -650,3 +650,117 @@ def test_imagej_nan_spacing_is_unknown_with_a_warning(tmp_path):
         _, kwargs, _ = only_layer(path)
 
     assert all(np.isfinite(kwargs["scale"]))
+
+
+# --- rows of slices, for work units smaller than a slice -------------------------------
+
+
+def write_slice_folder(folder: Path, planes: np.ndarray, **options) -> list[str]:
+    folder.mkdir()
+    files = []
+    for index, plane in enumerate(planes):
+        files.append(str(folder / f"s{index:02d}.tif"))
+        tifffile.imwrite(files[-1], plane, **options)
+    return files
+
+
+def slice_loader(files: list[str]) -> tiff.TiffPlanes:
+    """The loader a folder of slices gets, from its first file's header."""
+    return tiff.tiff_stack(files, tiff.probe_tiff(files[0])).load_plane
+
+
+def rows_of(loader: tiff.TiffPlanes, index: int, rows: slice) -> np.ndarray:
+    out = np.empty((rows.stop - rows.start, *loader.plane_shape[1:]), loader.dtype)
+    loader.read_rows(index, rows, out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("dtype", "options"),
+    [
+        ("uint16", {}),
+        ("uint16", {"byteorder": ">"}),
+        ("float32", {"byteorder": ">"}),
+        ("uint8", {"photometric": "rgb"}),
+        ("int16", {"tile": (16, 48)}),  # full-width tiles in order: still one run
+    ],
+)
+def test_uncompressed_slices_read_rows_alone(tmp_path, dtype, options):
+    shape = (3, 48, 48, 3) if options.get("photometric") == "rgb" else (3, 48, 48)
+    planes = np.random.default_rng(1).integers(0, 120, shape).astype(dtype)
+    loader = slice_loader(write_slice_folder(tmp_path / "slices", planes, **options))
+    assert loader.reads_rows
+    for rows in (slice(0, 48), slice(5, 6), slice(17, 48), slice(30, 30)):
+        np.testing.assert_array_equal(rows_of(loader, 1, rows), planes[1][rows])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"compression": "zlib"},
+        {"compression": "zlib", "predictor": True},
+        {"photometric": "rgb", "planarconfig": "separate"},
+        {"tile": (16, 16)},  # tiles narrower than the plane: rows are not one run
+    ],
+)
+def test_other_slices_read_whole_planes_for_their_rows(tmp_path, options):
+    shape = (2, 48, 32, 3) if "planarconfig" in options else (2, 48, 32)
+    planes = np.random.default_rng(2).integers(0, 255, shape).astype(np.uint8)
+    # tifffile takes the samples first for planar configuration "separate".
+    stored = np.moveaxis(planes, -1, 1) if "planarconfig" in options else planes
+    loader = slice_loader(write_slice_folder(tmp_path / "slices", stored, **options))
+    assert not loader.reads_rows
+    np.testing.assert_array_equal(rows_of(loader, 1, slice(10, 20)), planes[1][10:20])
+
+
+def test_row_reads_parse_each_slice_header_once_and_follow_rewrites(tmp_path, open_counter):
+    planes = np.arange(4 * 64 * 16, dtype=np.uint16).reshape(4, 64, 16)
+    files = write_slice_folder(tmp_path / "slices", planes)
+    loader = slice_loader(files)
+    tiff._slice_rows_at.cache_clear()
+    with open_counter.watch(tmp_path) as opened:
+        for top in range(0, 64, 8):
+            np.testing.assert_array_equal(
+                rows_of(loader, 2, slice(top, top + 8)), planes[2][top : top + 8]
+            )
+    assert opened == {files[2]: 8}  # one open a run of rows...
+    assert tiff._slice_rows_at.cache_info().misses == 1  # ...and one header parse
+
+    # Rewritten with a longer header (another pixel offset) and other pixels.
+    tifffile.imwrite(files[2], planes[2] + 1, description="x" * 5000)
+    np.testing.assert_array_equal(rows_of(loader, 2, slice(8, 16)), planes[2][8:16] + 1)
+
+
+def test_a_compressed_slice_among_uncompressed_ones_is_read_whole(tmp_path):
+    planes = np.random.default_rng(3).integers(0, 255, (3, 32, 24)).astype(np.uint8)
+    files = write_slice_folder(tmp_path / "slices", planes)
+    tifffile.imwrite(files[1], planes[1], compression="zlib")
+    loader = slice_loader(files)
+    assert loader.reads_rows  # the first file's layout
+    np.testing.assert_array_equal(rows_of(loader, 1, slice(4, 9)), planes[1][4:9])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncate", r"s01\.tif: the file is truncated"),
+        ("reshape", r"s01\.tif: this slice holds 1 plane\(s\) of shape \(16, 24\)"),
+        ("delete", r"s01\.tif: the file has disappeared"),
+        ("garbage", r"s01\.tif: cannot read plane"),
+    ],
+)
+def test_row_reads_of_a_damaged_slice_name_the_file(tmp_path, damage, message):
+    planes = np.ones((3, 32, 24), np.uint16)
+    files = write_slice_folder(tmp_path / "slices", planes)
+    loader = slice_loader(files)
+    path = Path(files[1])
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "reshape":
+        tifffile.imwrite(path, np.ones((16, 24), np.uint16))
+    elif damage == "delete":
+        path.unlink()
+    else:
+        path.write_bytes(b"II*\0" + b"\xff" * 200)
+    with pytest.raises(ReadError, match=message):
+        rows_of(loader, 1, slice(0, 8))

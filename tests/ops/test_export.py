@@ -160,12 +160,16 @@ def test_one_pass_reads_every_source_plane_once(tmp_path):
     )
 
 
-def test_one_pass_opens_each_tiff_as_often_as_one_plane_read(tmp_path, open_counter):
-    folder = tmp_path / "slices"
+def write_slices(folder, planes: np.ndarray, **options) -> None:
     folder.mkdir()
-    planes = random_volume((40, 1100, 600), np.uint8, seed=4)
     for index, plane in enumerate(planes):
-        tifffile.imwrite(folder / f"slice_{index}.tif", plane)
+        tifffile.imwrite(folder / f"slice_{index}.tif", plane, **options)
+
+
+def test_one_pass_opens_each_compressed_tiff_as_often_as_one_plane_read(tmp_path, open_counter):
+    folder = tmp_path / "slices"
+    planes = random_volume((40, 1100, 600), np.uint8, seed=4)
+    write_slices(folder, planes, compression="zlib")
     ((source, _, _),) = napari_bigvol.read(str(folder))
     with open_counter.watch(folder) as opened:
         np.asarray(source[7])
@@ -175,6 +179,26 @@ def test_one_pass_opens_each_tiff_as_often_as_one_plane_read(tmp_path, open_coun
         export_zarr(source, tmp_path / "tiffs.zarr", scale=(1.0, 1.0, 1.0))
     assert len(list(zarr.open_group(tmp_path / "tiffs.zarr", mode="r").array_keys())) == 3
     assert opened == {str(folder / f"slice_{i}.tif"): opens_per_plane for i in range(40)}
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "tiffs.zarr" / "0")[:], planes)
+
+
+def test_one_pass_reads_uncompressed_tiffs_by_rows(tmp_path, open_counter):
+    # Uncompressed slices read any run of rows, so a work unit need not hold whole slices.
+    # Here it is 64 planes x 128 rows (8 MiB): whole chunks of both levels (level 1 halves
+    # each axis), against 64 whole slices (64 MiB) for compressed ones.
+    folder = tmp_path / "slices"
+    planes = random_volume((64, 1024, 512), np.uint16, seed=4)
+    write_slices(folder, planes)
+    layers = napari_bigvol.read(str(folder))
+    assert layers[0][0].read_chunks == (1, 1, 512)
+    with open_counter.watch(folder) as opened:
+        export.export_layers(tmp_path / "rows.zarr", layers)
+    # Eight units of 128 rows: each slice is opened once a unit, for its rows alone.
+    assert opened == {str(folder / f"slice_{i}.tif"): 8 for i in range(64)}
+    group = zarr.open_group(tmp_path / "rows.zarr", mode="r")
+    np.testing.assert_array_equal(group["0"][:], planes)
+    np.testing.assert_array_equal(group["1"][:], downsample_mean(planes, (2, 2, 2)))
+    assert group["1"].chunks == (32, 64, 64)
 
 
 def test_rgb_becomes_a_channel_axis(tmp_path, skimage_data):
@@ -381,8 +405,9 @@ def test_progress_moves_with_every_chunk_row_written(tmp_path, monkeypatch):
     )
     total = reports[-1][1]
     assert reports == [(done, total) for done in range(1, total + 1)]
-    # The 64 reads and 64 rows written at least, not one step per unit (8).
-    assert total >= 64 + 64
+    # A read of each unit (8 tasks of 8 planes) and the 64 rows written, not one step per
+    # unit (8).
+    assert total >= 8 + 64
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "rows.zarr" / "0")[:], volume)
 
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import dask
@@ -269,6 +270,36 @@ def test_a_killed_build_is_never_taken_for_a_cache(tmp_path, cache_dir, open_cou
     assert [p.name for p in cache_dir.iterdir()] == [
         os.path.basename(vc.find_cache(folder).folder)
     ]
+
+
+def _traced_build_peak(folder: Path) -> int:
+    """Peak bytes numpy and Python allocate while the cache of ``folder`` is built."""
+    tracemalloc.start()
+    try:
+        bv.read(folder, cache=True)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_build_memory_is_flat_in_the_slice_size_of_uncompressed_slices(
+    tmp_path, cache_dir, monkeypatch
+):
+    # Units of a budget, not of 64 whole slices: slices twice as tall cost no more.
+    monkeypatch.setattr(vc, "CACHE_UNIT_BYTES", 4 * 2**20)
+    tall_volume = _volume((64, 1024, 512), seed=1)
+    tall = _tiff_folder(tmp_path / "tall", tall_volume)
+    taller = _tiff_folder(tmp_path / "taller", _volume((64, 2048, 512), seed=2))
+    compressed = tmp_path / "compressed"
+    compressed.mkdir()
+    for index, plane in enumerate(tall_volume):
+        tifffile.imwrite(compressed / f"slice_{index:04d}.tif", plane, compression="zlib")
+    tall_peak, taller_peak = _traced_build_peak(tall), _traced_build_peak(taller)
+    assert taller_peak < 1.3 * tall_peak
+    # zlib slices are read whole (one stream per 128 rows), so a unit is 64 slices: 64 MiB.
+    assert _traced_build_peak(compressed) > 64 * 2**20 > 2 * taller_peak
+    [(levels, _, _)] = bv.read(tall, cache=True)
+    np.testing.assert_array_equal(levels[0].compute(), tall_volume)
 
 
 # --- space --------------------------------------------------------------------------------

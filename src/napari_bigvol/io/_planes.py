@@ -4,34 +4,150 @@ Every reader that stores a volume as separate planes (a folder of TIFFs, an imag
 sequence, the slices of a NIfTI file) builds its dask array here, so the graph stays
 as lean as dask allows: a single blockwise layer whose task for block ``i`` loads
 plane ``i``. Opening reads nothing; computing one plane reads one plane.
+
+Whole-volume work that wants larger blocks (the export's and the view cache's work
+units) asks :meth:`PlaneArray.in_blocks` for them instead of dask's ``rechunk``: each
+block is then one task that reads its planes straight into the block, and reads only its
+rows where the loader can (uncompressed TIFF slices), so a work unit need not hold whole
+planes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 
 PlaneLoader = Callable[[int], np.ndarray]
 
 
-class _BlockCall:
-    """Adapter from dask's ``block_id`` to a plane index; a class so the graph pickles."""
+@runtime_checkable
+class RowReader(Protocol):
+    """A plane loader that can also read some rows of a plane (its first axis) alone.
 
-    def __init__(self, load_plane: PlaneLoader, planes_per_block: int, count: int) -> None:
+    ``reads_rows`` says whether that is cheaper than loading the plane, as it is for
+    pixels stored uncompressed in one run; ``read_rows(index, rows, out)`` fills ``out``
+    (C-contiguous, of the rows' shape and the stack's dtype) with rows ``rows`` of plane
+    ``index``.
+    """
+
+    reads_rows: bool
+
+    def __call__(self, index: int) -> np.ndarray: ...
+
+    def read_rows(self, index: int, rows: slice, out: np.ndarray) -> None: ...
+
+
+def reads_rows(load_plane: PlaneLoader) -> bool:
+    """Whether ``load_plane`` reads a run of rows more cheaply than the whole plane.
+
+    Examples
+    --------
+    >>> reads_rows(lambda index: np.zeros((4, 4)))
+    False
+    """
+    return isinstance(load_plane, RowReader) and bool(load_plane.reads_rows)
+
+
+class _PlaneRead:
+    """Block ``i`` of a stack is plane ``i``; a class, not a closure, so the graph pickles."""
+
+    def __init__(self, load_plane: PlaneLoader) -> None:
         self.load_plane = load_plane
-        self.planes_per_block = planes_per_block
-        self.count = count
 
     def __call__(self, block_id: tuple[int, ...]) -> np.ndarray:
-        start = block_id[0] * self.planes_per_block
-        stop = min(start + self.planes_per_block, self.count)
-        if stop - start == 1:
-            # A view, not np.stack's copy: a third of the CPU time of reading a 512 x 512
-            # uint16 TIFF plane (benchmarks/bench_folder_histogram.py).
-            return self.load_plane(start)[np.newaxis]
-        return np.stack([self.load_plane(i) for i in range(start, stop)])
+        # A view, not np.stack's copy: a third of the CPU time of reading a 512 x 512
+        # uint16 TIFF plane (benchmarks/bench_folder_histogram.py).
+        return self.load_plane(block_id[0])[np.newaxis]
+
+
+class _BlockRead:
+    """Reads one block of ``chunks`` (planes x rows x whole rest) straight into its array."""
+
+    def __init__(
+        self, load_plane: PlaneLoader, chunks: tuple[int, ...], shape: tuple[int, ...], dtype: Any
+    ) -> None:
+        self.load_plane = load_plane
+        self.chunks = chunks
+        self.shape = shape
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, block_id: tuple[int, ...]) -> np.ndarray:
+        first = block_id[0] * self.chunks[0]
+        planes = range(first, min(first + self.chunks[0], self.shape[0]))
+        top = block_id[1] * self.chunks[1]
+        rows = slice(top, min(top + self.chunks[1], self.shape[1]))
+        block = np.empty((len(planes), rows.stop - rows.start, *self.shape[2:]), self.dtype)
+        by_rows = reads_rows(self.load_plane)
+        for position, index in enumerate(planes):
+            if by_rows:
+                self.load_plane.read_rows(index, rows, block[position])  # type: ignore[attr-defined]
+            else:
+                block[position] = self.load_plane(index)[rows]
+        return block
+
+
+class PlaneArray(da.Array):
+    """The dask array of a stack of planes, which also reads larger blocks directly.
+
+    Its own blocks are one plane each (what napari reads). Make one with
+    :func:`stack_planes`; ``load_plane`` is its loader.
+
+    Examples
+    --------
+    >>> stack = stack_planes(lambda i: np.full((6, 5), i, np.uint8), 4, (6, 5), np.uint8)
+    >>> stack.chunks
+    ((1, 1, 1, 1), (6,), (5,))
+    >>> stack.read_chunks  # this loader reads whole planes only
+    (1, 6, 5)
+    >>> units = stack.in_blocks((3, 6, 5))
+    >>> units.chunks, units.npartitions
+    (((3, 1), (6,), (5,)), 2)
+    >>> bool((units.compute() == stack.compute()).all())
+    True
+    """
+
+    load_plane: PlaneLoader
+
+    @property
+    def read_chunks(self) -> tuple[int, ...]:
+        """The smallest block read without waste: a plane, or a row if the loader reads rows."""
+        rows = 1 if reads_rows(self.load_plane) else self.shape[1]
+        return (1, rows, *self.shape[2:])
+
+    def in_blocks(self, chunks: Sequence[int]) -> da.Array:
+        """Return the stack in blocks of ``chunks``, each block read by one task.
+
+        A block is a run of planes (and of rows, when the loader reads rows) spanning the
+        rest of the plane; the loader fills it directly, so no plane is held beside it and
+        dask's ``rechunk`` (whole planes, then a copy into each block) is skipped. Other
+        block shapes fall back to ``rechunk``.
+
+        Parameters
+        ----------
+        chunks : sequence of int
+            The block shape.
+
+        Returns
+        -------
+        dask.array.Array
+            The same values, chunked as asked.
+        """
+        chunks = tuple(min(int(c), n) for c, n in zip(chunks, self.shape, strict=True))
+        if self.ndim < 2 or 0 in self.shape or chunks[2:] != self.shape[2:]:
+            return self.rechunk(chunks)
+        if chunks[1] % self.read_chunks[1]:
+            return self.rechunk(chunks)
+        return da.map_blocks(
+            _BlockRead(self.load_plane, chunks, self.shape, self.dtype),
+            chunks=da.core.normalize_chunks(chunks, self.shape),
+            dtype=self.dtype,
+            meta=np.empty((0,) * self.ndim, dtype=self.dtype),
+            name=f"{self.name}-blocks-{tokenize(chunks)}",
+        )
 
 
 def stack_planes(
@@ -40,9 +156,8 @@ def stack_planes(
     plane_shape: Sequence[int],
     dtype: np.dtype | type,
     *,
-    planes_per_block: int = 1,
     name: str | None = None,
-) -> da.Array:
+) -> PlaneArray:
     """Build a lazy ``(count, *plane_shape)`` dask array from a per-plane loader.
 
     Parameters
@@ -50,24 +165,22 @@ def stack_planes(
     load_plane : callable
         ``load_plane(i)`` returns plane ``i`` as a numpy array of ``plane_shape`` and
         ``dtype``. It must pickle (a module-level function or a small object) so the
-        array can be computed on a ``dask.distributed`` cluster.
+        array can be computed on a ``dask.distributed`` cluster. A :class:`RowReader`
+        also reads runs of rows, for :meth:`PlaneArray.in_blocks`.
     count : int
         Number of planes.
     plane_shape : sequence of int
         Shape of one plane, for example ``(y, x)`` or ``(y, x, 3)`` for RGB.
     dtype : numpy dtype
         Data type of every plane.
-    planes_per_block : int, optional
-        Planes grouped into one dask chunk. 1 (the default) makes each displayed plane
-        read exactly one plane.
     name : str, optional
         Deterministic dask key prefix, for example derived from the file list and
         modification times, so equal inputs share cached results.
 
     Returns
     -------
-    dask.array.Array
-        The lazy stack.
+    PlaneArray
+        The lazy stack, one block per plane.
 
     Examples
     --------
@@ -77,13 +190,14 @@ def stack_planes(
     ((4, 2, 3), 3)
     """
     dtype = np.dtype(dtype)
-    full, rest = divmod(count, planes_per_block)
-    leading = (planes_per_block,) * full + ((rest,) if rest else ())
-    chunks = (leading, *((size,) for size in plane_shape))
-    return da.map_blocks(
-        _BlockCall(load_plane, planes_per_block, count),
+    chunks = ((1,) * count, *((size,) for size in plane_shape))
+    planes = da.map_blocks(
+        _PlaneRead(load_plane),
         chunks=chunks,
         dtype=dtype,
         meta=np.empty((0,) * len(chunks), dtype=dtype),
         name=name,
     )
+    array = PlaneArray(planes.dask, planes.name, planes.chunks, meta=planes._meta)
+    array.load_plane = load_plane
+    return array

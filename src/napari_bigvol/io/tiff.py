@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import math
 import os
 import re
 import struct
+import sys
 import threading
 import weakref
 import zlib
@@ -114,6 +116,9 @@ class TiffHeader:
         Shapes of the pyramid levels after the first (pyramidal OME-TIFF), largest first.
     multifile : bool
         True if the series spans several files (a multi-file OME-TIFF dataset).
+    rows_readable : bool
+        True if the first page's rows can be read alone: its pixels are stored
+        uncompressed, in one run and in plane order (see :func:`_rows_at`).
     """
 
     path: str
@@ -128,6 +133,7 @@ class TiffHeader:
     channel_names: tuple[str, ...] = ()
     level_shapes: tuple[tuple[int, ...], ...] = ()
     multifile: bool = False
+    rows_readable: bool = False
 
     @property
     def planes(self) -> int:
@@ -529,13 +535,14 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
     series = _nth_series(tif, path, series_index)
     with _tiff_errors_as_read_error(path):
         page = series.keyframe
-        plane_shape, rgb, _ = _page_layout(page)
+        plane_shape, rgb, samples_first = _page_layout(page)
         shape, axes = _series_axes(series, rgb)
         levels = tuple(_series_axes(level, rgb)[0] for level in series.levels[1:])
         spacing, unit, channel_names = _physical_metadata(tif, page, series_index, path)
         dtype = np.dtype(series.dtype)
         _check_plane_layout(path, shape, plane_shape, dtype)
         _check_page_data(page, path)  # tifffile checks a page's strip layout lazily, here
+        rows_readable = _rows_at(page, samples_first) is not None
     return TiffHeader(
         path=path,
         series=series_index,
@@ -549,6 +556,7 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
         channel_names=channel_names,
         level_shapes=levels,
         multifile=bool(series.is_multifile),
+        rows_readable=rows_readable,
     )
 
 
@@ -752,6 +760,51 @@ def _read_contiguous(
     return raw.reshape(page_shape)
 
 
+_NATIVE_ORDER = "<" if sys.byteorder == "little" else ">"
+
+
+def _rows_at(page: Any, samples_first: bool) -> tuple[int, bool] | None:
+    """Where a page's pixels start, and whether their bytes need swapping, if rows read alone.
+
+    That takes pixels stored uncompressed, in one run (strips or full-width tiles in
+    order), without predictor or bit order to undo, and samples interleaved, so that rows
+    ``a:b`` of the plane are one run of bytes. None for any other page.
+    """
+    if samples_first or page.dtype is None or not page.is_final:
+        return None
+    swap = page.parent.byteorder != _NATIVE_ORDER and page.dtype.itemsize > 1
+    return int(page.dataoffsets[0]), swap
+
+
+@dataclass(frozen=True)
+class _OpenSlice:
+    """A slice file open for a read: cached facts about it are keyed by its identity."""
+
+    path: str
+    mtime_ns: int
+    size: int
+    fd: int = field(compare=False, hash=False)
+
+
+# Bounded: a build reads the rows of each slice in turn, a few hundred slices at a time.
+@functools.lru_cache(maxsize=4096)
+def _slice_rows_at(opened: _OpenSlice, loader: TiffPlanes) -> tuple[int, bool] | None:
+    """:func:`_rows_at` for a slice file of ``loader``, checked as a plane read checks it.
+
+    The header is parsed from the descriptor the rows are then read from, so the layout
+    and the pixels come from the same file, and once per file (while its size and
+    modification time stay the same), not once per run of rows.
+    """
+    with (
+        open(opened.fd, "rb", closefd=False) as handle,
+        tifffile.TiffFile(handle, name=opened.path) as tif,
+    ):
+        if len(tif.pages) != 1:
+            return None  # a plane read says what is wrong with it, or reads it
+        page, samples_first = loader.only_page(tif, opened.path)
+        return _rows_at(page, samples_first)
+
+
 class TiffPlanes:
     """Picklable loader of plane ``i`` from a list of TIFFs with equal page layout.
 
@@ -774,14 +827,22 @@ class TiffPlanes:
         Series index inside each file.
     level : int, optional
         Pyramid level of that series.
+    rows_readable : bool, optional
+        Whether the files' rows can be read alone (:attr:`TiffHeader.rows_readable` of
+        the first file); with one page per file, :meth:`read_rows` then reads just the
+        rows asked for.
 
     Examples
     --------
     >>> for name in ("a.tif", "b.tif"):
-    ...     tifffile.imwrite(name, np.zeros((64, 32), np.uint16))
-    >>> load = TiffPlanes(["a.tif", "b.tif"], 1, (64, 32), "uint16")
+    ...     tifffile.imwrite(name, np.arange(64 * 32, dtype=np.uint16).reshape(64, 32))
+    >>> load = TiffPlanes(["a.tif", "b.tif"], 1, (64, 32), "uint16", rows_readable=True)
     >>> load(1).shape
     (64, 32)
+    >>> rows = np.empty((2, 32), np.uint16)
+    >>> load.read_rows(1, slice(10, 12), rows)
+    >>> int(rows[0, 0])
+    320
     """
 
     def __init__(
@@ -793,6 +854,7 @@ class TiffPlanes:
         *,
         series: int = 0,
         level: int = 0,
+        rows_readable: bool = False,
     ) -> None:
         self.files = tuple(files)
         self.planes_per_file = planes_per_file
@@ -800,6 +862,8 @@ class TiffPlanes:
         self.dtype = np.dtype(dtype)
         self.series = series
         self.level = level
+        #: Whether :meth:`read_rows` reads only the rows (else it reads the plane).
+        self.reads_rows = rows_readable and self._one_page_per_file
 
     def __call__(self, index: int) -> np.ndarray:
         """Return plane ``index`` of the stack as a numpy array."""
@@ -820,6 +884,62 @@ class TiffPlanes:
         except _BROKEN_FILE_ERRORS as exc:
             raise ReadError(path, f"cannot read plane {page_index}: {_reason(exc)}") from exc
 
+    def read_rows(self, index: int, rows: slice, out: np.ndarray) -> None:
+        """Fill ``out`` with rows ``rows`` (of the plane's first axis) of plane ``index``.
+
+        When :attr:`reads_rows`, the rows are read from the file straight into ``out``
+        with one ``pread``; the file's header is parsed at its first read only. A slice
+        stored otherwise (compressed, among uncompressed ones) is read whole, then cut.
+
+        Raises
+        ------
+        ReadError
+            As for a plane read, naming the file.
+        """
+        path = self.files[index]
+        if not self.reads_rows:
+            out[...] = self(index)[rows]
+            return
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise ReadError(path, "the file has disappeared since the stack was opened") from exc
+        try:
+            stat = os.fstat(descriptor)
+            opened = _OpenSlice(path, stat.st_mtime_ns, stat.st_size, descriptor)
+            layout = _slice_rows_at(opened, self)
+            if layout is None:
+                out[...] = self(index)[rows]
+                return
+            self._pread_rows(opened, layout, rows, out)
+        except ReadError:
+            raise
+        except _BROKEN_FILE_ERRORS as exc:
+            raise ReadError(path, f"cannot read plane {index}: {_reason(exc)}") from exc
+        finally:
+            os.close(descriptor)
+
+    def _pread_rows(
+        self, opened: _OpenSlice, layout: tuple[int, bool], rows: slice, out: np.ndarray
+    ) -> None:
+        """Read rows ``rows`` of an uncompressed slice at ``layout`` into ``out``."""
+        offset, swap = layout
+        row_bytes = math.prod(self.plane_shape[1:]) * self.dtype.itemsize
+        target = out if out.flags.c_contiguous else np.empty_like(out)
+        wanted = target.nbytes
+        start = offset + rows.start * row_bytes
+        if start + wanted > opened.size:
+            raise ReadError(
+                opened.path,
+                f"the file is truncated: rows {rows.start}-{rows.stop - 1} lie past its end",
+            )
+        if wanted and os.preadv(opened.fd, [memoryview(target).cast("B")], start) != wanted:
+            raise ReadError(opened.path, "the file was truncated while it was read")
+        if swap:
+            target.byteswap(inplace=True)
+        if target is not out:
+            out[...] = target
+
     @property
     def _one_page_per_file(self) -> bool:
         """Whether every file is one plane (a folder of slices), read without series."""
@@ -839,8 +959,17 @@ class TiffPlanes:
             "a stack must match",
         )
 
-    def _read_only_page(self, tif: tifffile.TiffFile, path: str) -> np.ndarray:
-        """Read a slice file's first page, without parsing series unless it holds more."""
+    def only_page(self, tif: tifffile.TiffFile, path: str) -> tuple[Any, bool]:
+        """Return a slice file's page, checked against the stack, and if samples come first.
+
+        Series are parsed only if the file holds more than one page.
+
+        Raises
+        ------
+        ReadError
+            If the file's planes differ from the first file's, or its pixel data lie
+            past its end.
+        """
         page = tif.pages.first
         shape, _, samples_first = _page_layout(page)
         planes = 1
@@ -849,6 +978,11 @@ class TiffPlanes:
             planes = _planes_in(tif.series[0], shape)
         self._require_match(path, shape, np.dtype(page.dtype), planes)
         _check_page_data(page, path)
+        return page, samples_first
+
+    def _read_only_page(self, tif: tifffile.TiffFile, path: str) -> np.ndarray:
+        """Read a slice file's page."""
+        page, samples_first = self.only_page(tif, path)
         return self._finish(page.asarray(), samples_first)
 
     def _read_series_page(self, tif: tifffile.TiffFile, path: str, page_index: int) -> np.ndarray:
@@ -917,7 +1051,13 @@ def tiff_stack(
     plane_shape = shape[len(shape) - len(header.plane_shape) :] if level else header.plane_shape
     planes = _planes_in_shape(shape, plane_shape)
     loader = TiffPlanes(
-        files, planes, plane_shape, header.dtype, series=header.series, level=level
+        files,
+        planes,
+        plane_shape,
+        header.dtype,
+        series=header.series,
+        level=level,
+        rows_readable=header.rows_readable,
     )
     name = "bigvol-tiff-" + files_token(
         files, planes, plane_shape, header.dtype.str, header.series, level, stamp

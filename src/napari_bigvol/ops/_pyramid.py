@@ -281,7 +281,10 @@ def downsample_mean(block: np.ndarray, step: Sequence[int]) -> np.ndarray:
     result = np.empty(out_shape, dtype=block.dtype)
     # Work through the leading axis a few output planes at a time: the wide-integer
     # temporaries then stay small (and hot in cache) instead of the size of the block.
-    per_slab = max(1, _SLAB_BYTES // max(1, math.prod(out_shape[1:]) * 8))
+    # Pairwise sums (half the input, then a quarter, ...) stay under one wide copy of the
+    # slab's input.
+    input_per_plane = step[0] * math.prod(padded.shape[1:]) * _sum_dtype(block.dtype).itemsize
+    per_slab = max(1, _SLAB_BYTES // max(1, input_per_plane))
     for first in range(0, out_shape[0], per_slab):
         last = min(first + per_slab, out_shape[0])
         slab = padded[first * step[0] : last * step[0]]

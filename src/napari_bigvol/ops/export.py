@@ -34,6 +34,7 @@ from zarr.codecs import BloscCodec
 from napari_bigvol.errors import BigVolError, Cancelled, OperationError
 from napari_bigvol.io import _ngff as ngff
 from napari_bigvol.io._paths import GLOB_CHARS
+from napari_bigvol.io._planes import PlaneArray
 from napari_bigvol.io._store_swap import (
     OLD,
     PARTIAL,
@@ -553,6 +554,9 @@ def _default_chunks(volume: Volume, requested: tuple[int, ...] | None) -> tuple[
 def _source_chunks(volume: Volume) -> tuple[int, ...]:
     if volume.slicing_is_free:
         return (1,) * volume.data.ndim
+    if isinstance(volume.data, PlaneArray):
+        # Uncompressed TIFF slices read any run of rows: units need not hold whole planes.
+        return volume.data.read_chunks
     # Irregular chunks cannot all align with a unit; aligning with the largest keeps
     # re-reads to the few chunks that straddle a unit edge.
     return tuple(max(sizes) for sizes in volume.data.chunks)
@@ -923,8 +927,14 @@ def _write_image(
 ) -> np.ndarray:
     """Write one image's work units; return the ``(channels, 2)`` min and max."""
     merged: np.ndarray | None = None
+    data = job.volume.data
+    units = (
+        data.in_blocks(job.plan.unit)
+        if isinstance(data, PlaneArray)
+        else data.rechunk(job.plan.unit)
+    )
     blocks = stream_blocks(
-        job.volume.data.rechunk(job.plan.unit),
+        units,
         _UnitWriter(level_paths, job),
         progress=report,
         should_stop=should_stop,

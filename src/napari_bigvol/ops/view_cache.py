@@ -69,9 +69,13 @@ DEFAULT_3D_BUDGET = "320MiB"
 #: 2x faster than the export's default zstd (143 vs 322 ms, 1000 x 512^2 uint16) for 9%
 #: more disk; docs/performance/view_cache.md.
 CACHE_COMPRESSOR = "lz4"
-#: Work units of the cache build stay at their minimum (64 source planes for 64^3 chunks):
-#: peak memory ~1/3 of the export's 256 MiB units (docs/performance/view_cache.md).
-CACHE_UNIT_BYTES = 0
+#: Work units of the cache build grow to at most this size (the export's are 256 MiB), so
+#: peak memory is flat in the slice size where slices read by rows (uncompressed TIFF):
+#: 236 MB at 1 GB and at 4 GB, against 640-680 MB for units of 64 whole 1024^2 slices.
+#: Below it (the smallest units, 8 MiB) the build was 1.1-1.4x slower; at 64 MiB, 70 MB
+#: more for no gain (docs/performance/view_cache.md). Sources read by whole planes keep
+#: their smallest unit, 64 planes, when that is larger.
+CACHE_UNIT_BYTES = 32 * 2**20
 #: napari keeps about this many copies of the level it shows in 3-D (the level, its
 #: float32 texture, the GL upload): RSS growth / level bytes measured 4.4 (62.5 MiB uint16
 #: level read from a TIFF folder) and 4.7 (15.6 MiB from the cache), Xvfb/Mesa; rounded up
