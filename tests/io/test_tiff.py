@@ -689,7 +689,7 @@ def test_uncompressed_slices_read_rows_alone(tmp_path, dtype, options):
     shape = (3, 48, 48, 3) if options.get("photometric") == "rgb" else (3, 48, 48)
     planes = np.random.default_rng(1).integers(0, 120, shape).astype(dtype)
     loader = slice_loader(write_slice_folder(tmp_path / "slices", planes, **options))
-    assert loader.reads_rows
+    assert loader.row_block == 1
     for rows in (slice(0, 48), slice(5, 6), slice(17, 48), slice(30, 30)):
         np.testing.assert_array_equal(rows_of(loader, 1, rows), planes[1][rows])
 
@@ -697,10 +697,30 @@ def test_uncompressed_slices_read_rows_alone(tmp_path, dtype, options):
 @pytest.mark.parametrize(
     "options",
     [
-        {"compression": "zlib"},
-        {"compression": "zlib", "predictor": True},
+        {"compression": "zlib", "rowsperstrip": 8},
+        {"compression": "zlib", "predictor": True, "rowsperstrip": 8},
+        {"compression": "zlib", "photometric": "rgb", "rowsperstrip": 8},
+        {"rowsperstrip": 8, "description": "x" * 3000},  # strips apart: not one run
+    ],
+)
+def test_slices_in_strips_read_the_strips_of_their_rows(tmp_path, options):
+    shape = (2, 48, 32, 3) if options.get("photometric") == "rgb" else (2, 48, 32)
+    planes = np.random.default_rng(5).integers(0, 255, shape).astype(np.uint8)
+    files = write_slice_folder(tmp_path / "slices", planes, **options)
+    loader = slice_loader(files)
+    with tifffile.TiffFile(files[0]) as tif:
+        apart = not tif.pages.first.is_contiguous
+    assert loader.row_block == (8 if apart or "compression" in options else 1)
+    for rows in (slice(0, 48), slice(8, 16), slice(5, 27), slice(47, 48)):
+        np.testing.assert_array_equal(rows_of(loader, 1, rows), planes[1][rows])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"compression": "zlib", "rowsperstrip": 48},  # one compressed strip
         {"photometric": "rgb", "planarconfig": "separate"},
-        {"tile": (16, 16)},  # tiles narrower than the plane: rows are not one run
+        {"tile": (16, 16)},  # tiles narrower than the plane
     ],
 )
 def test_other_slices_read_whole_planes_for_their_rows(tmp_path, options):
@@ -709,7 +729,7 @@ def test_other_slices_read_whole_planes_for_their_rows(tmp_path, options):
     # tifffile takes the samples first for planar configuration "separate".
     stored = np.moveaxis(planes, -1, 1) if "planarconfig" in options else planes
     loader = slice_loader(write_slice_folder(tmp_path / "slices", stored, **options))
-    assert not loader.reads_rows
+    assert loader.row_block == 0
     np.testing.assert_array_equal(rows_of(loader, 1, slice(10, 20)), planes[1][10:20])
 
 
@@ -725,18 +745,23 @@ def test_row_reads_parse_each_slice_header_once_and_follow_rewrites(tmp_path, op
             )
     assert opened == {files[2]: 8}  # one open a run of rows...
     assert tiff._slice_rows_at.cache_info().misses == 1  # ...and one header parse
+    # A copy unpickled on a cluster worker (one per task) parses no header again.
+    copy = cloudpickle.loads(cloudpickle.dumps(loader))
+    np.testing.assert_array_equal(rows_of(copy, 2, slice(0, 8)), planes[2][:8])
+    assert tiff._slice_rows_at.cache_info().misses == 1
 
     # Rewritten with a longer header (another pixel offset) and other pixels.
     tifffile.imwrite(files[2], planes[2] + 1, description="x" * 5000)
     np.testing.assert_array_equal(rows_of(loader, 2, slice(8, 16)), planes[2][8:16] + 1)
 
 
-def test_a_compressed_slice_among_uncompressed_ones_is_read_whole(tmp_path):
+@pytest.mark.parametrize("rows_per_strip", [32, 8])  # read whole, or strip by strip
+def test_a_compressed_slice_among_uncompressed_ones_reads_its_rows(tmp_path, rows_per_strip):
     planes = np.random.default_rng(3).integers(0, 255, (3, 32, 24)).astype(np.uint8)
     files = write_slice_folder(tmp_path / "slices", planes)
-    tifffile.imwrite(files[1], planes[1], compression="zlib")
+    tifffile.imwrite(files[1], planes[1], compression="zlib", rowsperstrip=rows_per_strip)
     loader = slice_loader(files)
-    assert loader.reads_rows  # the first file's layout
+    assert loader.row_block == 1  # the first file's layout
     np.testing.assert_array_equal(rows_of(loader, 1, slice(4, 9)), planes[1][4:9])
 
 

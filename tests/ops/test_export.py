@@ -166,10 +166,10 @@ def write_slices(folder, planes: np.ndarray, **options) -> None:
         tifffile.imwrite(folder / f"slice_{index}.tif", plane, **options)
 
 
-def test_one_pass_opens_each_compressed_tiff_as_often_as_one_plane_read(tmp_path, open_counter):
+def test_one_pass_opens_each_single_strip_tiff_as_often_as_one_plane_read(tmp_path, open_counter):
     folder = tmp_path / "slices"
     planes = random_volume((40, 1100, 600), np.uint8, seed=4)
-    write_slices(folder, planes, compression="zlib")
+    write_slices(folder, planes, compression="zlib", rowsperstrip=1100)  # one strip
     ((source, _, _),) = napari_bigvol.read(str(folder))
     with open_counter.watch(folder) as opened:
         np.asarray(source[7])

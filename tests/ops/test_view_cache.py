@@ -282,7 +282,7 @@ def _traced_build_peak(folder: Path) -> int:
         tracemalloc.stop()
 
 
-def test_build_memory_is_flat_in_the_slice_size_of_uncompressed_slices(
+def test_build_memory_is_flat_in_the_slice_size_of_slices_read_by_rows(
     tmp_path, cache_dir, monkeypatch
 ):
     # Units of a budget, not of 64 whole slices: slices twice as tall cost no more.
@@ -290,16 +290,30 @@ def test_build_memory_is_flat_in_the_slice_size_of_uncompressed_slices(
     tall_volume = _volume((64, 1024, 512), seed=1)
     tall = _tiff_folder(tmp_path / "tall", tall_volume)
     taller = _tiff_folder(tmp_path / "taller", _volume((64, 2048, 512), seed=2))
-    compressed = tmp_path / "compressed"
+    strips, compressed = tmp_path / "strips", tmp_path / "compressed"
+    strips.mkdir()
     compressed.mkdir()
     for index, plane in enumerate(tall_volume):
-        tifffile.imwrite(compressed / f"slice_{index:04d}.tif", plane, compression="zlib")
+        name = f"slice_{index:04d}.tif"
+        tifffile.imwrite(
+            strips / name, plane, compression="zlib", compressionargs={"level": 1}, rowsperstrip=64
+        )
+        tifffile.imwrite(
+            compressed / name,
+            plane,
+            compression="zlib",
+            compressionargs={"level": 1},
+            rowsperstrip=1024,
+        )
     tall_peak, taller_peak = _traced_build_peak(tall), _traced_build_peak(taller)
     assert taller_peak < 1.3 * tall_peak
-    # zlib slices are read whole (one stream per 128 rows), so a unit is 64 slices: 64 MiB.
+    # Compressed strips are decoded strip by strip, in the same units.
+    assert _traced_build_peak(strips) < 1.3 * tall_peak
+    # A slice in one compressed strip is read whole, so a unit is 64 slices: 64 MiB.
     assert _traced_build_peak(compressed) > 64 * 2**20 > 2 * taller_peak
-    [(levels, _, _)] = bv.read(tall, cache=True)
-    np.testing.assert_array_equal(levels[0].compute(), tall_volume)
+    for folder in (tall, strips):
+        [(levels, _, _)] = bv.read(folder, cache=True)
+        np.testing.assert_array_equal(levels[0].compute(), tall_volume)
 
 
 # --- space --------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ plane ``i``. Opening reads nothing; computing one plane reads one plane.
 Whole-volume work that wants larger blocks (the export's and the view cache's work
 units) asks :meth:`PlaneArray.in_blocks` for them instead of dask's ``rechunk``: each
 block is then one task that reads its planes straight into the block, and reads only its
-rows where the loader can (uncompressed TIFF slices), so a work unit need not hold whole
-planes.
+rows where the loader can (TIFF slices stored uncompressed, or compressed in strips), so a
+work unit need not hold whole planes.
 """
 
 from __future__ import annotations
@@ -28,28 +28,29 @@ PlaneLoader = Callable[[int], np.ndarray]
 class RowReader(Protocol):
     """A plane loader that can also read some rows of a plane (its first axis) alone.
 
-    ``reads_rows`` says whether that is cheaper than loading the plane, as it is for
-    pixels stored uncompressed in one run; ``read_rows(index, rows, out)`` fills ``out``
-    (C-contiguous, of the rows' shape and the stack's dtype) with rows ``rows`` of plane
-    ``index``.
+    ``row_block`` says in runs of how many rows that is cheaper than loading the plane:
+    1 for pixels stored uncompressed in one run (any run of rows), the rows of a strip for
+    compressed strips (runs starting and ending on strip edges), 0 when it is not.
+    ``read_rows(index, rows, out)`` fills ``out`` (of the rows' shape and the stack's
+    dtype) with rows ``rows`` of plane ``index``.
     """
 
-    reads_rows: bool
+    row_block: int
 
     def __call__(self, index: int) -> np.ndarray: ...
 
     def read_rows(self, index: int, rows: slice, out: np.ndarray) -> None: ...
 
 
-def reads_rows(load_plane: PlaneLoader) -> bool:
-    """Whether ``load_plane`` reads a run of rows more cheaply than the whole plane.
+def row_block(load_plane: PlaneLoader) -> int:
+    """In runs of how many rows ``load_plane`` reads a plane more cheaply than whole; 0: never.
 
     Examples
     --------
-    >>> reads_rows(lambda index: np.zeros((4, 4)))
-    False
+    >>> row_block(lambda index: np.zeros((4, 4)))
+    0
     """
-    return isinstance(load_plane, RowReader) and bool(load_plane.reads_rows)
+    return int(load_plane.row_block) if isinstance(load_plane, RowReader) else 0
 
 
 class _PlaneRead:
@@ -81,7 +82,7 @@ class _BlockRead:
         top = block_id[1] * self.chunks[1]
         rows = slice(top, min(top + self.chunks[1], self.shape[1]))
         block = np.empty((len(planes), rows.stop - rows.start, *self.shape[2:]), self.dtype)
-        by_rows = reads_rows(self.load_plane)
+        by_rows = row_block(self.load_plane) > 0
         for position, index in enumerate(planes):
             if by_rows:
                 self.load_plane.read_rows(index, rows, block[position])  # type: ignore[attr-defined]
@@ -114,8 +115,8 @@ class PlaneArray(da.Array):
 
     @property
     def read_chunks(self) -> tuple[int, ...]:
-        """The smallest block read without waste: a plane, or a row if the loader reads rows."""
-        rows = 1 if reads_rows(self.load_plane) else self.shape[1]
+        """The smallest block read without waste: a plane, or the loader's run of rows."""
+        rows = min(row_block(self.load_plane) or self.shape[1], self.shape[1])
         return (1, rows, *self.shape[2:])
 
     def in_blocks(self, chunks: Sequence[int]) -> da.Array:
@@ -139,7 +140,7 @@ class PlaneArray(da.Array):
         chunks = tuple(min(int(c), n) for c, n in zip(chunks, self.shape, strict=True))
         if self.ndim < 2 or 0 in self.shape or chunks[2:] != self.shape[2:]:
             return self.rechunk(chunks)
-        if chunks[1] % self.read_chunks[1]:
+        if chunks[1] % self.read_chunks[1] and chunks[1] != self.shape[1]:
             return self.rechunk(chunks)
         return da.map_blocks(
             _BlockRead(self.load_plane, chunks, self.shape, self.dtype),

@@ -116,9 +116,10 @@ class TiffHeader:
         Shapes of the pyramid levels after the first (pyramidal OME-TIFF), largest first.
     multifile : bool
         True if the series spans several files (a multi-file OME-TIFF dataset).
-    rows_readable : bool
-        True if the first page's rows can be read alone: its pixels are stored
-        uncompressed, in one run and in plane order (see :func:`_rows_at`).
+    row_block : int
+        In runs of how many rows the first page's rows can be read alone (see
+        :func:`_row_block`): 1 when its pixels are stored uncompressed in one run, the
+        rows of a strip when they are compressed in strips, 0 when they cannot.
     """
 
     path: str
@@ -133,7 +134,7 @@ class TiffHeader:
     channel_names: tuple[str, ...] = ()
     level_shapes: tuple[tuple[int, ...], ...] = ()
     multifile: bool = False
-    rows_readable: bool = False
+    row_block: int = 0
 
     @property
     def planes(self) -> int:
@@ -542,7 +543,7 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
         dtype = np.dtype(series.dtype)
         _check_plane_layout(path, shape, plane_shape, dtype)
         _check_page_data(page, path)  # tifffile checks a page's strip layout lazily, here
-        rows_readable = _rows_at(page, samples_first) is not None
+        row_block = _row_block(page, samples_first)
     return TiffHeader(
         path=path,
         series=series_index,
@@ -556,7 +557,7 @@ def header_from(tif: tifffile.TiffFile, path: str, series_index: int = 0) -> Tif
         channel_names=channel_names,
         level_shapes=levels,
         multifile=bool(series.is_multifile),
-        rows_readable=rows_readable,
+        row_block=row_block,
     )
 
 
@@ -776,6 +777,29 @@ def _rows_at(page: Any, samples_first: bool) -> tuple[int, bool] | None:
     return int(page.dataoffsets[0]), swap
 
 
+def _row_block(page: Any, samples_first: bool) -> int:
+    """In runs of how many rows a page's rows can be read without the rest of the page.
+
+    1 for pixels in one uncompressed run (:func:`_rows_at`); the rows of a strip for
+    pixels in several strips (compressed, or with a predictor), each decoded alone; 0 for
+    tiles, planar or subsampled samples, and a page in one compressed strip.
+    """
+    if _rows_at(page, samples_first) is not None:
+        return 1
+    strips = len(page.dataoffsets) > 1 and not page.is_tiled and page.imagedepth == 1
+    if samples_first or page.dtype is None or page.is_subsampled or not strips:
+        return 0
+    return int(page.rowsperstrip)
+
+
+@dataclass(frozen=True)
+class _RowLayout:
+    """Where a slice's rows are: from ``offset`` in one run, or (offset None) in strips."""
+
+    offset: int | None
+    swap: bool = False
+
+
 @dataclass(frozen=True)
 class _OpenSlice:
     """A slice file open for a read: cached facts about it are keyed by its identity."""
@@ -786,23 +810,34 @@ class _OpenSlice:
     fd: int = field(compare=False, hash=False)
 
 
+@contextlib.contextmanager
+def _parsed(opened: _OpenSlice) -> Iterator[tifffile.TiffFile]:
+    """Parse the TIFF open as ``opened`` through its descriptor (left open), from byte 0."""
+    with open(opened.fd, "rb", closefd=False) as handle:
+        handle.seek(0)  # tifffile starts where the handle is: a parse before moved it
+        with tifffile.TiffFile(handle, name=opened.path) as tif:
+            yield tif
+
+
 # Bounded: a build reads the rows of each slice in turn, a few hundred slices at a time.
 @functools.lru_cache(maxsize=4096)
-def _slice_rows_at(opened: _OpenSlice, loader: TiffPlanes) -> tuple[int, bool] | None:
-    """:func:`_rows_at` for a slice file of ``loader``, checked as a plane read checks it.
+def _slice_rows_at(opened: _OpenSlice, loader: TiffPlanes) -> _RowLayout | None:
+    """Where the rows of a slice file of ``loader`` are, checked as a plane read checks it.
+
+    None when they cannot be read alone (the file is stored otherwise than the first).
 
     The header is parsed from the descriptor the rows are then read from, so the layout
     and the pixels come from the same file, and once per file (while its size and
     modification time stay the same), not once per run of rows.
     """
-    with (
-        open(opened.fd, "rb", closefd=False) as handle,
-        tifffile.TiffFile(handle, name=opened.path) as tif,
-    ):
+    with _parsed(opened) as tif:
         if len(tif.pages) != 1:
             return None  # a plane read says what is wrong with it, or reads it
         page, samples_first = loader.only_page(tif, opened.path)
-        return _rows_at(page, samples_first)
+        run = _rows_at(page, samples_first)
+        if run is not None:
+            return _RowLayout(*run)
+        return _RowLayout(None) if _row_block(page, samples_first) else None
 
 
 class TiffPlanes:
@@ -827,16 +862,16 @@ class TiffPlanes:
         Series index inside each file.
     level : int, optional
         Pyramid level of that series.
-    rows_readable : bool, optional
-        Whether the files' rows can be read alone (:attr:`TiffHeader.rows_readable` of
-        the first file); with one page per file, :meth:`read_rows` then reads just the
-        rows asked for.
+    row_block : int, optional
+        In runs of how many rows the files' rows can be read alone
+        (:attr:`TiffHeader.row_block` of the first file; 0: they cannot). With one page
+        per file, :meth:`read_rows` then reads just the rows asked for.
 
     Examples
     --------
     >>> for name in ("a.tif", "b.tif"):
     ...     tifffile.imwrite(name, np.arange(64 * 32, dtype=np.uint16).reshape(64, 32))
-    >>> load = TiffPlanes(["a.tif", "b.tif"], 1, (64, 32), "uint16", rows_readable=True)
+    >>> load = TiffPlanes(["a.tif", "b.tif"], 1, (64, 32), "uint16", row_block=1)
     >>> load(1).shape
     (64, 32)
     >>> rows = np.empty((2, 32), np.uint16)
@@ -854,7 +889,7 @@ class TiffPlanes:
         *,
         series: int = 0,
         level: int = 0,
-        rows_readable: bool = False,
+        row_block: int = 0,
     ) -> None:
         self.files = tuple(files)
         self.planes_per_file = planes_per_file
@@ -862,8 +897,19 @@ class TiffPlanes:
         self.dtype = np.dtype(dtype)
         self.series = series
         self.level = level
-        #: Whether :meth:`read_rows` reads only the rows (else it reads the plane).
-        self.reads_rows = rows_readable and self._one_page_per_file
+        #: In runs of how many rows :meth:`read_rows` reads only those rows (0: it reads
+        #: the whole plane).
+        self.row_block = row_block if self._one_page_per_file else 0
+        # Equal loaders (a copy unpickled on a cluster worker, one per task) share the
+        # parsed slice headers of :func:`_slice_rows_at`.
+        self._identity = (files_token(self.files), planes_per_file, self.plane_shape)
+        self._identity += (self.dtype.str, series, level)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TiffPlanes) and other._identity == self._identity
+
+    def __hash__(self) -> int:
+        return hash(self._identity)
 
     def __call__(self, index: int) -> np.ndarray:
         """Return plane ``index`` of the stack as a numpy array."""
@@ -887,9 +933,11 @@ class TiffPlanes:
     def read_rows(self, index: int, rows: slice, out: np.ndarray) -> None:
         """Fill ``out`` with rows ``rows`` (of the plane's first axis) of plane ``index``.
 
-        When :attr:`reads_rows`, the rows are read from the file straight into ``out``
-        with one ``pread``; the file's header is parsed at its first read only. A slice
-        stored otherwise (compressed, among uncompressed ones) is read whole, then cut.
+        Rows stored uncompressed in one run are read from the file straight into ``out``
+        with one ``pread`` (the file's header is parsed at its first read only); rows in
+        compressed strips are read by decoding the strips they lie in. Without
+        :attr:`row_block`, or for a slice stored otherwise (in one compressed strip among
+        slices in several), the plane is read whole, then cut.
 
         Raises
         ------
@@ -897,7 +945,7 @@ class TiffPlanes:
             As for a plane read, naming the file.
         """
         path = self.files[index]
-        if not self.reads_rows:
+        if not self.row_block:
             out[...] = self(index)[rows]
             return
         try:
@@ -910,8 +958,10 @@ class TiffPlanes:
             layout = _slice_rows_at(opened, self)
             if layout is None:
                 out[...] = self(index)[rows]
-                return
-            self._pread_rows(opened, layout, rows, out)
+            elif layout.offset is None:
+                self._decode_strips(opened, rows, out)
+            else:
+                self._pread_rows(opened, layout, rows, out)
         except ReadError:
             raise
         except _BROKEN_FILE_ERRORS as exc:
@@ -920,10 +970,10 @@ class TiffPlanes:
             os.close(descriptor)
 
     def _pread_rows(
-        self, opened: _OpenSlice, layout: tuple[int, bool], rows: slice, out: np.ndarray
+        self, opened: _OpenSlice, layout: _RowLayout, rows: slice, out: np.ndarray
     ) -> None:
         """Read rows ``rows`` of an uncompressed slice at ``layout`` into ``out``."""
-        offset, swap = layout
+        offset, swap = layout.offset, layout.swap
         row_bytes = math.prod(self.plane_shape[1:]) * self.dtype.itemsize
         target = out if out.flags.c_contiguous else np.empty_like(out)
         wanted = target.nbytes
@@ -939,6 +989,26 @@ class TiffPlanes:
             target.byteswap(inplace=True)
         if target is not out:
             out[...] = target
+
+    def _decode_strips(self, opened: _OpenSlice, rows: slice, out: np.ndarray) -> None:
+        """Decode the strips rows ``rows`` of a slice lie in, into ``out``.
+
+        The header is parsed again (a tenth of a millisecond), as a parsed page is too
+        large to keep for every slice; decoding the strips costs more.
+        """
+        with _parsed(opened) as tif:
+            page, _ = self.only_page(tif, opened.path)
+            per_strip = int(page.rowsperstrip)
+            for strip in range(rows.start // per_strip, -(-rows.stop // per_strip)):
+                tif.filehandle.seek(page.dataoffsets[strip])
+                data = tif.filehandle.read(page.databytecounts[strip]) or None
+                segment, _, _ = page.decode(data, strip, jpegtables=page.jpegtables)
+                top = strip * per_strip
+                if segment is None:  # an empty strip reads as zeros, as tifffile reads it
+                    segment = np.zeros((per_strip, *out.shape[1:]), out.dtype)
+                segment = segment.reshape(-1, *out.shape[1:])
+                first, last = max(rows.start, top), min(rows.stop, top + len(segment))
+                out[first - rows.start : last - rows.start] = segment[first - top : last - top]
 
     @property
     def _one_page_per_file(self) -> bool:
@@ -1057,7 +1127,7 @@ def tiff_stack(
         header.dtype,
         series=header.series,
         level=level,
-        rows_readable=header.rows_readable,
+        row_block=header.row_block,
     )
     name = "bigvol-tiff-" + files_token(
         files, planes, plane_shape, header.dtype.str, header.series, level, stamp
