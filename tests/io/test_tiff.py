@@ -692,6 +692,9 @@ def test_uncompressed_slices_read_rows_alone(tmp_path, dtype, options):
     assert loader.row_block == 1
     for rows in (slice(0, 48), slice(5, 6), slice(17, 48), slice(30, 30)):
         np.testing.assert_array_equal(rows_of(loader, 1, rows), planes[1][rows])
+    every_other = np.zeros((24, 96, *planes.shape[3:]), dtype)[:, ::2]  # not one run of memory
+    loader.read_rows(2, slice(20, 44), every_other)
+    np.testing.assert_array_equal(every_other, planes[2][20:44])
 
 
 @pytest.mark.parametrize(
