@@ -27,6 +27,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -134,7 +135,9 @@ def plane_latency(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--planes", type=int, default=256)
-    parser.add_argument("--workdir", default="/tmp/bench_export")
+    parser.add_argument(
+        "--workdir", default=None, help="folder to work in (a new subfolder, deleted at the end)"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="best of this many runs")
     parser.add_argument("--run", nargs=3, metavar=("METHOD", "SOURCE", "TARGET"))
     args = parser.parse_args()
@@ -144,8 +147,8 @@ def main() -> None:
 
     from napari_bigvol import read
 
-    work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
+    # A new folder of its own: deleting the folder given would delete whatever else it holds.
+    work = Path(tempfile.mkdtemp(prefix="bench-export-", dir=args.workdir))
     try:
         tiffs = work / "tiffs"
         make_tiffs(tiffs, args.planes)
