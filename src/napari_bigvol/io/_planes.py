@@ -69,12 +69,18 @@ class _BlockRead:
     """Reads one block of ``chunks`` (planes x rows x whole rest) straight into its array."""
 
     def __init__(
-        self, load_plane: PlaneLoader, chunks: tuple[int, ...], shape: tuple[int, ...], dtype: Any
+        self,
+        load_plane: PlaneLoader,
+        chunks: tuple[int, ...],
+        shape: tuple[int, ...],
+        dtype: Any,
+        after_plane: Callable[[tuple[int, ...]], None] | None,
     ) -> None:
         self.load_plane = load_plane
         self.chunks = chunks
         self.shape = shape
         self.dtype = np.dtype(dtype)
+        self.after_plane = after_plane
 
     def __call__(self, block_id: tuple[int, ...]) -> np.ndarray:
         first = block_id[0] * self.chunks[0]
@@ -88,6 +94,8 @@ class _BlockRead:
                 self.load_plane.read_rows(index, rows, block[position])  # type: ignore[attr-defined]
             else:
                 block[position] = self.load_plane(index)[rows]
+            if self.after_plane is not None:
+                self.after_plane(block_id)
         return block
 
 
@@ -119,7 +127,11 @@ class PlaneArray(da.Array):
         rows = min(row_block(self.load_plane) or self.shape[1], self.shape[1])
         return (1, rows, *self.shape[2:])
 
-    def in_blocks(self, chunks: Sequence[int]) -> da.Array:
+    def in_blocks(
+        self,
+        chunks: Sequence[int],
+        after_plane: Callable[[tuple[int, ...]], None] | None = None,
+    ) -> da.Array:
         """Return the stack in blocks of ``chunks``, each block read by one task.
 
         A block is a run of planes (and of rows, when the loader reads rows) spanning the
@@ -131,6 +143,10 @@ class PlaneArray(da.Array):
         ----------
         chunks : sequence of int
             The block shape.
+        after_plane : callable, optional
+            Called with the block's index after each plane is read into it: where whole-
+            volume work counts progress and stops on a cancel inside a block's read. It
+            must pickle, like the loader.
 
         Returns
         -------
@@ -143,7 +159,7 @@ class PlaneArray(da.Array):
         if chunks[1] % self.read_chunks[1] and chunks[1] != self.shape[1]:
             return self.rechunk(chunks)
         return da.map_blocks(
-            _BlockRead(self.load_plane, chunks, self.shape, self.dtype),
+            _BlockRead(self.load_plane, chunks, self.shape, self.dtype, after_plane),
             chunks=da.core.normalize_chunks(chunks, self.shape),
             dtype=self.dtype,
             meta=np.empty((0,) * self.ndim, dtype=self.dtype),

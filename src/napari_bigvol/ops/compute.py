@@ -62,8 +62,9 @@ _POLL_SECONDS = 0.1
 CONNECT_TIMEOUT = "10s"
 #: Size of the blocks in-memory numpy input is streamed in (see as_dask_array).
 IN_MEMORY_BLOCK_BYTES = 32 << 20
-# The step function of the kernel running in this thread of a local run (see
-# block_checkpoint); unset in any other thread, such as a cluster worker's.
+# The step function of the kernel running in this thread of a local run, and the run
+# whose pool this thread belongs to (see block_checkpoint); unset in any other thread,
+# such as a cluster worker's.
 _running_kernel = threading.local()
 
 
@@ -229,7 +230,7 @@ class _KernelDelivery(_KernelCall):
         self.run.deliver((self.index, result))
 
 
-def block_checkpoint() -> None:
+def block_checkpoint(index: BlockIndex | None = None) -> None:
     """Mark the end of one step of a long kernel: progress inside its block, and a stop.
 
     A kernel that spends long on each block (the export writes a work unit of hundreds
@@ -240,6 +241,9 @@ def block_checkpoint() -> None:
     waits for one step instead of whole blocks. Elsewhere (on a cluster's workers, or
     when the kernel is called directly) it does nothing, and progress moves by whole
     blocks.
+
+    A task of the streamed array's own graph that makes block ``index`` (a work unit
+    read plane by plane) passes ``index``: its steps then count towards that block's.
 
     Raises
     ------
@@ -268,8 +272,16 @@ def block_checkpoint() -> None:
     [1, 2, 3, 4, 5, 6, 7, 8]
     """
     step = getattr(_running_kernel, "step", None)
+    run = getattr(_running_kernel, "run", None)
+    if step is None and index is not None and run is not None:
+        step = partial(run.passed_step, tuple(index))
     if step is not None:
         step()
+
+
+def _join_run(run: _ThreadedRun) -> None:
+    # Pool-thread initializer: block_checkpoint(index) in a source task finds its run.
+    _running_kernel.run = run
 
 
 class _StepCount:
@@ -399,7 +411,13 @@ class _ThreadedRun:
     def start(self, graph: dict, keys: list) -> None:
         def schedule() -> None:
             error = None
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="bigvol-task") as pool:
+            pool = ThreadPoolExecutor(
+                self.workers,
+                thread_name_prefix="bigvol-task",
+                initializer=_join_run,
+                initargs=(self,),
+            )
+            with pool:
                 try:
                     dask.threaded.get(
                         graph,
@@ -432,10 +450,10 @@ class _ThreadedRun:
 
         Kernels are what act on the outside world (the export writes its store in them),
         so those are waited for; they stop at their next :func:`block_checkpoint`. A
-        task of the source's graph that is still running (a plane read, the copy that
-        assembles a block) is not: it cannot be interrupted, and it would keep a
-        cancel waiting for seconds. It finishes on its own, and the scheduler thread
-        ends after it.
+        task of the source's graph that is still running (a chunk read, the copy that
+        assembles a block) is not: it would keep a cancel waiting for seconds. It stops
+        at its own next checkpoint if it passes any (a unit read plane by plane), or
+        finishes on its own, and the scheduler thread ends after it.
         """
         with self._kernels_changed:
             self.stop.set()

@@ -693,11 +693,17 @@ class _Job:
         return _UnitPieces(tuple(blocks), self.plan.cumulative, self.volume.data.dtype.itemsize)
 
     def unit_steps(self, index: tuple[int, ...]) -> int:
-        """Progress steps of the work unit at block ``index``: the pieces it is written in."""
+        """Progress steps of the work unit at block ``index``: the pieces it is written in.
+
+        A plane stack's unit also counts its planes, each read a step (see
+        :meth:`~napari_bigvol.io._planes.PlaneArray.in_blocks`).
+        """
         shape = self.volume.data.shape
-        return self.pieces.steps(
-            tuple(min(u, n - i * u) for n, u, i in zip(shape, self.plan.unit, index, strict=True))
+        unit = tuple(
+            min(u, n - i * u) for n, u, i in zip(shape, self.plan.unit, index, strict=True)
         )
+        reads = unit[0] if isinstance(self.volume.data, PlaneArray) else 0
+        return reads + self.pieces.steps(unit)
 
     @property
     def step_count(self) -> int:
@@ -929,7 +935,7 @@ def _write_image(
     merged: np.ndarray | None = None
     data = job.volume.data
     units = (
-        data.in_blocks(job.plan.unit)
+        data.in_blocks(job.plan.unit, after_plane=block_checkpoint)
         if isinstance(data, PlaneArray)
         else data.rechunk(job.plan.unit)
     )
