@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -137,6 +138,36 @@ def test_a_stop_is_honoured_inside_a_block_at_its_next_checkpoint():
         )
     # Stopped at the checkpoint after the step it was in, not after all 100 steps.
     assert len(passed) <= 2
+
+
+def test_a_source_task_passing_checkpoints_moves_its_block_and_stops_on_a_cancel():
+    # A work unit read plane by plane (PlaneArray.in_blocks) passes the unit's index.
+    planes_read = []
+
+    def read_unit(block_id: tuple[int, ...]) -> np.ndarray:
+        for plane in range(200):
+            planes_read.append(plane)
+            block_checkpoint(block_id)
+            time.sleep(0.005)
+        return np.zeros((200, 4))
+
+    units = da.map_blocks(read_unit, chunks=((200,), (4,)), meta=np.empty((0, 0)))
+    reports: list[tuple[int, int]] = []
+    with pytest.raises(Cancelled):
+        list(
+            stream_blocks(
+                units,
+                lambda block, index: 0,
+                steps=lambda index: 200 + 1,  # its 200 planes, and the kernel's own step
+                progress=lambda done, total: reports.append((done, total)),
+                should_stop=lambda: len(reports) >= 5,
+            )
+        )
+    # The bar moved with the planes read (reported at the consumer's next poll), before
+    # the unit's read task ended...
+    assert [done for done, _ in reports] == list(range(1, len(reports) + 1))
+    assert len(reports) >= 5
+    assert len(planes_read) < 200  # ...and the read stopped at a checkpoint
 
 
 def test_block_checkpoint_outside_a_local_run_does_nothing():
