@@ -172,6 +172,15 @@ def make_originals(folder: Path) -> list[dict[str, Any]]:
     originals.append({"path": str(folder / "image.ome.zarr"), "kind": "store"})
     originals.append({"path": str(folder / "image5.ome.zarr"), "kind": "store"})
     originals.extend(_dicom_originals(folder))
+    # Folders of slices, uncompressed and in zlib strips: whole-volume work reads their rows.
+    for name, options in (("slices", {}), ("zlib_slices", {"compression": "zlib",
+                                                           "rowsperstrip": 8})):  # fmt: skip
+        slices = folder / name
+        slices.mkdir()
+        for index, plane in enumerate(stack):
+            tifffile.imwrite(slices / f"s{index}.tif", plane, **options)
+        fields = {path.name: _tiff_fields(path) for path in sorted(slices.iterdir())}
+        originals.append({"path": str(slices), "kind": "series", "fields": fields, "tiff": True})
     for original in originals:
         if original["kind"] in ("store", "series"):
             root = Path(original["path"])
@@ -372,7 +381,9 @@ def _series_case(original: dict[str, Any], rng: random.Random) -> dict[str, Any]
     """
     files = original["files"]
     if rng.random() < 0.1:
-        return {"mutation": "delete", "file": rng.choice(files[1:-1])}
+        # A folder of TIFF slices without one is a shorter stack, not a gap.
+        mutation = "drop" if original.get("tiff") else "delete"
+        return {"mutation": mutation, "file": rng.choice(files[1:-1])}
     name = rng.choice(files)
     one_file = {"path": os.path.join(original["path"], name), "fields": original["fields"][name]}
     return {**_file_case(one_file, rng), "file": name}
@@ -393,7 +404,7 @@ def apply(case: dict[str, Any], original: dict[str, Any], work: Path) -> Path:
 
 def _mutate(path: Path, case: dict[str, Any]) -> None:
     mutation = case["mutation"]
-    if mutation == "delete":
+    if mutation in ("delete", "drop"):
         path.unlink()
         return
     if mutation == "empty":
@@ -492,6 +503,8 @@ def judge(path: Path, expected: tuple[tuple[int, ...], str], mutation: str) -> t
             for level in data if isinstance(data, list) else [data]:
                 array = np.asarray(level)
                 shapes.append((tuple(array.shape), array.dtype.str))
+                if not _same_in_units(level, array):
+                    return "other", "work units read other values than the planes"
     except BigVolError as error:
         if str(path) not in str(error) and os.path.basename(path) not in str(error):
             return "other", f"error does not name the file: {error}"
@@ -505,6 +518,19 @@ def judge(path: Path, expected: tuple[tuple[int, ...], str], mutation: str) -> t
     if mutation in _CUTTING:
         return "other", f"read as {shapes[:1]} instead of {expected} after {mutation}"
     return "changed", str(shapes[:1])
+
+
+def _same_in_units(level: Any, planes: Any) -> bool:
+    """Whether whole-volume work units (read by rows where they can be) hold ``planes``."""
+    import numpy as np
+
+    from napari_bigvol.io._planes import PlaneArray
+
+    if not isinstance(level, PlaneArray) or level.ndim < 2:
+        return True
+    rows = min(level.read_chunks[1] * 2, level.shape[1])
+    units = np.asarray(level.in_blocks((2, rows, *level.shape[2:])))
+    return bool(np.array_equal(units, planes, equal_nan=units.dtype.kind in "fc"))
 
 
 def worker() -> None:

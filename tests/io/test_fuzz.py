@@ -1,12 +1,13 @@
 """Fuzzing every reader with mutated real files: a BigVolError or correct data, nothing else.
 
 The driver (``fuzz_driver.py`` beside this file) writes real TIFF, OME-TIFF, ImageJ,
-NIfTI, zarr, OME-Zarr and DICOM files, mutates them (byte flips, truncation at many
-offsets, edited header fields, descriptions and DICOM values, broken JSON, missing, empty
-or damaged chunks or slices) and
-opens each case, computing every plane, in worker processes under a 2 GiB address-space
-cap and a per-case time limit. The CI run is seeded and bounded; set
-``NAPARI_BIGVOL_FUZZ_CASES`` (and ``NAPARI_BIGVOL_FUZZ_SEED``) for a bigger campaign.
+NIfTI, zarr, OME-Zarr and DICOM files and folders of TIFF slices, mutates them (byte
+flips, truncation at many offsets, edited header fields, descriptions and DICOM values,
+broken JSON, missing, empty or damaged chunks or slices) and opens each case, computing
+every plane (and, for plane stacks, the work units whole-volume work reads by rows), in
+worker processes under a 2 GiB address-space cap and a per-case time limit. The CI run is
+seeded and bounded; set ``NAPARI_BIGVOL_FUZZ_CASES`` (and ``NAPARI_BIGVOL_FUZZ_SEED``) for
+a bigger campaign.
 """
 
 from __future__ import annotations
