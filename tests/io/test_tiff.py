@@ -330,6 +330,24 @@ def test_claimed_huge_plane_is_refused_before_allocation(tmp_path):
         napari_bigvol.read(str(path))
 
 
+@pytest.mark.parametrize("pages", [1, 3])
+def test_uncompressed_page_claiming_more_bytes_than_it_stores_is_refused(tmp_path, pages):
+    # Under the plane-size limit (1.6 GiB), but the one strip holds 512 bytes: tifffile
+    # would allocate the claimed plane before finding the data missing (found by fuzzing).
+    path = tmp_path / "wide.tif"
+    tifffile.imwrite(
+        path, np.zeros((pages, 16, 16), np.uint16).squeeze(), photometric="minisblack"
+    )
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages.first.tags["ImageWidth"]
+        assert tag.dtype == tifffile.DATATYPE.LONG
+        raw[tag.valueoffset : tag.valueoffset + 4] = struct.pack("<I", 50_000_000)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ReadError, match=r"wide\.tif: .*claims a .* image of \d+ bytes but stores"):
+        np.asarray(napari_bigvol.read(str(path))[0][0])
+
+
 def test_single_file_stack_pickles_for_a_cluster(tmp_path):
     path = tmp_path / "hyper.tif"
     expected = np.arange(2 * 5 * 6 * 7, dtype=np.uint16).reshape(2, 5, 6, 7)
@@ -792,3 +810,51 @@ def test_row_reads_of_a_damaged_slice_name_the_file(tmp_path, damage, message):
         path.write_bytes(b"II*\0" + b"\xff" * 200)
     with pytest.raises(ReadError, match=message):
         rows_of(loader, 1, slice(0, 8))
+
+
+def multipage_loader(path: Path) -> tiff.TiffPlanes:
+    """The loader a single multi-page file gets, from its header."""
+    return tiff.tiff_stack([str(path)], tiff.probe_tiff(str(path))).load_plane
+
+
+@pytest.mark.parametrize(
+    ("options", "row_block"),
+    [
+        ({"photometric": "minisblack"}, 1),
+        ({"photometric": "minisblack", "byteorder": ">"}, 1),
+        ({"imagej": True}, 1),
+        ({"imagej": True, "truncate": True}, 1),  # one page describes every plane
+        ({"ome": True, "photometric": "minisblack"}, 1),
+        ({"photometric": "minisblack", "compression": "zlib", "rowsperstrip": 8}, 8),
+        ({"photometric": "minisblack", "tile": (16, 16)}, 0),
+    ],
+)
+def test_pages_of_a_multipage_file_read_their_rows(tmp_path, open_counter, options, row_block):
+    planes = np.random.default_rng(6).integers(0, 4000, (5, 48, 32)).astype(np.uint16)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, planes, **options)
+    loader = multipage_loader(path)
+    assert loader.row_block == row_block
+    with open_counter.watch(tmp_path) as opened:
+        for index in (0, 3, 4):
+            for rows in (slice(0, 48), slice(8, 16), slice(5, 27), slice(47, 48)):
+                np.testing.assert_array_equal(rows_of(loader, index, rows), planes[index][rows])
+    assert sum(opened.values()) <= 1  # the file stays open between reads
+
+
+def test_work_units_of_a_multipage_file_hold_its_planes(tmp_path):
+    planes = np.random.default_rng(7).integers(0, 4000, (9, 64, 24)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", planes, photometric="minisblack")
+    ((stack, _, _),) = napari_bigvol.read(str(tmp_path / "stack.tif"))
+    assert stack.read_chunks == (1, 1, 24)
+    np.testing.assert_array_equal(stack.in_blocks((4, 16, 24)).compute(), planes)
+
+
+def test_a_multipage_file_cut_after_opening_names_itself_when_its_rows_are_read(tmp_path):
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, np.ones((4, 64, 64), np.uint16), imagej=True, truncate=True)
+    loader = multipage_loader(path)
+    np.testing.assert_array_equal(rows_of(loader, 1, slice(0, 8)), np.ones((8, 64)))
+    path.write_bytes(path.read_bytes()[:-5000])  # the last plane is partly gone
+    with pytest.raises(ReadError, match=r"cut\.tif: the file is truncated"):
+        rows_of(loader, 3, slice(40, 64))

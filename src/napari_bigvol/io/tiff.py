@@ -258,6 +258,7 @@ def _check_page_data(page: Any, path: str) -> None:
             f"page {page.index} claims a {' x '.join(map(str, page.shape))} image in "
             f"{needed} strips or tiles but lists {len(page.dataoffsets)}: the file is corrupt",
         )
+    _check_uncompressed_bytes(page, path)
     end = max(
         (o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)), default=0
     )
@@ -266,6 +267,26 @@ def _check_page_data(page: Any, path: str) -> None:
             path,
             f"the file is truncated: pixel data of page {page.index} ends at byte {end} "
             f"but the file has only {size} bytes",
+        )
+
+
+def _check_uncompressed_bytes(page: Any, path: str) -> None:
+    """Refuse an uncompressed page whose segments hold fewer bytes than its size claims.
+
+    tifffile reads such a page as one array of the claimed size: a corrupt ImageWidth
+    made it allocate 1.6 GiB for a file of 30 kB (found by fuzzing).
+    """
+    keyframe = page.keyframe
+    if keyframe.compression != 1:
+        return
+    row = -(-keyframe.imagewidth * keyframe.samplesperpixel * keyframe.bitspersample // 8)
+    claimed = row * keyframe.imagelength * keyframe.imagedepth
+    stored = sum(page.databytecounts)
+    if stored < claimed:
+        raise ReadError(
+            path,
+            f"page {page.index} claims a {' x '.join(map(str, page.shape))} image of "
+            f"{claimed} bytes but stores {stored}: the file is corrupt",
         )
 
 
@@ -840,6 +861,39 @@ def _slice_rows_at(opened: _OpenSlice, loader: TiffPlanes) -> _RowLayout | None:
         return _RowLayout(None) if _row_block(page, samples_first) else None
 
 
+def _page_run(page: Any, plane_bytes: int) -> int | None:
+    """Where a page's (or frame's) uncompressed pixels start, if its segments are one run."""
+    offsets, counts = page.dataoffsets, page.databytecounts
+    consecutive = all(o + c == n for o, c, n in zip(offsets, counts, offsets[1:], strict=False))
+    if not offsets or not consecutive or sum(counts) < plane_bytes:
+        return None
+    return int(offsets[0])
+
+
+def _read_run(tif: tifffile.TiffFile, path: str, start: int, out: np.ndarray) -> None:
+    """Fill ``out`` with the uncompressed pixels at ``start`` of an open TIFF."""
+    if start + out.nbytes > tif.filehandle.size:
+        raise ReadError(path, "the file is truncated: a plane lies past its end")
+    raw = tif.filehandle.read_array(tif.byteorder + out.dtype.char, out.size, start)
+    out[...] = raw.reshape(out.shape)
+
+
+def _decode_strip_rows(handle: Any, page: Any, rows: slice, out: np.ndarray) -> None:
+    """Decode the strips of ``page`` that rows ``rows`` lie in, into ``out``."""
+    per_strip = int(page.keyframe.rowsperstrip)
+    decode = page.keyframe.decode
+    for strip in range(rows.start // per_strip, -(-rows.stop // per_strip)):
+        handle.seek(page.dataoffsets[strip])
+        data = handle.read(page.databytecounts[strip]) or None
+        segment, _, _ = decode(data, strip, jpegtables=page.keyframe.jpegtables)
+        top = strip * per_strip
+        if segment is None:  # an empty strip reads as zeros, as tifffile reads it
+            segment = np.zeros((per_strip, *out.shape[1:]), out.dtype)
+        segment = segment.reshape(-1, *out.shape[1:])
+        first, last = max(rows.start, top), min(rows.stop, top + len(segment))
+        out[first - rows.start : last - rows.start] = segment[first - top : last - top]
+
+
 class TiffPlanes:
     """Picklable loader of plane ``i`` from a list of TIFFs with equal page layout.
 
@@ -899,7 +953,7 @@ class TiffPlanes:
         self.level = level
         #: In runs of how many rows :meth:`read_rows` reads only those rows (0: it reads
         #: the whole plane).
-        self.row_block = row_block if self._one_page_per_file else 0
+        self.row_block = row_block if level == 0 else 0
         # Equal loaders (a copy unpickled on a cluster worker, one per task) share the
         # parsed slice headers of :func:`_slice_rows_at`.
         self._identity = (files_token(self.files), planes_per_file, self.plane_shape)
@@ -934,78 +988,34 @@ class TiffPlanes:
         """Fill ``out`` with rows ``rows`` (of the plane's first axis) of plane ``index``.
 
         Rows stored uncompressed in one run are read from the file straight into ``out``
-        with one ``pread`` (the file's header is parsed at its first read only); rows in
-        compressed strips are read by decoding the strips they lie in. Without
-        :attr:`row_block`, or for a slice stored otherwise (in one compressed strip among
-        slices in several), the plane is read whole, then cut.
+        (a slice file's header is parsed at its first read only; a multi-page file stays
+        open); rows in compressed strips are read by decoding the strips they lie in.
+        Without :attr:`row_block`, or for a page stored otherwise (in one compressed
+        strip among pages in several), the plane is read whole, then cut.
 
         Raises
         ------
         ReadError
             As for a plane read, naming the file.
         """
-        path = self.files[index]
+        file_index, page_index = divmod(index, self.planes_per_file)
+        path = self.files[file_index]
         if not self.row_block:
             out[...] = self(index)[rows]
             return
         try:
-            descriptor = os.open(path, os.O_RDONLY)
-        except FileNotFoundError as exc:
-            raise ReadError(path, "the file has disappeared since the stack was opened") from exc
-        try:
-            stat = os.fstat(descriptor)
-            opened = _OpenSlice(path, stat.st_mtime_ns, stat.st_size, descriptor)
-            layout = _slice_rows_at(opened, self)
-            if layout is None:
-                out[...] = self(index)[rows]
-            elif layout.offset is None:
-                self._decode_strips(opened, rows, out)
+            if self._one_page_per_file:
+                _read_slice_rows(self, path, index, rows, out)
             else:
-                self._pread_rows(opened, layout, rows, out)
+                tif, lock = _HANDLES.get(path)
+                with lock:
+                    _read_page_rows(self, tif, path, page_index, rows, out)
         except ReadError:
             raise
+        except FileNotFoundError as exc:
+            raise ReadError(path, "the file has disappeared since the stack was opened") from exc
         except _BROKEN_FILE_ERRORS as exc:
-            raise ReadError(path, f"cannot read plane {index}: {_reason(exc)}") from exc
-        finally:
-            os.close(descriptor)
-
-    def _pread_rows(
-        self, opened: _OpenSlice, layout: _RowLayout, rows: slice, out: np.ndarray
-    ) -> None:
-        """Read rows ``rows`` of an uncompressed slice at ``layout`` into ``out``."""
-        offset, swap = layout.offset, layout.swap
-        row_bytes = math.prod(self.plane_shape[1:]) * self.dtype.itemsize
-        target = out if out.flags.c_contiguous else np.empty_like(out)
-        wanted = target.nbytes
-        # The header was checked against this size (_check_page_data): only a file cut
-        # since then reads short.
-        start = offset + rows.start * row_bytes
-        if wanted and os.preadv(opened.fd, [memoryview(target).cast("B")], start) != wanted:
-            raise ReadError(opened.path, "the file was truncated while it was read")
-        if swap:
-            target.byteswap(inplace=True)
-        if target is not out:
-            out[...] = target
-
-    def _decode_strips(self, opened: _OpenSlice, rows: slice, out: np.ndarray) -> None:
-        """Decode the strips rows ``rows`` of a slice lie in, into ``out``.
-
-        The header is parsed again (a tenth of a millisecond), as a parsed page is too
-        large to keep for every slice; decoding the strips costs more.
-        """
-        with _parsed(opened) as tif:
-            page, _ = self.only_page(tif, opened.path)
-            per_strip = int(page.rowsperstrip)
-            for strip in range(rows.start // per_strip, -(-rows.stop // per_strip)):
-                tif.filehandle.seek(page.dataoffsets[strip])
-                data = tif.filehandle.read(page.databytecounts[strip]) or None
-                segment, _, _ = page.decode(data, strip, jpegtables=page.jpegtables)
-                top = strip * per_strip
-                if segment is None:  # an empty strip reads as zeros, as tifffile reads it
-                    segment = np.zeros((per_strip, *out.shape[1:]), out.dtype)
-                segment = segment.reshape(-1, *out.shape[1:])
-                first, last = max(rows.start, top), min(rows.stop, top + len(segment))
-                out[first - rows.start : last - rows.start] = segment[first - top : last - top]
+            raise ReadError(path, f"cannot read plane {page_index}: {_reason(exc)}") from exc
 
     @property
     def _one_page_per_file(self) -> bool:
@@ -1050,10 +1060,17 @@ class TiffPlanes:
     def _read_only_page(self, tif: tifffile.TiffFile, path: str) -> np.ndarray:
         """Read a slice file's page."""
         page, samples_first = self.only_page(tif, path)
-        return self._finish(page.asarray(), samples_first)
+        return self.finish(page.asarray(), samples_first)
 
-    def _read_series_page(self, tif: tifffile.TiffFile, path: str, page_index: int) -> np.ndarray:
-        """Read page ``page_index`` of this loader's series and pyramid level."""
+    def _checked_series(self, tif: tifffile.TiffFile, path: str) -> tuple[Any, Any, bool]:
+        """Return the series (at this level) of ``tif``, its keyframe, and if samples come first.
+
+        Raises
+        ------
+        ReadError
+            If the file holds fewer planes than it claims, not the series, or planes that
+            differ from the first file's.
+        """
         _check_claimed_planes(tif, path)
         if self.series >= len(tif.series):
             raise ReadError(path, f"the file holds no image series {self.series}")
@@ -1062,19 +1079,117 @@ class TiffPlanes:
         shape, _, samples_first = _page_layout(keyframe)
         planes = _planes_in(series, shape)
         self._require_match(path, shape, np.dtype(series.dtype), planes)
-        if len(series) != planes:
-            return self._finish(_read_contiguous(tif, series, page_index, path), samples_first)
+        return series, keyframe, samples_first
+
+    def _read_series_page(self, tif: tifffile.TiffFile, path: str, page_index: int) -> np.ndarray:
+        """Read page ``page_index`` of this loader's series and pyramid level."""
+        series, keyframe, samples_first = self._checked_series(tif, path)
+        if len(series) != self.planes_per_file:
+            return self.finish(_read_contiguous(tif, series, page_index, path), samples_first)
         page = series[page_index]
         if page is None:  # OME-TIFF may leave planes out; they read as zeros
             return np.zeros(self.plane_shape, self.dtype)
         _check_like_keyframe(page, keyframe, path)
-        return self._finish(_read_page(page, path), samples_first)
+        return self.finish(_read_page(page, path), samples_first)
 
-    def _finish(self, plane: np.ndarray, samples_first: bool) -> np.ndarray:
+    def finish(self, plane: np.ndarray, samples_first: bool) -> np.ndarray:
+        """Return a decoded page as a plane of the stack: samples last, exact shape, dtype."""
         if samples_first:
             plane = np.moveaxis(plane, 0, -1)
         # tifffile squeezes length-1 axes from a page; the stack wants the exact plane shape.
         return plane.reshape(self.plane_shape).astype(self.dtype, copy=False)
+
+
+def _read_slice_rows(
+    loader: TiffPlanes, path: str, index: int, rows: slice, out: np.ndarray
+) -> None:
+    """:meth:`TiffPlanes.read_rows` of a slice file, through a descriptor of its own."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        stat = os.fstat(descriptor)
+        opened = _OpenSlice(path, stat.st_mtime_ns, stat.st_size, descriptor)
+        layout = _slice_rows_at(opened, loader)
+        if layout is None:
+            out[...] = loader(index)[rows]
+        elif layout.offset is None:
+            with _parsed(opened) as tif:
+                page, _ = loader.only_page(tif, opened.path)
+                _decode_strip_rows(tif.filehandle, page, rows, out)
+        else:
+            _pread_rows(opened, layout, rows, out)
+    finally:
+        os.close(descriptor)
+
+
+def _read_page_rows(
+    loader: TiffPlanes,
+    tif: tifffile.TiffFile,
+    path: str,
+    page_index: int,
+    rows: slice,
+    out: np.ndarray,
+) -> None:
+    """:meth:`TiffPlanes.read_rows` of page ``page_index`` of an open multi-page file."""
+    series, keyframe, samples_first = loader._checked_series(tif, path)
+    one_run = _rows_at(keyframe, samples_first) is not None
+    plane_bytes = math.prod(loader.plane_shape) * loader.dtype.itemsize
+    skip = rows.start * plane_bytes // loader.plane_shape[0]  # bytes of the rows before
+    if len(series) == loader.planes_per_file:
+        page = series[page_index]
+        if page is None:  # OME-TIFF may leave planes out; they read as zeros
+            out[...] = 0
+        else:
+            _check_like_keyframe(page, keyframe, path)
+            _read_frame_rows(loader, path, page, (one_run, samples_first), skip, (rows, out))
+    elif one_run:  # planes in one run after a single page: plane k at a fixed offset
+        _read_run(tif, path, series.dataoffset + page_index * plane_bytes + skip, out)
+    else:
+        plane = _read_contiguous(tif, series, page_index, path)
+        out[...] = loader.finish(plane, samples_first)[rows]
+
+
+def _read_frame_rows(
+    loader: TiffPlanes,
+    path: str,
+    page: Any,
+    layout: tuple[bool, bool],
+    skip: int,
+    rows_out: tuple[slice, np.ndarray],
+) -> None:
+    """Read rows of one page (or frame) of ``path``, open or not, into ``out``.
+
+    ``layout`` is (one uncompressed run, samples first) of its keyframe; ``skip`` the
+    bytes of the rows before ``rows`` in a run.
+    """
+    (one_run, samples_first), (rows, out) = layout, rows_out
+    tif = page.parent
+    _check_page_data(page, path)
+    plane_bytes = math.prod(loader.plane_shape) * loader.dtype.itemsize
+    open_here = not tif.filehandle.closed  # else a page of another file of a multi-file set
+    start = _page_run(page, plane_bytes) if one_run and open_here else None
+    if start is not None:
+        _read_run(tif, path, start + skip, out)
+    elif open_here and _row_block(page.keyframe, samples_first) > 1:
+        _decode_strip_rows(tif.filehandle, page, rows, out)
+    else:
+        out[...] = loader.finish(_read_page(page, path), samples_first)[rows]
+
+
+def _pread_rows(opened: _OpenSlice, layout: _RowLayout, rows: slice, out: np.ndarray) -> None:
+    """Read rows ``rows`` of an uncompressed slice at ``layout`` into ``out``."""
+    offset, swap = layout.offset, layout.swap
+    row_bytes = out[0].nbytes if len(out) else 0
+    target = out if out.flags.c_contiguous else np.empty_like(out)
+    wanted = target.nbytes
+    # The header was checked against this size (_check_page_data): only a file cut
+    # since then reads short.
+    start = offset + rows.start * row_bytes
+    if wanted and os.preadv(opened.fd, [memoryview(target).cast("B")], start) != wanted:
+        raise ReadError(opened.path, "the file was truncated while it was read")
+    if swap:
+        target.byteswap(inplace=True)
+    if target is not out:
+        out[...] = target
 
 
 def tiff_stack(
