@@ -835,11 +835,15 @@ def test_pages_of_a_multipage_file_read_their_rows(tmp_path, open_counter, optio
     tifffile.imwrite(path, planes, **options)
     loader = multipage_loader(path)
     assert loader.row_block == row_block
+    tiff._page_rows_at.cache_clear()
     with open_counter.watch(tmp_path) as opened:
         for index in (0, 3, 4):
             for rows in (slice(0, 48), slice(8, 16), slice(5, 27), slice(47, 48)):
                 np.testing.assert_array_equal(rows_of(loader, index, rows), planes[index][rows])
-    assert sum(opened.values()) <= 1  # the file stays open between reads
+    # A descriptor of its own for each run of rows (a pread, no lock), plus the shared
+    # handle the pages' places are found through; never a parse per read.
+    assert sum(opened.values()) <= 12 + 1
+    assert tiff._page_rows_at.cache_info().currsize <= 3
 
 
 def test_work_units_of_a_multipage_file_hold_its_planes(tmp_path):
