@@ -8,7 +8,7 @@ plane ``i``. Opening reads nothing; computing one plane reads one plane.
 Whole-volume work that wants larger blocks (the export's and the view cache's work
 units) asks :meth:`PlaneArray.in_blocks` for them instead of dask's ``rechunk``: each
 block is then one task that reads its planes straight into the block, and reads only its
-rows where the loader can (TIFF slices stored uncompressed, or compressed in strips), so a
+rows where the loader can (TIFF planes stored uncompressed, or compressed in strips), so a
 work unit need not hold whole planes.
 """
 

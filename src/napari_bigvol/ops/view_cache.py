@@ -70,8 +70,8 @@ DEFAULT_3D_BUDGET = "320MiB"
 #: more disk; docs/performance/view_cache.md.
 CACHE_COMPRESSOR = "lz4"
 #: Work units of the cache build grow to at most this size (the export's are 256 MiB), so
-#: peak memory is flat in the slice size where slices read by rows (uncompressed TIFF):
-#: 236 MB at 1 GB and at 4 GB, against 640-680 MB for units of 64 whole 1024^2 slices.
+#: peak memory is flat in the plane size where planes are read by rows (TIFF, uncompressed
+#: or in strips): 234 MB at 1 GB, 244 MB at 4 GB, against 641 MB for 64 whole slices.
 #: Below it (the smallest units, 8 MiB) the build was 1.1-1.4x slower; at 64 MiB, 70 MB
 #: more for no gain (docs/performance/view_cache.md). Sources read by whole planes keep
 #: their smallest unit, 64 planes, when that is larger.
