@@ -282,7 +282,7 @@ def _traced_build_peak(folder: Path) -> int:
         tracemalloc.stop()
 
 
-def test_build_memory_is_flat_in_the_slice_size_of_slices_read_by_rows(
+def test_build_memory_is_flat_in_the_plane_size_of_planes_read_by_rows(
     tmp_path, cache_dir, monkeypatch
 ):
     # Units of a budget, not of 64 whole slices: slices twice as tall cost no more.
@@ -299,14 +299,16 @@ def test_build_memory_is_flat_in_the_slice_size_of_slices_read_by_rows(
         name = f"slice_{index:04d}.tif"
         tifffile.imwrite(strips / name, plane, rowsperstrip=64, **zlib)
         tifffile.imwrite(compressed / name, plane, rowsperstrip=1024, **zlib)
+    pages = tmp_path / "pages.tif"  # the same planes as the pages of one file
+    tifffile.imwrite(pages, tall_volume, photometric="minisblack")
     # Two threads, each with a unit, its halving's temporaries and at most one more unit
     # read: a bound set by the unit, not by the slices (64 of them are 64 or 128 MiB).
-    for folder in (tall, taller, strips):  # uncompressed, taller, in compressed strips
-        assert _traced_build_peak(folder) < 10 * unit, folder.name
+    for source in (tall, taller, strips, pages):
+        assert _traced_build_peak(source) < 10 * unit, source.name
     # A slice in one compressed strip is read whole, so a unit is 64 slices: 64 MiB.
     assert _traced_build_peak(compressed) > 64 * 2**20
-    for folder in (tall, strips):
-        [(levels, _, _)] = bv.read(folder, cache=True)
+    for source in (tall, strips, pages):
+        [(levels, _, _)] = bv.read(source, cache=True)
         np.testing.assert_array_equal(levels[0].compute(), tall_volume)
 
 
