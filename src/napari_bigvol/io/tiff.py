@@ -691,13 +691,18 @@ class _HandleCache:
         self._lock = threading.Lock()
 
     def get(self, path: str) -> tuple[Any, threading.Lock]:
+        """Return the open file at ``path`` and its lock (hold it to read through the file)."""
+        return self.get_stamped(path)[:2]
+
+    def get_stamped(self, path: str) -> tuple[Any, threading.Lock, tuple[str, int, int]]:
+        """Return the open file, its lock, and its (path, mtime in ns, size) when opened."""
         stat = os.stat(path)
         key = (path, stat.st_mtime_ns, stat.st_size)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-                return entry
+                return (*entry, key)
         opened = (_open_tiff(path), threading.Lock())
         with self._lock:
             entry = self._entries.setdefault(key, opened)
@@ -707,7 +712,7 @@ class _HandleCache:
                 _, (old, old_lock) = self._entries.popitem(last=False)
                 with old_lock:
                     old.close()
-        return entry
+        return (*entry, key)
 
     def clear(self) -> None:
         """Close every cached file."""
@@ -822,17 +827,23 @@ class _RowLayout:
 
 
 @dataclass(frozen=True)
-class _OpenSlice:
-    """A slice file open for a read: cached facts about it are keyed by its identity."""
+class _OpenFile:
+    """A TIFF open for a read: cached facts about it are keyed by its identity.
+
+    ``fd`` is the descriptor its pixels are read from; ``tif`` a weak reference to the
+    parsed file, for a multi-page file kept open (weak: a cache keeps its keys, and must
+    not keep a closed file's parsed pages). Neither is part of the identity.
+    """
 
     path: str
     mtime_ns: int
     size: int
     fd: int = field(compare=False, hash=False)
+    tif: Any = field(default=None, compare=False, hash=False)
 
 
 @contextlib.contextmanager
-def _parsed(opened: _OpenSlice) -> Iterator[tifffile.TiffFile]:
+def _parsed(opened: _OpenFile) -> Iterator[tifffile.TiffFile]:
     """Parse the TIFF open as ``opened`` through its descriptor (left open), from byte 0."""
     with open(opened.fd, "rb", closefd=False) as handle:
         handle.seek(0)  # tifffile starts where the handle is: a parse before moved it
@@ -842,7 +853,7 @@ def _parsed(opened: _OpenSlice) -> Iterator[tifffile.TiffFile]:
 
 # Bounded: a build reads the rows of each slice in turn, a few hundred slices at a time.
 @functools.lru_cache(maxsize=4096)
-def _slice_rows_at(opened: _OpenSlice, loader: TiffPlanes) -> _RowLayout | None:
+def _slice_rows_at(opened: _OpenFile, loader: TiffPlanes) -> _RowLayout | None:
     """Where the rows of a slice file of ``loader`` are, checked as a plane read checks it.
 
     None when they cannot be read alone (the file is stored otherwise than the first).
@@ -1097,7 +1108,7 @@ def _read_slice_rows(
     descriptor = os.open(path, os.O_RDONLY)
     try:
         stat = os.fstat(descriptor)
-        opened = _OpenSlice(path, stat.st_mtime_ns, stat.st_size, descriptor)
+        opened = _OpenFile(path, stat.st_mtime_ns, stat.st_size, descriptor)
         layout = _slice_rows_at(opened, loader)
         if layout is None:
             out[...] = loader(index)[rows]
@@ -1116,54 +1127,47 @@ def _read_multipage_rows(
 ) -> None:
     """:meth:`TiffPlanes.read_rows` of page ``page_index`` of a multi-page file.
 
-    Where the page's pixels are is found once, through the file's shared open handle
-    (and its lock); the rows are then read with a ``pread`` of their own, so the threads
-    of a build do not wait for each other. Reading every run of rows through the shared
-    handle made a 4 GB build of 2,000 pages 1.3-1.7x slower than whole-page reads (12.3-14.6
-    s against 7.2-10.9 s); this way it is as fast (11.6-13.2 s against 12.2-13.1 s, same
-    runs) for half the memory.
+    Where the page's pixels are is found and checked once per page (kept by the file's
+    identity); each run of rows is then one ``pread`` through the file's shared open
+    handle, under its lock: one open file for the whole build. Checking the page again
+    for every run of rows made a 4 GB build of 2,000 pages 1.3-1.7x slower than
+    whole-page reads (12.3-14.6 s against 7.2-10.9 s).
     """
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        stat = os.fstat(descriptor)
-        opened = _OpenSlice(path, stat.st_mtime_ns, stat.st_size, descriptor)
-        layout = _page_rows_at(opened, loader, page_index)
-        if layout is not None:
-            _pread_rows(opened, layout, rows, out)
-            return
-    finally:
-        os.close(descriptor)
-    tif, lock = _HANDLES.get(path)
+    tif, lock, (_, mtime_ns, size) = _HANDLES.get_stamped(path)
     with lock:
-        _read_page_rows(loader, tif, path, page_index, rows, out)
+        opened = _OpenFile(path, mtime_ns, size, tif.filehandle.fileno(), weakref.ref(tif))
+        layout = _page_rows_at(opened, loader, page_index)
+        if layout is None:
+            _read_page_rows(loader, tif, path, page_index, rows, out)
+        else:
+            _pread_rows(opened, layout, rows, out)
 
 
 @functools.lru_cache(maxsize=4096)
-def _page_rows_at(opened: _OpenSlice, loader: TiffPlanes, page_index: int) -> _RowLayout | None:
+def _page_rows_at(opened: _OpenFile, loader: TiffPlanes, page_index: int) -> _RowLayout | None:
     """Where page ``page_index`` of an open multi-page file keeps its pixels in one run.
 
-    None for any other page (compressed, a gap, in another file): it is read through
-    the shared handle.
+    The caller holds the file's lock. None for any other page (compressed, a gap, in
+    another file): it is read through tifffile.
     """
-    tif, lock = _HANDLES.get(opened.path)
-    with lock:
-        series, keyframe, samples_first = loader._checked_series(tif, opened.path)
-        run = _rows_at(keyframe, samples_first)
-        plane_bytes = math.prod(loader.plane_shape) * loader.dtype.itemsize
-        if run is None:
-            return None
-        if len(series) != loader.planes_per_file:  # planes in one run after a single page
-            start = series.dataoffset + page_index * plane_bytes
-            if start + plane_bytes > opened.size:
-                raise ReadError(opened.path, "the file is truncated: a plane lies past its end")
-            return _RowLayout(start, run[1])
-        page = series[page_index]
-        if page is None or page.parent is not tif:
-            return None
-        _check_like_keyframe(page, keyframe, opened.path)
-        _check_page_data(page, opened.path)
-        start = _page_run(page, plane_bytes)
-        return None if start is None else _RowLayout(start, run[1])
+    tif = opened.tif()  # alive: the caller holds it
+    series, keyframe, samples_first = loader._checked_series(tif, opened.path)
+    run = _rows_at(keyframe, samples_first)
+    plane_bytes = math.prod(loader.plane_shape) * loader.dtype.itemsize
+    if run is None:
+        return None
+    if len(series) != loader.planes_per_file:  # planes in one run after a single page
+        start = series.dataoffset + page_index * plane_bytes
+        if start + plane_bytes > opened.size:
+            raise ReadError(opened.path, "the file is truncated: a plane lies past its end")
+        return _RowLayout(start, run[1])
+    page = series[page_index]
+    if page is None or page.parent is not tif:
+        return None
+    _check_like_keyframe(page, keyframe, opened.path)
+    _check_page_data(page, opened.path)
+    start = _page_run(page, plane_bytes)
+    return None if start is None else _RowLayout(start, run[1])
 
 
 def _read_page_rows(
@@ -1192,7 +1196,7 @@ def _read_page_rows(
         out[...] = loader.finish(_read_page(page, path), samples_first)[rows]
 
 
-def _pread_rows(opened: _OpenSlice, layout: _RowLayout, rows: slice, out: np.ndarray) -> None:
+def _pread_rows(opened: _OpenFile, layout: _RowLayout, rows: slice, out: np.ndarray) -> None:
     """Read rows ``rows`` of an uncompressed slice at ``layout`` into ``out``."""
     offset, swap = layout.offset, layout.swap
     row_bytes = out[0].nbytes if len(out) else 0
